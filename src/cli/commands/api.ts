@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { AliyunClient } from '../../aliyun/client.js';
+import { credentialsFromEnv } from '../../aliyun/credentials.js';
+import { resolveEndpoint } from '../../aliyun/endpoint.js';
+import { AliyunApiError } from '../../aliyun/errors.js';
+import { loadConfig } from '../../config.js';
+import { updateIpsecServerParamsSchema } from '../../ipsec/update-params.js';
+import { toWireParams } from '../../ipsec/wire.js';
+import { parseOrThrow } from '../../validation.js';
+import { parseApiParams } from '../api-params.js';
+import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
+
+const apiOptionsSchema = z.strictObject({
+  region: z
+    .string()
+    .regex(/^[a-z]{2,}(-[a-z0-9]+)+$/, 'must be a region id such as cn-shanghai')
+    .optional(),
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  signature: z.enum(['v3', 'v1']).default('v3'),
+  method: z.enum(['GET', 'POST']).default('POST'),
+  timeout: z.coerce
+    .number()
+    .int('must be a whole number of milliseconds')
+    .positive('must be positive')
+    .optional(),
+});
+
+export function registerApiCommand(program: Command): void {
+  program
+    .command('api')
+    .summary('send one signed Alibaba Cloud VPC API call and print its JSON response')
+    .description(
+      'Send one signed call to the VPC API, like aliyun-cli, and print the response body as JSON on stdout.\n' +
+        'UpdateIpsecServer parameters are validated before anything is sent; other actions pass through as given.\n' +
+        'Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and, for STS,\n' +
+        'ALIBABA_CLOUD_SECURITY_TOKEN.',
+    )
+    .argument('<Action>', 'API action, e.g. UpdateIpsecServer, ListIpsecServers, DescribeRegions')
+    .option('--region <id>', 'region id; picks the endpoint and fills RegionId when it is not given')
+    .option(
+      '--endpoint <url>',
+      'explicit endpoint URL, scheme included (default: the official rule for the region)',
+    )
+    .option('--signature <version>', 'v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1)', 'v3')
+    .option('--method <method>', 'HTTP method for --signature v1: GET or POST', 'POST')
+    .option('--timeout <ms>', 'overall deadline of the call in milliseconds')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .addHelpText(
+      'after',
+      '\nAPI parameters: --Name value, e.g. --RegionId cn-shanghai --IpsecServerId iss-1 --DryRun true\n' +
+        'Example:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
+        EXIT_CODES_HELP,
+    )
+    .action(async (action: string, rawOptions: Record<string, unknown>, command: Command) => {
+      const options = parseOrThrow(apiOptionsSchema, rawOptions, 'options');
+      const config = loadConfig();
+      let params: Record<string, string | number | boolean | undefined> = parseApiParams(
+        command.args.slice(1),
+      );
+      if (options.region && params.RegionId === undefined) params.RegionId = options.region;
+      if (action === 'UpdateIpsecServer') {
+        params = toWireParams(
+          parseOrThrow(updateIpsecServerParamsSchema, params, 'UpdateIpsecServer parameters'),
+        );
+      }
+      const regionId = options.region ?? (typeof params.RegionId === 'string' ? params.RegionId : undefined);
+      const endpoint = resolveEndpoint({
+        regionId,
+        override: options.endpoint ?? config.IPSEC_FLEET_ENDPOINT,
+      });
+      const client = new AliyunClient({
+        credentials: credentialsFromEnv(process.env),
+        endpoint,
+        signatureVersion: options.signature,
+        v1Method: options.method,
+        timeoutMs: options.timeout ?? config.IPSEC_FLEET_HTTP_TIMEOUT_MS,
+      });
+      try {
+        const body = await client.call(action, params);
+        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      } catch (error) {
+        if (!(error instanceof AliyunApiError)) throw error;
+        const { HttpStatus, Code, Message, RequestId } = error.toJSON();
+        process.stdout.write(`${JSON.stringify({ HttpStatus, Code, Message, RequestId }, null, 2)}\n`);
+        // A dry run that passed comes back as an error response, but it is the success of a dry run.
+        process.exitCode = error.code === 'DryRunOperation' ? ExitCode.ok : ExitCode.cloudApiError;
+      } finally {
+        await client.close();
+      }
+    });
+}

@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { packageVersion } from '../package-info.js';
+import { registerApiCommand } from './commands/api.js';
+import { EXIT_CODES_HELP } from './exit-codes.js';
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('ipsec-fleet')
+    .description('Change the configuration of many Alibaba Cloud IPsec servers safely.')
+    .version(packageVersion)
+    .showHelpAfterError()
+    .addHelpText('after', EXIT_CODES_HELP)
+    .exitOverride();
+  registerApiCommand(program);
+  return program;
+}

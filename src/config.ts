@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { IpsecFleetError } from './errors.js';
+import { describeIssues, type FieldIssue, fieldIssues } from './validation.js';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/**
+ * Every environment variable ipsec-fleet reads, in one schema. Process entry points call
+ * `loadConfig(process.env)` once and pass the typed result down; nothing else reads process.env.
+ */
+export const envSchema = z.object({
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .default('redis://127.0.0.1:6379'),
+  IPSEC_FLEET_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "-" or "_"')
+    .default('ipf'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ALIBABA_CLOUD_ACCESS_KEY_ID: z.string().min(1).optional(),
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: z.string().min(1).optional(),
+  ALIBABA_CLOUD_SECURITY_TOKEN: z.string().min(1).optional(),
+  IPSEC_FLEET_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .optional(),
+  IPSEC_FLEET_HTTP_TIMEOUT_MS: positiveInt(10_000),
+  IPSEC_FLEET_HTTP_CONNECTIONS: positiveInt(16),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends IpsecFleetError {
+  readonly issues: FieldIssue[];
+
+  constructor(issues: FieldIssue[]) {
+    super('CONFIG_INVALID', `invalid environment: ${describeIssues(issues)}`);
+    this.issues = issues;
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "unset": shells and compose files often export NAME= to clear one.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = envSchema.safeParse(present);
+  if (!result.success) throw new ConfigError(fieldIssues(result.error));
+  return result.data;
+}
