@@ -25,7 +25,32 @@ export const envSchema = z.object({
     .optional(),
   IPSEC_FLEET_HTTP_TIMEOUT_MS: positiveInt(10_000),
   IPSEC_FLEET_HTTP_CONNECTIONS: positiveInt(16),
+  /** Seals Psks at rest (AES-256-GCM); required only to accept changes that carry a Psk. */
+  IPSEC_FLEET_SECRET_KEY: z
+    .string()
+    .refine(isAes256Key, 'must be 32 bytes, as 64 hex characters or base64 (openssl rand -hex 32)')
+    .optional(),
+  /** Backoff and verification policy overrides, a JSON object (see src/orchestrator/policy.ts). */
+  IPSEC_FLEET_POLICY: z
+    .string()
+    .refine(isJsonObject, 'must be a JSON object, e.g. {"busy":{"baseMs":2000,"maxMs":60000}}')
+    .optional(),
+  IPSEC_FLEET_WORKER_CONCURRENCY: positiveInt(50),
 });
+
+function isAes256Key(value: string): boolean {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(value) ? 32 : Buffer.from(value, 'base64').length;
+  return bytes === 32;
+}
+
+function isJsonObject(value: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}
 
 export type Config = z.infer<typeof envSchema>;
 

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { registerApiCommand } from './commands/api.js';
+import { registerSimCommand } from './commands/sim.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -12,5 +14,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
   registerApiCommand(program);
+  registerSimCommand(program);
+  registerWorkerCommand(program);
   return program;
 }

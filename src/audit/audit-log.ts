@@ -1,0 +1,99 @@
+import type { Writable } from 'node:stream';
+import type { OrchestratorKeys } from '../orchestrator/keys.js';
+import type { RedisConnection } from '../orchestrator/scripts.js';
+import { type AuditEvent, parseStoredEvent } from './event.js';
+
+export interface AuditQuery {
+  changeId?: string;
+  ipsecServerId?: string;
+  /** Inclusive bounds, epoch milliseconds. */
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+const PAGE = 1_000;
+
+/**
+ * Reads the audit trail. Appending happens only inside the orchestrator's Lua scripts, together
+ * with the state it records; this side never writes and never trims.
+ */
+export class AuditLog {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: OrchestratorKeys,
+  ) {}
+
+  /** A change's whole timeline, oldest first. */
+  async forChange(changeId: string): Promise<AuditEvent[]> {
+    const entries = await this.redis.lrange(this.keys.changeEvents(changeId), 0, -1);
+    return entries.map((entry) => {
+      const space = entry.indexOf(' ');
+      return parseStoredEvent(entry.slice(0, space), entry.slice(space + 1));
+    });
+  }
+
+  async query(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    const events: AuditEvent[] = [];
+    for await (const event of this.stream(query)) {
+      events.push(event);
+      if (query.limit !== undefined && events.length >= query.limit) break;
+    }
+    return events;
+  }
+
+  /** Every matching event, oldest first, without holding them all in memory. */
+  async *stream(query: AuditQuery = {}): AsyncGenerator<AuditEvent> {
+    if (query.changeId) {
+      for (const event of await this.forChange(query.changeId)) if (inRange(event, query)) yield event;
+      return;
+    }
+    if (query.ipsecServerId) {
+      yield* this.forServer(query.ipsecServerId, query);
+      return;
+    }
+    let start = query.from === undefined ? '-' : String(query.from);
+    const end = query.to === undefined ? '+' : String(query.to);
+    for (;;) {
+      const page = await this.redis.xrange(this.keys.audit, start, end, 'COUNT', PAGE);
+      for (const [id, fields] of page) yield parseStoredEvent(id, fields[1] as string);
+      if (page.length < PAGE) return;
+      start = `(${(page[page.length - 1] as [string, string[]])[0]}`;
+    }
+  }
+
+  async exportJsonl(out: Writable, query: AuditQuery = {}): Promise<number> {
+    let count = 0;
+    for await (const event of this.stream(query)) {
+      if (!out.write(`${JSON.stringify(event)}\n`))
+        await new Promise((resolve) => out.once('drain', resolve));
+      count++;
+    }
+    return count;
+  }
+
+  /** A server's events: the timelines of its changes, merged in stream order. */
+  private async *forServer(ipsecServerId: string, query: AuditQuery): AsyncGenerator<AuditEvent> {
+    const changeIds = await this.redis.zrangebyscore(
+      this.keys.serverChanges(ipsecServerId),
+      '-inf',
+      query.to ?? '+inf',
+    );
+    const events: AuditEvent[] = [];
+    for (const changeId of changeIds) events.push(...(await this.forChange(changeId)));
+    events.sort((a, b) => compareStreamIds(a.id, b.id));
+    for (const event of events) if (inRange(event, query)) yield event;
+  }
+}
+
+function inRange(event: AuditEvent, query: AuditQuery): boolean {
+  return (
+    (query.from === undefined || event.ts >= query.from) && (query.to === undefined || event.ts <= query.to)
+  );
+}
+
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(Number) as [number, number];
+  const [bMs, bSeq] = b.split('-').map(Number) as [number, number];
+  return aMs - bMs || aSeq - bSeq;
+}

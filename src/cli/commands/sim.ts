@@ -1,0 +1,222 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { createLogger } from '../../log.js';
+import { type SimulatorOptionsInput, simFaultsSchema, simulatorOptionsSchema } from '../../sim/options.js';
+import { startSimulator } from '../../sim/server.js';
+import { parseOrThrow } from '../../validation.js';
+import { EXIT_CODES_HELP } from '../exit-codes.js';
+
+/**
+ * Flags arrive as strings; each is checked by the very rule of the simulator's options schema,
+ * under the flag's own name, so `--busy-rate 2` fails as "--busy-rate: must be from 0 to 1".
+ */
+const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)$/;
+
+function numberFlag<T extends z.ZodType>(rule: T) {
+  return z
+    .string()
+    .trim()
+    .regex(NUMBER, 'must be a number')
+    .transform(Number)
+    .pipe(rule as unknown as z.ZodType<z.output<T>, number>)
+    .optional();
+}
+
+function listFlag(rule: z.ZodType<string[], string[]>) {
+  return z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(rule)
+    .optional();
+}
+
+const options = simulatorOptionsSchema.shape;
+const faults = simFaultsSchema.shape;
+
+const simFlagsSchema = z
+  .strictObject({
+    '--host': options.host.unwrap().optional(),
+    '--port': numberFlag(options.port.unwrap()),
+    '--servers': numberFlag(options.servers.unwrap()),
+    '--regions': listFlag(options.regions.unwrap()),
+    '--seed': numberFlag(options.seed.unwrap()),
+    '--access-key-id': z.string().min(1, 'must not be empty').optional(),
+    '--access-key-secret': z.string().min(1, 'must not be empty').optional(),
+    '--security-token': z.string().min(1, 'must not be empty').optional(),
+    '--fleet': z.string().min(1, 'must not be empty').optional(),
+    '--configuring-ms': numberFlag(faults.configuringMs.unwrap()),
+    '--busy-rate': numberFlag(faults.busyRate.unwrap()),
+    '--financial-locked': listFlag(faults.financialLocked.unwrap()),
+    '--qps': numberFlag(faults.qps.unwrap()),
+    '--fail-rate': numberFlag(faults.failRate.unwrap()),
+    '--reset-rate': numberFlag(faults.resetRate.unwrap()),
+    '--latency-ms': numberFlag(faults.latencyMs.unwrap()),
+    '--jitter-ms': numberFlag(faults.jitterMs.unwrap()),
+  })
+  .superRefine((flags, ctx) => {
+    const id = flags['--access-key-id'];
+    const secret = flags['--access-key-secret'];
+    if (id !== undefined && secret === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['--access-key-secret'],
+        message: 'is required with --access-key-id',
+      });
+    }
+    if (secret !== undefined && id === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['--access-key-id'],
+        message: 'is required with --access-key-secret',
+      });
+    }
+    if (flags['--security-token'] !== undefined && id === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['--security-token'],
+        message: 'needs --access-key-id and --access-key-secret',
+      });
+    }
+  });
+
+type SimFlags = z.output<typeof simFlagsSchema>;
+
+export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
+  const fault: NonNullable<SimulatorOptionsInput['faults']> = {};
+  const set = <K extends keyof typeof fault>(name: K, value: (typeof fault)[K] | undefined) => {
+    if (value !== undefined) fault[name] = value;
+  };
+  set('configuringMs', flags['--configuring-ms']);
+  set('busyRate', flags['--busy-rate']);
+  set('financialLocked', flags['--financial-locked']);
+  set('qps', flags['--qps']);
+  set('failRate', flags['--fail-rate']);
+  set('resetRate', flags['--reset-rate']);
+  set('latencyMs', flags['--latency-ms']);
+  set('jitterMs', flags['--jitter-ms']);
+  const result: SimulatorOptionsInput = { faults: fault };
+  if (flags['--host'] !== undefined) result.host = flags['--host'];
+  if (flags['--port'] !== undefined) result.port = flags['--port'];
+  if (flags['--servers'] !== undefined) result.servers = flags['--servers'];
+  if (flags['--regions'] !== undefined) result.regions = flags['--regions'];
+  if (flags['--seed'] !== undefined) result.seed = flags['--seed'];
+  if (flags['--fleet'] !== undefined) result.fleetFile = flags['--fleet'];
+  const id = flags['--access-key-id'];
+  const secret = flags['--access-key-secret'];
+  if (id !== undefined && secret !== undefined) {
+    result.accessKeys = [
+      { accessKeyId: id, accessKeySecret: secret, securityToken: flags['--security-token'] },
+    ];
+  }
+  return result;
+}
+
+/** Commander's parsed options keyed by their long flag (`busyRate` → `--busy-rate`). */
+function byFlag(command: Command): Record<string, unknown> {
+  const values = command.opts();
+  const flags: Record<string, unknown> = {};
+  for (const option of command.options) {
+    if (!option.long) continue;
+    const value = values[option.attributeName()];
+    if (value !== undefined) flags[option.long] = value;
+  }
+  return flags;
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export function registerSimCommand(program: Command): void {
+  program
+    .command('sim')
+    .summary('run a local Alibaba Cloud VPC endpoint for the IPsec server API (tests, demos, benchmarks)')
+    .description(
+      [
+        'Run a simulated Alibaba Cloud VPC endpoint serving UpdateIpsecServer, ListIpsecServers and ' +
+          'DescribeRegions over an in-memory fleet, signed with V3 (ACS3-HMAC-SHA256) or V1 (HMAC-SHA1) ' +
+          'and checked exactly as the real endpoint checks them. It misbehaves on demand, reproducibly ' +
+          'from --seed: busy and locked gateways, throttling, 5xx answers, connection resets, latency.',
+        'When it listens it prints one JSON line on stdout, ' +
+          '{"endpoint","accessKeyId","accessKeySecret","servers":[...]}; logs go to stderr. ' +
+          'SIGTERM or SIGINT stop it (saving --fleet).',
+        'Control routes, unsigned, loopback clients only: GET /_sim/stats, GET /_sim/servers, ' +
+          'GET /_sim/servers/ID, GET and POST /_sim/faults, POST /_sim/reset.',
+      ].join('\n\n'),
+    )
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on; 0 picks a free one', '0')
+    .option('--servers <count>', 'servers to generate when no --fleet file exists', '20')
+    .option(
+      '--regions <ids>',
+      'comma-separated regions the servers are spread over',
+      'cn-shanghai,cn-hangzhou',
+    )
+    .option('--seed <n>', 'seed of server ids, keys and every fault decision', '1')
+    .option('--access-key-id <id>', 'the AccessKeyId that owns the servers (default: a built-in test key)')
+    .option('--access-key-secret <secret>', 'its AccessKeySecret')
+    .option('--security-token <token>', 'an STS token the key may also sign with')
+    .option('--fleet <file>', 'JSON fleet to load if it exists, saved back on exit')
+    .option(
+      '--configuring-ms <ms>',
+      'how long a gateway answers VpnGateway.Configuring after an apply',
+      '1500',
+    )
+    .option('--busy-rate <rate>', 'share (0-1) of other updates answered VpnGateway.Configuring', '0')
+    .option(
+      '--financial-locked <list>',
+      'server ids and account:<AccessKeyId> answered VpnGateway.FinancialLocked',
+    )
+    .option('--qps <n>', 'calls per second per access key and action (0: unlimited)', '0')
+    .option(
+      '--fail-rate <rate>',
+      'share (0-1) of calls answered 500 InternalError or 503 ServiceUnavailable',
+      '0',
+    )
+    .option(
+      '--reset-rate <rate>',
+      'share (0-1) of calls whose connection is reset (half of applies after applying)',
+      '0',
+    )
+    .option('--latency-ms <ms>', 'delay before every answer', '0')
+    .option('--jitter-ms <ms>', 'extra random delay, 0 to this many ms', '0')
+    .addHelpText(
+      'after',
+      '\nExample:\n' +
+        '  ipsec-fleet sim --port 8080 --servers 100 --busy-rate 0.1 --fail-rate 0.02 --seed 7 &\n' +
+        '  ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tSimulatorKey01 ALIBABA_CLOUD_ACCESS_KEY_SECRET=sim-secret-do-not-use \\\n' +
+        '    ipsec-fleet api UpdateIpsecServer --endpoint http://127.0.0.1:8080 --RegionId cn-shanghai \\\n' +
+        '    --IpsecServerId <an ipsecServerId from the banner> --LocalSubnet 192.168.1.0/24 --DryRun true\n' +
+        EXIT_CODES_HELP,
+    )
+    .action(async (_options: Record<string, unknown>, command: Command) => {
+      const flags = parseOrThrow(simFlagsSchema, byFlag(command), 'options');
+      const logger = createLogger({ name: 'sim' });
+      const simulator = await startSimulator(toSimulatorOptions(flags), { logger });
+      process.stdout.write(
+        `${JSON.stringify({
+          endpoint: simulator.endpoint,
+          accessKeyId: simulator.accessKeyId,
+          accessKeySecret: simulator.accessKeySecret,
+          servers: simulator.servers,
+        })}\n`,
+      );
+      logger.info({ endpoint: simulator.endpoint, servers: simulator.servers.length }, 'simulator listening');
+      const signal = await waitForSignal();
+      logger.info({ signal }, 'simulator stopping');
+      await simulator.close();
+    });
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
+
+export const CHANGE_STATES = [
+  'queued',
+  'running',
+  'backing_off',
+  'succeeded',
+  'rejected',
+  'failed',
+  'cancelled',
+  'expired',
+] as const;
+export type ChangeState = (typeof CHANGE_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<ChangeState> = new Set([
+  'succeeded',
+  'rejected',
+  'failed',
+  'cancelled',
+  'expired',
+]);
+/** States a change can be cancelled from: it is waiting, not talking to the cloud. */
+export const CANCELLABLE_STATES: readonly ChangeState[] = ['queued', 'backing_off'];
+
+const text = (max: number) => z.string().min(1).max(max);
+
+/** A submission, as the library, the HTTP API and the CLI accept it. */
+export const changeSubmissionSchema = z.strictObject({
+  ipsecServerId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be an IPsec server id such as iss-bp1...'),
+  regionId: regionIdSchema,
+  params: mutableParamsSchema,
+  actor: text(128),
+  note: text(1024).optional(),
+  idempotencyKey: text(256).optional(),
+});
+
+export type ChangeSubmission = z.output<typeof changeSubmissionSchema>;
+export type ChangeSubmissionInput = z.input<typeof changeSubmissionSchema>;
+
+/** What anyone may see of a change: the Psk only as a fingerprint. */
+export interface ChangeView {
+  id: string;
+  state: ChangeState;
+  step: string | undefined;
+  ipsecServerId: string;
+  regionId: string;
+  params: Record<string, unknown>;
+  actor: string;
+  note: string | undefined;
+  clientToken: string;
+  runs: number;
+  lastCode: string | undefined;
+  nextAt: number | undefined;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | undefined;
+  before: Record<string, unknown> | undefined;
+  after: Record<string, unknown> | undefined;
+}
+
+export const listChangesQuerySchema = z.strictObject({
+  server: z.string().min(1).optional(),
+  state: z.enum(CHANGE_STATES).optional(),
+  /** Opaque cursor from the previous page. */
+  cursor: z
+    .string()
+    .regex(/^\d+:[\w-]+$/, 'must be a cursor returned by a previous page')
+    .optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+});
+export type ListChangesQuery = z.input<typeof listChangesQuerySchema>;

@@ -1,0 +1,305 @@
+import { createHash } from 'node:crypto';
+import { pskFingerprint } from '../ipsec/psk.js';
+import { parseOrThrow } from '../validation.js';
+import {
+  CANCELLABLE_STATES,
+  type ChangeSubmissionInput,
+  type ChangeView,
+  changeSubmissionSchema,
+  type ListChangesQuery,
+  listChangesQuerySchema,
+} from './change.js';
+import type { ChangeQueue } from './change-queue.js';
+import { toChangeView } from './change-record.js';
+import {
+  ChangeNotFoundError,
+  ChangeStateError,
+  IdempotencyConflictError,
+  SecretKeyMissingError,
+  UnexpectedScriptResultError,
+} from './errors.js';
+import { clientTokenFor, newChangeId } from './ids.js';
+import type { OrchestratorKeys } from './keys.js';
+import type { RedisConnection, Scripts } from './scripts.js';
+import type { SecretBox } from './secret-box.js';
+
+export const DEFAULT_PROFILE = 'default';
+
+export interface ChangesDeps {
+  redis: RedisConnection;
+  keys: OrchestratorKeys;
+  scripts: Scripts;
+  queue: ChangeQueue;
+  secrets: SecretBox;
+  idempotencyRetentionMs: number;
+  now?: () => number;
+}
+
+export interface SubmitResult {
+  change: ChangeView;
+  /** False when an earlier submission with the same idempotency key and body was returned. */
+  created: boolean;
+}
+
+export interface LaneEntry {
+  position: number;
+  id: string;
+  state: string;
+  step: string | undefined;
+  actor: string;
+  createdAt: number;
+}
+
+export interface ChangePage {
+  changes: ChangeView[];
+  nextCursor: string | undefined;
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, inner]) => inner !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${canonicalJson(inner)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The library API of changes: submit, read, list, cancel, and the lane of a server. Every state
+ * transition is one Lua script; this class validates at the border and translates results.
+ */
+export class Changes {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ChangesDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async submit(input: ChangeSubmissionInput): Promise<SubmitResult> {
+    const submission = parseOrThrow(changeSubmissionSchema, input, 'change');
+    const { keys, scripts, secrets } = this.deps;
+    const { Psk, ...rest } = submission.params;
+    if (Psk !== undefined && !secrets.canSeal) throw new SecretKeyMissingError();
+
+    const now = this.now();
+    const id = newChangeId(now);
+    const publicParams = Psk === undefined ? rest : { ...rest, Psk: pskFingerprint(Psk) };
+    const fields: Record<string, string> = {
+      ipsecServerId: submission.ipsecServerId,
+      regionId: submission.regionId,
+      params: JSON.stringify(publicParams),
+      actor: submission.actor,
+      clientToken: clientTokenFor(id),
+      profile: DEFAULT_PROFILE,
+    };
+    if (submission.note) fields.note = submission.note;
+    if (Psk !== undefined) fields.pskSealed = secrets.seal(Psk, id);
+    // The idempotency body is the submission as sent, Psk included (hashed, never stored), so a
+    // retry with another key is told apart from one with the same key.
+    const bodyHash = submission.idempotencyKey
+      ? createHash('sha256')
+          .update(canonicalJson({ ...submission, actor: undefined, idempotencyKey: undefined }))
+          .digest('hex')
+      : '';
+    const idempotencyKey = keys.idempotency(submission.idempotencyKey ?? '-');
+
+    const result = (await scripts.run(
+      'submit',
+      [
+        keys.change(id),
+        keys.changeEvents(id),
+        keys.lane(submission.ipsecServerId),
+        keys.lanes,
+        keys.changes,
+        keys.serverChanges(submission.ipsecServerId),
+        idempotencyKey,
+        keys.audit,
+      ],
+      [
+        id,
+        submission.ipsecServerId,
+        now,
+        submission.actor,
+        bodyHash,
+        this.deps.idempotencyRetentionMs,
+        JSON.stringify(fields),
+        JSON.stringify({ details: { params: publicParams, note: submission.note } }),
+      ],
+    )) as [string, string, number?];
+
+    const [outcome, changeId] = result;
+    if (outcome === 'mismatch') throw new IdempotencyConflictError(changeId);
+    if (outcome === 'existing') {
+      // The first submitter may have died before making its change runnable; doing it again is free.
+      const change = await this.get(changeId);
+      await this.makeHeadRunnable(change.ipsecServerId);
+      return { change, created: false };
+    }
+    if (outcome !== 'created') throw new UnexpectedScriptResultError('submit', result);
+    if (result[2] === 1) await this.deps.queue.makeRunnable(id, submission.ipsecServerId);
+    return { change: await this.get(id), created: true };
+  }
+
+  async get(id: string): Promise<ChangeView> {
+    const record = await this.deps.redis.hgetall(this.deps.keys.change(id));
+    if (!record.state) throw new ChangeNotFoundError(id);
+    return toChangeView(id, record);
+  }
+
+  async list(query: ListChangesQuery = {}): Promise<ChangePage> {
+    const { server, state, cursor, limit } = parseOrThrow(listChangesQuerySchema, query, 'list query');
+    const { redis, keys } = this.deps;
+    const index = server ? keys.serverChanges(server) : keys.changes;
+    let max = '+inf';
+    let skipUntilAfter: string | undefined;
+    if (cursor) {
+      const [score, id] = cursor.split(':') as [string, string];
+      max = score;
+      skipUntilAfter = id;
+    }
+    const changes: ChangeView[] = [];
+    const batch = Math.max(limit * 2, 20);
+    let offset = 0;
+    for (;;) {
+      const ids = await redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch);
+      if (ids.length === 0) return { changes, nextCursor: undefined };
+      offset += ids.length / 2;
+      const candidates: Array<{ id: string; score: string }> = [];
+      for (let i = 0; i < ids.length; i += 2) {
+        const id = ids[i] as string;
+        const score = ids[i + 1] as string;
+        // Changes created in the same millisecond share a score: resume after the cursor's id.
+        if (skipUntilAfter && score === max && id >= skipUntilAfter) continue;
+        candidates.push({ id, score });
+      }
+      const pipeline = redis.pipeline();
+      for (const { id } of candidates) pipeline.hgetall(keys.change(id));
+      const records = (await pipeline.exec()) ?? [];
+      for (let i = 0; i < candidates.length; i++) {
+        const record = records[i]?.[1] as Record<string, string> | undefined;
+        const candidate = candidates[i] as { id: string; score: string };
+        if (!record?.state || (state && record.state !== state)) continue;
+        changes.push(toChangeView(candidate.id, record));
+        if (changes.length === limit) return { changes, nextCursor: `${candidate.score}:${candidate.id}` };
+      }
+    }
+  }
+
+  async cancel(id: string, actor: string): Promise<ChangeView> {
+    const change = await this.get(id);
+    const result = await this.finish(change, {
+      actor,
+      state: 'cancelled',
+      allowedFrom: CANCELLABLE_STATES,
+      details: {},
+    });
+    if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'cancel');
+    await this.deps.queue.discard(id);
+    return this.get(id);
+  }
+
+  /** The changes waiting on a server, in the order they will run (head first). */
+  async laneOf(ipsecServerId: string): Promise<LaneEntry[]> {
+    const { redis, keys } = this.deps;
+    const ids = await redis.lrange(keys.lane(ipsecServerId), 0, -1);
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hmget(keys.change(id), 'state', 'step', 'actor', 'createdAt');
+    const rows = (await pipeline.exec()) ?? [];
+    return ids.map((id, index) => {
+      const [state, step, actor, createdAt] = (rows[index]?.[1] ?? []) as (string | null)[];
+      return {
+        position: index + 1,
+        id,
+        state: state ?? 'unknown',
+        step: step ?? undefined,
+        actor: actor ?? '',
+        createdAt: Number(createdAt ?? 0),
+      };
+    });
+  }
+
+  /** Adds a job for the server's lane head (a no-op when it has one). */
+  async makeHeadRunnable(ipsecServerId: string): Promise<void> {
+    const head = await this.deps.redis.lindex(this.deps.keys.lane(ipsecServerId), 0);
+    if (head) await this.deps.queue.makeRunnable(head, ipsecServerId);
+  }
+
+  /** Finds lane heads left without a job by a crash, and makes them runnable. */
+  async repairLanes(): Promise<string[]> {
+    const { keys, scripts, queue } = this.deps;
+    const orphans = (await scripts.run(
+      'lane-heads',
+      [keys.lanes],
+      [`${keys.tag}:lane:`, queue.jobKeyPrefix()],
+    )) as string[];
+    const ids: string[] = [];
+    for (let i = 0; i + 1 < orphans.length; i += 2) {
+      await queue.makeRunnable(orphans[i] as string, orphans[i + 1] as string);
+      ids.push(orphans[i] as string);
+    }
+    return ids;
+  }
+
+  /**
+   * Ends a change through the finish script and makes the next lane head runnable. Used by cancel
+   * here and by the pipeline for every terminal state.
+   */
+  async finish(
+    change: Pick<ChangeView, 'id' | 'ipsecServerId'> & { profile?: string },
+    options: {
+      actor: string;
+      state: string;
+      allowedFrom: readonly string[];
+      owner?: string;
+      fields?: Record<string, string>;
+      details: Record<string, unknown>;
+    },
+  ): Promise<string[]> {
+    const { keys, scripts, queue } = this.deps;
+    const profile = change.profile ?? DEFAULT_PROFILE;
+    const result = (await scripts.run(
+      'finish',
+      [
+        keys.change(change.id),
+        keys.changeEvents(change.id),
+        keys.lane(change.ipsecServerId),
+        keys.lanes,
+        keys.lock(change.ipsecServerId),
+        keys.audit,
+        keys.circuit(profile),
+        keys.circuitWaiters(profile),
+      ],
+      [
+        change.id,
+        options.owner ?? '',
+        this.now(),
+        options.actor,
+        options.state,
+        change.ipsecServerId,
+        JSON.stringify(options.fields ?? {}),
+        JSON.stringify(options.details),
+        options.allowedFrom.join(','),
+      ],
+    )) as string[];
+    if (result[0] === 'done') {
+      const [, nextHead, ...waiters] = result;
+      if (nextHead) await queue.makeRunnable(nextHead, change.ipsecServerId);
+      for (const waiter of waiters) await this.wake(waiter);
+    } else if (result[0] === 'missing') {
+      throw new ChangeNotFoundError(change.id);
+    }
+    return result;
+  }
+
+  /** Moves a delayed change job to the front of the queue (a circuit closed, a waiter may go). */
+  async wake(changeId: string): Promise<void> {
+    const job = await this.deps.queue.queue.getJob(changeId);
+    try {
+      await job?.promote();
+    } catch {
+      // Not delayed any more: it is already runnable or running.
+    }
+  }
+}

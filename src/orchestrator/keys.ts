@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The one place Redis key names are built (as BullMQ's QueueKeys). Every key carries the same
+ * hash tag, `{prefix}`, so that each Lua script's keys share one slot on Redis Cluster; BullMQ's
+ * own keys use the same tag as their prefix.
+ */
+export class OrchestratorKeys {
+  readonly tag: string;
+  readonly lanes: string;
+  readonly changes: string;
+  readonly audit: string;
+  readonly workers: string;
+
+  constructor(readonly prefix: string) {
+    this.tag = `{${prefix}}`;
+    this.lanes = `${this.tag}:lanes`;
+    this.changes = `${this.tag}:changes`;
+    this.audit = `${this.tag}:audit`;
+    this.workers = `${this.tag}:workers`;
+  }
+
+  change(changeId: string): string {
+    return `${this.tag}:change:${changeId}`;
+  }
+
+  changeEvents(changeId: string): string {
+    return `${this.tag}:change:${changeId}:events`;
+  }
+
+  lane(ipsecServerId: string): string {
+    return `${this.tag}:lane:${ipsecServerId}`;
+  }
+
+  lock(ipsecServerId: string): string {
+    return `${this.tag}:lock:${ipsecServerId}`;
+  }
+
+  serverChanges(ipsecServerId: string): string {
+    return `${this.tag}:server:${ipsecServerId}:changes`;
+  }
+
+  /** Client-chosen idempotency keys are hashed: any bytes are allowed, none reach a key name. */
+  idempotency(idempotencyKey: string): string {
+    return `${this.tag}:idem:${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+  }
+
+  circuit(account: string): string {
+    return `${this.tag}:circuit:${account}`;
+  }
+
+  circuitWaiters(account: string): string {
+    return `${this.tag}:circuit:${account}:waiters`;
+  }
+}

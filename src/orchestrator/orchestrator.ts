@@ -1,0 +1,134 @@
+import { hostname } from 'node:os';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AuditLog } from '../audit/audit-log.js';
+import type { Logger } from '../log.js';
+import { parseOrThrow } from '../validation.js';
+import { CHANGE_QUEUE, type ChangeJobData, ChangeQueue } from './change-queue.js';
+import { Changes } from './changes.js';
+import { CloudClients, type CloudSettings } from './cloud-clients.js';
+import { OrchestratorKeys } from './keys.js';
+import { createChangeProcessor } from './pipeline.js';
+import { type PipelinePolicy, type PipelinePolicyInput, pipelinePolicySchema } from './policy.js';
+import { connectRedis } from './redis.js';
+import { Scripts } from './scripts.js';
+import { SecretBox } from './secret-box.js';
+
+export interface OrchestratorSettings {
+  redisUrl: string;
+  prefix: string;
+  /** Seals Psks at rest; without it, changes carrying a Psk are refused. */
+  secretKey?: string | undefined;
+  policy?: PipelinePolicyInput | undefined;
+}
+
+/**
+ * The producer side: what `serve`, the CLI and tests use to submit and inspect changes. Holds one
+ * Redis connection and BullMQ queue; stateless otherwise, so any number can run.
+ */
+export class Orchestrator {
+  readonly keys: OrchestratorKeys;
+  readonly scripts: Scripts;
+  readonly queue: ChangeQueue;
+  readonly changes: Changes;
+  readonly audit: AuditLog;
+  readonly policy: PipelinePolicy;
+  readonly secrets: SecretBox;
+
+  constructor(
+    readonly redis: Redis,
+    settings: OrchestratorSettings,
+  ) {
+    this.policy = parseOrThrow(pipelinePolicySchema, settings.policy ?? {}, 'IPSEC_FLEET_POLICY');
+    this.keys = new OrchestratorKeys(settings.prefix);
+    this.scripts = new Scripts(redis);
+    this.queue = new ChangeQueue(redis, settings.prefix);
+    this.secrets = SecretBox.fromKey(settings.secretKey);
+    this.changes = new Changes({
+      redis,
+      keys: this.keys,
+      scripts: this.scripts,
+      queue: this.queue,
+      secrets: this.secrets,
+      idempotencyRetentionMs: this.policy.idempotencyRetentionMs,
+    });
+    this.audit = new AuditLog(redis, this.keys);
+  }
+
+  static connect(settings: OrchestratorSettings): Orchestrator {
+    return new Orchestrator(connectRedis(settings.redisUrl, 'producer'), settings);
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+}
+
+export interface ChangeWorkerSettings extends OrchestratorSettings {
+  cloud: CloudSettings;
+  concurrency: number;
+  log: Logger;
+  /** How often lane heads left without a job by a crash are looked for (0: only at start). */
+  repairIntervalMs?: number;
+  workerId?: string;
+}
+
+export interface ChangeWorker {
+  readonly workerId: string;
+  readonly worker: Worker<ChangeJobData>;
+  readonly orchestrator: Orchestrator;
+  /** Stops taking jobs, lets running steps finish, closes connections. */
+  close(): Promise<void>;
+}
+
+export async function startChangeWorker(settings: ChangeWorkerSettings): Promise<ChangeWorker> {
+  const redis = connectRedis(settings.redisUrl, 'worker');
+  const orchestrator = new Orchestrator(redis, settings);
+  const workerId = settings.workerId ?? `worker:${hostname()}:${process.pid}`;
+  const cloud = new CloudClients(settings.cloud);
+  const processor = createChangeProcessor({
+    changes: orchestrator.changes,
+    keys: orchestrator.keys,
+    scripts: orchestrator.scripts,
+    secrets: orchestrator.secrets,
+    policy: orchestrator.policy,
+    cloud: (profile, regionId) => cloud.get(profile, regionId),
+    workerId,
+    log: settings.log,
+  });
+  const worker = new Worker<ChangeJobData>(CHANGE_QUEUE, processor, {
+    connection: redis,
+    prefix: `{${settings.prefix}}`,
+    concurrency: settings.concurrency,
+    // BullMQ's job lock fails over as fast as our server lease does.
+    lockDuration: orchestrator.policy.leaseMs,
+    stalledInterval: orchestrator.policy.leaseMs,
+    // Every step is safe to run again, so a job that stalls (its worker died) is always resumed.
+    maxStalledCount: Number.MAX_SAFE_INTEGER,
+  });
+  worker.on('error', (error) => settings.log.error({ err: error }, 'worker error'));
+  await worker.waitUntilReady();
+  await orchestrator.changes.repairLanes();
+  const repairTimer =
+    settings.repairIntervalMs === 0
+      ? undefined
+      : setInterval(() => {
+          orchestrator.changes
+            .repairLanes()
+            .catch((error) => settings.log.warn({ err: error }, 'lane repair failed'));
+        }, settings.repairIntervalMs ?? 300_000);
+  repairTimer?.unref();
+
+  return {
+    workerId,
+    worker,
+    orchestrator,
+    async close() {
+      if (repairTimer) clearInterval(repairTimer);
+      await worker.close();
+      await cloud.close();
+      await orchestrator.close();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+const millis = z.number().int().min(0);
+
+const backoffSchema = z.strictObject({
+  baseMs: millis,
+  maxMs: millis,
+  /** Give up once the change has backed off for this long in this class (ms since the first). */
+  giveUpAfterMs: millis.optional(),
+  /** Give up after this many failed attempts in this class. */
+  maxAttempts: z.number().int().positive().optional(),
+});
+
+/**
+ * How the pipeline answers each class of cloud error (DESIGN.md's table); every number can be
+ * set per deployment (IPSEC_FLEET_POLICY, JSON) and tests set short ones.
+ */
+export const pipelinePolicySchema = z.strictObject({
+  busy: backoffSchema.default({ baseMs: 2_000, maxMs: 60_000, giveUpAfterMs: 15 * 60_000 }),
+  accountLocked: backoffSchema.default({
+    baseMs: 5 * 60_000,
+    maxMs: 60 * 60_000,
+    giveUpAfterMs: 24 * 3_600_000,
+  }),
+  transient: backoffSchema.default({ baseMs: 1_000, maxMs: 30_000, maxAttempts: 8 }),
+  /** Throttled calls are not attempts: a short pause, never a give-up. */
+  throttled: backoffSchema.default({ baseMs: 500, maxMs: 5_000 }),
+  /** Server lease: renewed while held, expiring when its worker dies. */
+  leaseMs: millis.min(1_000).default(30_000),
+  /** Reads after an apply until the server shows the requested config. */
+  verifyAttempts: z.number().int().positive().default(5),
+  verifyIntervalMs: millis.default(1_000),
+  /** Deadline of one cloud call. */
+  callTimeoutMs: z.number().int().positive().default(10_000),
+  /** How long an idempotency key of a submission is remembered. */
+  idempotencyRetentionMs: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3_600_000),
+});
+
+export type PipelinePolicy = z.output<typeof pipelinePolicySchema>;
+export type PipelinePolicyInput = z.input<typeof pipelinePolicySchema>;
+export type BackoffRule = z.output<typeof backoffSchema>;
+
+/**
+ * Full-jitter exponential backoff: a uniformly random delay up to min(max, base * 2^(n-1)), which
+ * spreads retries of many changes hitting the same busy gateway or account.
+ */
+export function backoffDelay(rule: BackoffRule, attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(rule.maxMs, rule.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * ceiling);
+}

@@ -1,0 +1,62 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { SecretKeyMissingError, SecretUnsealError } from './errors.js';
+
+const VERSION = 'v1';
+
+/**
+ * Seals secrets (a change's Psk) at rest with AES-256-GCM, so that Redis never holds them in
+ * clear (DESIGN invariant 6). The sealed form is `v1.<iv>.<tag>.<ciphertext>` in base64url; the
+ * change id is bound as additional data so a sealed Psk cannot be moved to another change.
+ */
+export class SecretBox {
+  private constructor(private readonly key: Buffer | undefined) {}
+
+  /** `secretKey`: 32 bytes as 64 hex characters or base64; undefined means sealing is refused. */
+  static fromKey(secretKey: string | undefined): SecretBox {
+    return new SecretBox(secretKey === undefined ? undefined : decodeKey(secretKey));
+  }
+
+  get canSeal(): boolean {
+    return this.key !== undefined;
+  }
+
+  seal(plaintext: string, boundTo: string): string {
+    const key = this.requireKey();
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(Buffer.from(boundTo));
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return [VERSION, iv, cipher.getAuthTag(), ciphertext]
+      .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+      .join('.');
+  }
+
+  open(sealed: string, boundTo: string): string {
+    const key = this.requireKey();
+    const [version, iv, tag, ciphertext] = sealed.split('.');
+    if (version !== VERSION || !iv || !tag || ciphertext === undefined) throw new SecretUnsealError();
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      decipher.setAAD(Buffer.from(boundTo));
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      return Buffer.concat([
+        decipher.update(Buffer.from(ciphertext, 'base64url')),
+        decipher.final(),
+      ]).toString('utf8');
+    } catch (error) {
+      throw new SecretUnsealError({ cause: error });
+    }
+  }
+
+  private requireKey(): Buffer {
+    if (!this.key) throw new SecretKeyMissingError();
+    return this.key;
+  }
+}
+
+export function decodeKey(secretKey: string): Buffer | undefined {
+  const key = /^[0-9a-fA-F]{64}$/.test(secretKey)
+    ? Buffer.from(secretKey, 'hex')
+    : Buffer.from(secretKey, 'base64');
+  return key.length === 32 ? key : undefined;
+}

@@ -1,0 +1,25 @@
+import type { SimAccessKey } from '../auth.js';
+import type { FaultDraw } from '../faults.js';
+import type { SimState } from '../state.js';
+
+/** What an action sees of one authenticated call. */
+export interface ActionContext {
+  state: SimState;
+  key: SimAccessKey;
+  /** Business parameters as received (strings), envelope removed. */
+  params: Record<string, string>;
+  requestId: string;
+  now: number;
+  draw: FaultDraw;
+}
+
+/**
+ * A success to answer with HTTP 200. `requestId` is the call's own, except for an idempotent
+ * replay, which answers with the first call's. Errors are thrown as SimError.
+ */
+export interface ActionResult {
+  requestId: string;
+  body: Record<string, unknown>;
+}
+
+export type ActionHandler = (context: ActionContext) => ActionResult;

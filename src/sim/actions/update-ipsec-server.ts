@@ -1,0 +1,96 @@
+import { canonicalQueryString } from '../../aliyun/signer.js';
+import { pskFingerprint } from '../../ipsec/psk.js';
+import { pickMutable, type UpdateIpsecServerParams } from '../../ipsec/update-params.js';
+import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
+import { simErrors } from '../errors.js';
+import type { LiveServer, SimHistoryEntry } from '../fleet.js';
+import { parseParams } from '../params.js';
+import { checkAddressPlan } from '../rules.js';
+import type { ActionContext, ActionResult } from './types.js';
+
+/**
+ * UpdateIpsecServer. The checks run in this order (the steps before it, in dispatch.ts: auth →
+ * action → throttle → injected fail/reset-before, after the injected latency):
+ *
+ *   params (missing/invalid) → server lookup → ownership → financial lock → ClientToken
+ *   replay/mismatch → configuring window → busyRate → business rules → DryRun → apply
+ *
+ * The token check comes before the configuring window on purpose: the typical retry with the
+ * same token follows a lost response, when the first call's own configuring window is running;
+ * it must get the first answer, not Configuring.
+ */
+export function updateIpsecServer(context: ActionContext): ActionResult {
+  const { state, key, requestId, now } = context;
+  const params = parseParams(parseWireParams, context.params);
+
+  const server = state.fleet.get(params.IpsecServerId);
+  // Another region's server is as unknown to this endpoint as a made-up id.
+  if (!server || server.record.RegionId !== params.RegionId)
+    throw simErrors.ipsecServerNotFound(params.IpsecServerId);
+  if (server.record.ownerAccessKeyId !== key.accessKeyId) throw simErrors.forbidden();
+  if (state.faults.isFinancialLocked(server.record.IpsecServerId, server.record.ownerAccessKeyId)) {
+    throw simErrors.financialLocked();
+  }
+
+  const dryRun = params.DryRun === true;
+  const clientToken = dryRun ? undefined : params.ClientToken;
+  let paramsKey = '';
+  if (clientToken !== undefined) {
+    paramsKey = idempotencyKey(params);
+    const found = state.tokens.lookup(key.accessKeyId, clientToken, paramsKey, now);
+    if (found.kind === 'replay') {
+      state.stats.idempotentReplays++;
+      return { requestId: found.remembered.requestId, body: found.remembered.body };
+    }
+    if (found.kind === 'mismatch') throw simErrors.idempotentParameterMismatch();
+  }
+
+  if (server.configuringUntil > now) throw simErrors.configuring();
+  if (context.draw.busyRoll < state.faults.busyRate) throw simErrors.configuring();
+  checkAddressPlan(server.record, params);
+  if (dryRun) {
+    state.stats.dryRuns++;
+    throw simErrors.dryRunPassed();
+  }
+
+  apply(server, params, requestId, now);
+  const configuringMs = state.faults.configuringMs;
+  server.configuringUntil = configuringMs > 0 ? now + configuringMs : 0;
+  state.stats.applies++;
+  const body = { RequestId: requestId };
+  if (clientToken !== undefined)
+    state.tokens.remember(key.accessKeyId, clientToken, { paramsKey, requestId, body, at: now });
+  return { requestId, body };
+}
+
+/** The parameters that must repeat for a replay: all but ClientToken and DryRun, in wire form. */
+function idempotencyKey(params: UpdateIpsecServerParams): string {
+  const { ClientToken: _token, DryRun: _dryRun, ...rest } = params;
+  return canonicalQueryString(toWireParams(rest));
+}
+
+/** Partial configs merge into the current ones: UpdateIpsecServer leaves unnamed fields alone. */
+function apply(server: LiveServer, params: UpdateIpsecServerParams, requestId: string, now: number): void {
+  const record = server.record;
+  if (params.LocalSubnet !== undefined) record.LocalSubnet = params.LocalSubnet;
+  if (params.ClientIpPool !== undefined) record.ClientIpPool = params.ClientIpPool;
+  if (params.IpsecServerName !== undefined) record.IpsecServerName = params.IpsecServerName;
+  if (params.EffectImmediately !== undefined) record.EffectImmediately = params.EffectImmediately;
+  if (params.PskEnabled !== undefined) record.PskEnabled = params.PskEnabled;
+  if (params.Psk !== undefined) record.Psk = params.Psk;
+  if (params.IkeConfig) {
+    for (const [name, value] of Object.entries(params.IkeConfig)) {
+      if (value !== undefined) (record.IkeConfig as unknown as Record<string, unknown>)[name] = value;
+    }
+  }
+  if (params.IpsecConfig) {
+    for (const [name, value] of Object.entries(params.IpsecConfig)) {
+      if (value !== undefined) (record.IpsecConfig as unknown as Record<string, unknown>)[name] = value;
+    }
+  }
+  const applied: Record<string, unknown> = { ...pickMutable(params) };
+  if (typeof applied.Psk === 'string') applied.Psk = pskFingerprint(applied.Psk);
+  const entry: SimHistoryEntry = { at: new Date(now).toISOString(), requestId, params: applied };
+  if (params.ClientToken !== undefined) entry.clientToken = params.ClientToken;
+  server.history.push(entry);
+}

@@ -1,0 +1,226 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  type AuthorizationV3,
+  canonicalQueryString,
+  parseAuthorizationV3,
+  stringToSignV1,
+  V1_SIGNATURE_METHOD,
+  V1_SIGNATURE_VERSION,
+  V3_ALGORITHM,
+  verifyV1Signature,
+  verifyV3Request,
+} from '../aliyun/signer.js';
+import { simErrors } from './errors.js';
+import type { ReceivedRequest } from './http-request.js';
+import type { NonceCache } from './nonce-cache.js';
+import type { ResponseFormat } from './responses.js';
+
+/**
+ * Who is calling, checked the way the cloud checks it, with the project's own signer (the same
+ * code the client signs with, so a signing bug shows up as SignatureDoesNotMatch here).
+ *
+ * Two envelopes: V3 (`Authorization: ACS3-HMAC-SHA256 ...` and `x-acs-*` headers, business
+ * parameters in the query or a form body) and V1 (`Signature`, `AccessKeyId`, `Timestamp`... among
+ * the parameters, in the query for GET or a form body for POST).
+ *
+ * Order of checks: access key → signature → nonce → timestamp → STS token. The nonce is
+ * remembered as soon as the signature is proven: a signed request has used its nonce even if a
+ * later check refuses it, which is what stops a captured request from being replayed.
+ */
+
+export const TIMESTAMP_WINDOW_MS = 15 * 60 * 1000;
+
+export interface SimAccessKey {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string | undefined;
+}
+
+/** Parameters of the V1 envelope, never business parameters. */
+const V1_COMMON_PARAMETERS = new Set([
+  'Action',
+  'Version',
+  'Format',
+  'AccessKeyId',
+  'SignatureMethod',
+  'SignatureVersion',
+  'SignatureNonce',
+  'SignatureType',
+  'Timestamp',
+  'Signature',
+  'SecurityToken',
+]);
+
+/**
+ * Account parameters some SDK request models carry on every action (the VPC SDK's OwnerId,
+ * ResourceOwnerAccount...); they name the caller's own account, so the simulator drops them.
+ */
+const ACCOUNT_PARAMETERS = new Set(['OwnerId', 'OwnerAccount', 'ResourceOwnerId', 'ResourceOwnerAccount']);
+
+const TIMESTAMP_SHAPE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
+
+export interface Envelope {
+  scheme: 'v3' | 'v1';
+  action: string | undefined;
+  version: string | undefined;
+  /** XML only when a V1 call asks `Format=XML`. */
+  format: ResponseFormat;
+  /** Everything that is not part of the envelope. */
+  params: Record<string, string>;
+  /** V3 only; undefined when the header is there but malformed. */
+  authorization: AuthorizationV3 | undefined;
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function businessParams(all: Readonly<Record<string, string>>, stripV1: boolean): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const name of Object.keys(all)) {
+    if ((stripV1 && V1_COMMON_PARAMETERS.has(name)) || ACCOUNT_PARAMETERS.has(name)) continue;
+    params[name] = all[name] as string;
+  }
+  return params;
+}
+
+/** V1 parameters are the query and the form body together; they are signed together too. */
+function v1Params(received: ReceivedRequest): Record<string, string> {
+  return received.hasForm ? { ...received.query, ...received.form } : received.query;
+}
+
+/** Reads the envelope without judging it, so even a refused call is answered in the format it asked for. */
+export function readEnvelope(received: ReceivedRequest, headers: IncomingHttpHeaders): Envelope {
+  const authorizationHeader = header(headers, 'authorization');
+  if (authorizationHeader !== undefined) {
+    const merged = v1Params(received);
+    return {
+      scheme: 'v3',
+      action: header(headers, 'x-acs-action'),
+      version: header(headers, 'x-acs-version'),
+      format: 'JSON',
+      params: businessParams(merged, false),
+      authorization: parseAuthorizationV3(authorizationHeader),
+    };
+  }
+  const all = v1Params(received);
+  return {
+    scheme: 'v1',
+    action: all.Action,
+    version: all.Version,
+    format: all.Format !== undefined && all.Format.toUpperCase() === 'XML' ? 'XML' : 'JSON',
+    params: businessParams(all, true),
+    authorization: undefined,
+  };
+}
+
+export interface AuthContext {
+  keys: ReadonlyMap<string, SimAccessKey>;
+  nonces: NonceCache;
+  now: number;
+}
+
+/** The calling key, or a SimError with the cloud's code for what is wrong. */
+export function authenticate(
+  envelope: Envelope,
+  received: ReceivedRequest,
+  headers: IncomingHttpHeaders,
+  context: AuthContext,
+): SimAccessKey {
+  return envelope.scheme === 'v3'
+    ? authenticateV3(envelope, received, headers, context)
+    : authenticateV1(received, context);
+}
+
+function lookupKey(accessKeyId: string, context: AuthContext): SimAccessKey {
+  const key = context.keys.get(accessKeyId);
+  if (!key) throw simErrors.accessKeyNotFound();
+  return key;
+}
+
+function checkNonce(accessKeyId: string, nonce: string | undefined, context: AuthContext): void {
+  if (nonce === undefined || nonce === '') throw simErrors.missingCommonParameter('SignatureNonce');
+  if (!context.nonces.remember(`${accessKeyId}\n${nonce}`, context.now)) throw simErrors.nonceUsed();
+}
+
+function checkTimestamp(timestamp: string | undefined, context: AuthContext): void {
+  if (timestamp === undefined || timestamp === '') throw simErrors.missingCommonParameter('Timestamp');
+  const at = TIMESTAMP_SHAPE.test(timestamp) ? Date.parse(timestamp) : Number.NaN;
+  if (Number.isNaN(at)) throw simErrors.timestampFormat();
+  if (Math.abs(context.now - at) > TIMESTAMP_WINDOW_MS) throw simErrors.timestampExpired();
+}
+
+/** A token is accepted only for the key it was issued with; a key without one takes none. */
+function checkSecurityToken(key: SimAccessKey, token: string | undefined): void {
+  if (token === undefined || token === '') return;
+  if (key.securityToken !== token) throw simErrors.securityTokenMismatch();
+}
+
+function authenticateV3(
+  envelope: Envelope,
+  received: ReceivedRequest,
+  headers: IncomingHttpHeaders,
+  context: AuthContext,
+): SimAccessKey {
+  const authorization = envelope.authorization;
+  if (!authorization) {
+    throw simErrors.incompleteSignature(
+      'Authorization must read ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=<names>,Signature=<hex>.',
+    );
+  }
+  if (authorization.algorithm !== V3_ALGORITHM)
+    throw simErrors.invalidSignatureMethod(authorization.algorithm);
+  const key = lookupKey(authorization.accessKeyId, context);
+  const verification = verifyV3Request({
+    method: received.method,
+    pathname: received.pathname,
+    query: received.query,
+    headers,
+    body: received.body,
+    authorization,
+    accessKeySecret: key.accessKeySecret,
+  });
+  if (!verification.valid) throw simErrors.signatureDoesNotMatch(verification.stringToSign);
+  if (verification.unsignedHeaders.some((name) => name.startsWith('x-acs-'))) {
+    throw simErrors.incompleteSignature(
+      `Every x-acs-* header must be signed; not signed: ${verification.unsignedHeaders.join(', ')}.`,
+    );
+  }
+  checkNonce(key.accessKeyId, header(headers, 'x-acs-signature-nonce'), context);
+  checkTimestamp(header(headers, 'x-acs-date'), context);
+  const namedKey = header(headers, 'x-acs-accesskey-id');
+  if (namedKey !== undefined && namedKey !== key.accessKeyId) throw simErrors.securityTokenMismatch();
+  checkSecurityToken(key, header(headers, 'x-acs-security-token'));
+  return key;
+}
+
+function authenticateV1(received: ReceivedRequest, context: AuthContext): SimAccessKey {
+  const params = v1Params(received);
+  const accessKeyId = params.AccessKeyId;
+  if (accessKeyId === undefined || accessKeyId === '') throw simErrors.missingCommonParameter('AccessKeyId');
+  if (params.Signature === undefined) throw simErrors.missingCommonParameter('Signature');
+  const key = lookupKey(accessKeyId, context);
+  const method = params.SignatureMethod;
+  if (method !== V1_SIGNATURE_METHOD) {
+    if (method === undefined) throw simErrors.missingCommonParameter('SignatureMethod');
+    throw simErrors.invalidSignatureMethod(method);
+  }
+  if (params.SignatureVersion !== V1_SIGNATURE_VERSION) {
+    if (params.SignatureVersion === undefined) throw simErrors.missingCommonParameter('SignatureVersion');
+    throw simErrors.incompleteSignature(`SignatureVersion must be ${V1_SIGNATURE_VERSION}.`);
+  }
+  if (!verifyV1Signature(params, received.method, key.accessKeySecret)) {
+    const { Signature: _signature, ...signed } = params;
+    throw simErrors.signatureDoesNotMatch(v1StringToSign(signed, received.method));
+  }
+  checkNonce(key.accessKeyId, params.SignatureNonce, context);
+  checkTimestamp(params.Timestamp, context);
+  checkSecurityToken(key, params.SecurityToken);
+  return key;
+}
+
+/** Only on the error path: the message carries the server's string to sign, as the cloud's does. */
+function v1StringToSign(params: Record<string, string>, method: string): string {
+  return stringToSignV1(method, canonicalQueryString(params));
+}

@@ -1,0 +1,281 @@
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+
+let harness: Harness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+const subnet = (n: number) => ({ LocalSubnet: `172.16.${n}.0/24` });
+
+async function submit(
+  h: Harness,
+  server: number,
+  params: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) {
+  const target = h.sim.servers[server]!;
+  const { change } = await h.orchestrator.changes.submit({
+    ipsecServerId: target.ipsecServerId,
+    regionId: target.regionId,
+    params,
+    actor: 'alice',
+    ...extra,
+  });
+  return change;
+}
+
+async function eventTypes(h: Harness, changeId: string) {
+  return (await h.orchestrator.audit.forChange(changeId)).map((event) => event.type);
+}
+
+describe('the change pipeline', () => {
+  it('reads, dry-runs, applies with the change ClientToken, verifies, and audits each step', async () => {
+    harness = await startHarness({ sim: { faults: { configuringMs: 0 } } });
+    const change = await submit(harness, 0, subnet(1), { note: 'widen' });
+    expect(await harness.waitFor(change.id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+
+    const server = harness.sim.server(change.ipsecServerId)!;
+    expect(server.history).toHaveLength(1);
+    expect(server.history[0]).toMatchObject({ clientToken: change.clientToken });
+    expect(server.config).toMatchObject({ LocalSubnet: '172.16.1.0/24' });
+    const stats = harness.sim.stats();
+    expect(stats.dryRuns).toBe(1);
+    expect(stats.applies).toBe(1);
+
+    const events = await harness.orchestrator.audit.forChange(change.id);
+    expect(events.map((event) => event.type)).toEqual([
+      'submitted',
+      'running',
+      'dry_run_passed',
+      'applied',
+      'succeeded',
+    ]);
+    const [dryRun, applied] = [events[2]!, events[3]!];
+    expect(dryRun.cloudRequestId).toMatch(/\w/);
+    expect(applied.cloudRequestId).toBe(server.history[0]!.requestId);
+    expect(dryRun.cloudRequestId).not.toBe(applied.cloudRequestId);
+    expect(events.every((event) => event.changeId === change.id && event.actor !== '')).toBe(true);
+
+    const done = await harness.orchestrator.changes.get(change.id);
+    expect(done.before).toMatchObject({ IpsecServerId: change.ipsecServerId });
+    expect(done.before?.LocalSubnet).not.toBe('172.16.1.0/24');
+    expect(done.after).toMatchObject({ LocalSubnet: '172.16.1.0/24' });
+    expect(await harness.orchestrator.changes.laneOf(change.ipsecServerId)).toEqual([]);
+  });
+
+  it('runs changes on one server in lane order, backing off while the gateway configures', async () => {
+    harness = await startHarness({ sim: { faults: { configuringMs: 150 } } });
+    const changes = [];
+    for (let n = 1; n <= 4; n++) changes.push(await submit(harness, 0, subnet(n)));
+    const lane = await harness.orchestrator.changes.laneOf(changes[0]!.ipsecServerId);
+    expect(lane.map((entry) => entry.id)).toEqual(changes.map((change) => change.id));
+    for (const change of changes)
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+
+    const history = harness.sim.server(changes[0]!.ipsecServerId)!.history;
+    expect(history.map((entry) => entry.clientToken)).toEqual(changes.map((change) => change.clientToken));
+    const stats = harness.sim.stats();
+    expect(stats.byCode['VpnGateway.Configuring']).toBeGreaterThan(0);
+    expect(stats.concurrentUpdateViolations).toBe(0);
+    const busy = (await harness.orchestrator.audit.forChange(changes[1]!.id)).filter(
+      (e) => e.type === 'backoff',
+    );
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy[0]).toMatchObject({ code: 'VpnGateway.Configuring' });
+    expect(busy[0]!.delayMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('rejects a change the dry run refuses, without applying it', async () => {
+    harness = await startHarness();
+    const target = harness.sim.servers[0]!;
+    const pool = harness.sim.server(target.ipsecServerId)!.config.ClientIpPool as string;
+    const change = await submit(harness, 0, { LocalSubnet: pool });
+    expect(await harness.waitFor(change.id, ['rejected', 'succeeded', 'failed'])).toBe('rejected');
+    const done = await harness.orchestrator.changes.get(change.id);
+    expect(done.lastCode).toBe('IllegalParam.LocalSubnet');
+    expect(harness.sim.server(target.ipsecServerId)!.history).toEqual([]);
+    expect(harness.sim.stats().applies).toBe(0);
+    expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'running', 'rejected']);
+  });
+
+  it('retries transient errors and lost responses with one effective apply per change', async () => {
+    harness = await startHarness({
+      sim: { servers: 8, seed: 42, faults: { failRate: 0.25, resetRate: 0.2, configuringMs: 50 } },
+      policy: { transient: { baseMs: 10, maxMs: 50, maxAttempts: 30 } },
+    });
+    const changes = [];
+    for (let n = 0; n < 8; n++) changes.push(await submit(harness, n, subnet(n + 10)));
+    for (const change of changes) {
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed', 'rejected'], 30_000)).toBe('succeeded');
+    }
+    const stats = harness.sim.stats();
+    expect(stats.applies).toBe(8);
+    for (const change of changes) {
+      const history = harness.sim.server(change.ipsecServerId)!.history;
+      expect(history).toHaveLength(1);
+      expect(history[0]!.clientToken).toBe(change.clientToken);
+    }
+    const faults = (stats.byCode.InternalError ?? 0) + (stats.byCode.ServiceUnavailable ?? 0);
+    expect(faults).toBeGreaterThan(0);
+  });
+
+  it('does not spend attempts on throttling', async () => {
+    harness = await startHarness({
+      sim: { servers: 6, faults: { qps: 3, configuringMs: 0 } },
+      policy: { transient: { baseMs: 10, maxMs: 20, maxAttempts: 1 }, throttled: { baseMs: 50, maxMs: 300 } },
+    });
+    const changes = [];
+    for (let n = 0; n < 6; n++) changes.push(await submit(harness, n, subnet(n + 20)));
+    for (const change of changes) {
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed'], 30_000)).toBe('succeeded');
+    }
+    expect(harness.sim.stats().byCode['Throttling.User']).toBeGreaterThan(1);
+  });
+
+  it('holds an account behind a circuit while it is financially locked, then lets it go', async () => {
+    harness = await startHarness({ sim: { servers: 4, faults: { configuringMs: 0 } } });
+    harness.sim.setFaults({ financialLocked: [`account:${harness.sim.accessKeyId}`] });
+    const probe = await submit(harness, 0, subnet(30));
+    await harness.waitFor(probe.id, ['backing_off']);
+    expect((await harness.orchestrator.changes.get(probe.id)).lastCode).toBe('VpnGateway.FinancialLocked');
+
+    const waiters = [];
+    for (let n = 1; n < 4; n++) waiters.push(await submit(harness, n, subnet(30 + n)));
+    for (const waiter of waiters) await harness.waitFor(waiter.id, ['backing_off']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const waiter of waiters) {
+      expect((await harness.orchestrator.changes.get(waiter.id)).lastCode).toBe('CircuitOpen');
+      // Waiting behind the circuit costs the cloud nothing: not one call for these servers.
+      expect(await eventTypes(harness, waiter.id)).toEqual(['submitted', 'backoff']);
+    }
+    const probeBackoffs = (await harness.orchestrator.audit.forChange(probe.id)).filter(
+      (event) => event.code === 'VpnGateway.FinancialLocked',
+    ).length;
+    expect(harness.sim.stats().byCode['VpnGateway.FinancialLocked']).toBe(probeBackoffs);
+
+    harness.sim.setFaults({ financialLocked: [] });
+    for (const change of [probe, ...waiters])
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+  });
+
+  it('cancels a queued change, which then never runs, and refuses to cancel a running one', async () => {
+    harness = await startHarness({ sim: { faults: { latencyMs: 300, configuringMs: 0 } } });
+    const first = await submit(harness, 0, subnet(40));
+    const second = await submit(harness, 0, subnet(41));
+    const third = await submit(harness, 0, subnet(42));
+    await harness.waitFor(first.id, ['running']);
+    const cancelled = await harness.orchestrator.changes.cancel(second.id, 'bob');
+    expect(cancelled.state).toBe('cancelled');
+    await expect(harness.orchestrator.changes.cancel(first.id, 'bob')).rejects.toMatchObject({
+      code: 'CHANGE_STATE_CONFLICT',
+    });
+    expect(await harness.waitFor(first.id, ['succeeded'])).toBe('succeeded');
+    expect(await harness.waitFor(third.id, ['succeeded'])).toBe('succeeded');
+    const history = harness.sim.server(first.ipsecServerId)!.history;
+    expect(history.map((entry) => entry.clientToken)).toEqual([first.clientToken, third.clientToken]);
+    const events = await harness.orchestrator.audit.forChange(second.id);
+    expect(events.map((event) => event.type)).toEqual(['submitted', 'cancelled']);
+    expect(events[1]!.actor).toBe('bob');
+  });
+});
+
+describe('submitting changes', () => {
+  it('returns the same change for the same idempotency key and body, and refuses another body', async () => {
+    harness = await startHarness({ workers: 0 });
+    const target = harness.sim.servers[0]!;
+    const input = {
+      ipsecServerId: target.ipsecServerId,
+      regionId: target.regionId,
+      params: subnet(50),
+      actor: 'ci',
+      idempotencyKey: 'deploy-123',
+    };
+    const first = await harness.orchestrator.changes.submit(input);
+    const again = await harness.orchestrator.changes.submit(input);
+    expect(first.created).toBe(true);
+    expect(again).toMatchObject({ created: false, change: { id: first.change.id } });
+    await expect(
+      harness.orchestrator.changes.submit({ ...input, params: subnet(51) }),
+    ).rejects.toBeInstanceOf(IdempotencyConflictError);
+    expect(await harness.orchestrator.changes.laneOf(target.ipsecServerId)).toHaveLength(1);
+  });
+
+  it('rejects bad input naming the field, and writes nothing', async () => {
+    harness = await startHarness({ workers: 0 });
+    const redis = new Redis(harness.redisUrl);
+    // BullMQ writes its queue's meta key on its own schedule; everything else must stay untouched.
+    const keysNow = async () =>
+      (await redis.keys(`{${harness!.prefix}}*`)).filter((key) => !key.endsWith(':meta')).sort();
+    const before = await keysNow();
+    const target = harness.sim.servers[0]!;
+    await expect(
+      harness.orchestrator.changes.submit({
+        ipsecServerId: target.ipsecServerId,
+        regionId: target.regionId,
+        params: { LocalSubnet: '10.0.0.1/24' },
+        actor: 'ci',
+      }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: expect.stringContaining('params.LocalSubnet'),
+    });
+    await expect(
+      harness.orchestrator.changes.submit({
+        ipsecServerId: target.ipsecServerId,
+        regionId: target.regionId,
+        params: {},
+        actor: 'ci',
+      }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: expect.stringContaining('must set at least one'),
+    });
+    expect(await keysNow()).toEqual(before);
+    expect(await harness.orchestrator.queue.queue.count()).toBe(0);
+    redis.disconnect();
+  });
+
+  it('seals a Psk at rest: Redis, the audit and the change view only ever hold its fingerprint', async () => {
+    harness = await startHarness({ sim: { faults: { configuringMs: 0 } } });
+    const psk = 'Sup3r-Secret-Psk-Value';
+    const change = await submit(harness, 0, { Psk: psk, PskEnabled: true });
+    expect(change.params.Psk).toBe(pskFingerprint(psk));
+    expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+    expect(harness.sim.server(change.ipsecServerId)!.config.Psk).toBe(pskFingerprint(psk));
+
+    const redis = new Redis(harness.redisUrl);
+    const keys = await redis.keys(`{${harness.prefix}}*`);
+    for (const key of keys) {
+      const type = await redis.type(key);
+      const dump =
+        type === 'hash'
+          ? JSON.stringify(await redis.hgetall(key))
+          : type === 'list'
+            ? JSON.stringify(await redis.lrange(key, 0, -1))
+            : type === 'stream'
+              ? JSON.stringify(await redis.xrange(key, '-', '+'))
+              : type === 'string'
+                ? String(await redis.get(key))
+                : '';
+      expect(dump, key).not.toContain(psk);
+    }
+    redis.disconnect();
+
+    const noKey = Orchestrator.connect({ redisUrl: harness.redisUrl, prefix: harness.prefix });
+    await expect(
+      noKey.changes.submit({
+        ipsecServerId: change.ipsecServerId,
+        regionId: change.regionId,
+        params: { Psk: psk },
+        actor: 'x',
+      }),
+    ).rejects.toBeInstanceOf(SecretKeyMissingError);
+    await noKey.close();
+  });
+});

@@ -1,0 +1,547 @@
+/**
+ * The simulator's wire protocol: V3 and V1 signatures (GET and POST), every signature error, STS
+ * tokens, the error envelope, RequestIds, XML, unknown actions, missing parameters, the admin
+ * routes and closing.
+ */
+import { describe, expect, it } from 'vitest';
+import { AliyunClient } from '../../src/aliyun/client.js';
+import { AliyunTransportError } from '../../src/aliyun/errors.js';
+import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { startSimulator } from '../../src/sim/index.js';
+import {
+  adminGet,
+  adminPost,
+  credentialsOf,
+  keyA,
+  keyB,
+  label,
+  labelOf,
+  outcome,
+  pick,
+  type Sim,
+  sendV1,
+  sendV3,
+  useSimulators,
+} from '../support/sim-harness.js';
+
+const sims = useSimulators();
+const REGION = 'cn-shanghai';
+const MINUTE = 60_000;
+
+async function startTwoKeySim(): Promise<Sim> {
+  return sims.start({
+    servers: 4,
+    regions: [REGION, 'cn-hangzhou'],
+    accessKeys: [keyA, { ...keyB, securityToken: 'CAIS+bravo/sts==' }],
+    seed: 11,
+    faults: { configuringMs: 0 },
+  });
+}
+
+function ownServer(sim: Sim) {
+  return pick(sim, `owned by ${keyA.accessKeyId} in ${REGION}`, (server) => {
+    return server.ownerAccessKeyId === keyA.accessKeyId && server.regionId === REGION;
+  });
+}
+
+describe('signed requests the simulator accepts', () => {
+  it('V3 POST (our client) lists only the caller’s servers of the region', async () => {
+    const sim = await startTwoKeySim();
+    const result = await outcome(sims.client(sim).call('ListIpsecServers', { RegionId: REGION }));
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const ids = (result.body.IpsecServers as Array<{ IpsecServerId: string }>).map((s) => s.IpsecServerId);
+    const expected = sim.servers
+      .filter((s) => s.regionId === REGION && s.ownerAccessKeyId === keyA.accessKeyId)
+      .map((s) => s.ipsecServerId);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(ids.sort()).toEqual(expected.sort());
+  });
+
+  it.each(['GET', 'POST'] as const)('V3 %s, hand-signed with our signer, is accepted', async (method) => {
+    const sim = await startTwoKeySim();
+    const response = await sendV3(sim.endpoint, keyA, 'ListIpsecServers', { RegionId: REGION }, { method });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/json/);
+    expect(Array.isArray(response.json.IpsecServers)).toBe(true);
+    expect(typeof response.json.RequestId).toBe('string');
+  });
+
+  it.each(['GET', 'POST'] as const)('V1 %s (our client) is accepted', async (v1Method) => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim, { signatureVersion: 'v1', v1Method });
+    const list = await outcome(client.call('ListIpsecServers', { RegionId: REGION }));
+    expect(label(list)).toBe('OK');
+    const server = ownServer(sim);
+    const dryRun = await outcome(
+      client.call('UpdateIpsecServer', {
+        RegionId: REGION,
+        IpsecServerId: server.ipsecServerId,
+        IpsecServerName: 'via-v1',
+        DryRun: true,
+      }),
+    );
+    expect(label(dryRun)).toBe('DryRunOperation');
+    expect(sim.stats().byAction.UpdateIpsecServer).toBe(1);
+  });
+
+  it.each(['v3', 'v1'] as const)(
+    '%s with the STS token configured for the key is accepted',
+    async (version) => {
+      const sim = await startTwoKeySim();
+      const client = sims.client(sim, {
+        signatureVersion: version,
+        credentials: { ...keyB, securityToken: 'CAIS+bravo/sts==' },
+      });
+      const result = await outcome(client.call('ListIpsecServers', { RegionId: REGION }));
+      expect(label(result)).toBe('OK');
+      if (!result.ok) return;
+      const owners = (result.body.IpsecServers as Array<{ IpsecServerId: string }>).map(
+        (s) => sim.servers.find((known) => known.ipsecServerId === s.IpsecServerId)?.ownerAccessKeyId,
+      );
+      expect(owners.every((owner) => owner === keyB.accessKeyId)).toBe(true);
+    },
+  );
+
+  it.each(['v3', 'v1'] as const)(
+    '%s with another STS token, or a token on a key without one, is refused',
+    async (version) => {
+      const sim = await startTwoKeySim();
+      const wrongToken = await outcome(
+        sims
+          .client(sim, { signatureVersion: version, credentials: { ...keyB, securityToken: 'CAIS+forged' } })
+          .call('ListIpsecServers', { RegionId: REGION }),
+      );
+      expect(wrongToken.ok).toBe(false);
+      expect(wrongToken.status).toBeGreaterThanOrEqual(400);
+      expect(wrongToken.status).toBeLessThan(500);
+      const tokenOnPlainKey = await outcome(
+        sims
+          .client(sim, {
+            signatureVersion: version,
+            credentials: { ...keyA, securityToken: 'CAIS+bravo/sts==' },
+          })
+          .call('ListIpsecServers', { RegionId: REGION }),
+      );
+      expect(tokenOnPlainKey.ok).toBe(false);
+      expect(tokenOnPlainKey.status).toBeGreaterThanOrEqual(400);
+      expect(tokenOnPlainKey.status).toBeLessThan(500);
+    },
+  );
+});
+
+describe('signature errors', () => {
+  it.each(['v3', 'v1'] as const)(
+    '%s: an unknown AccessKeyId is 404 InvalidAccessKeyId.NotFound',
+    async (version) => {
+      const sim = await startTwoKeySim();
+      const client = sims.client(sim, {
+        signatureVersion: version,
+        credentials: { accessKeyId: 'LTAI5tNobodyKnowsMe', accessKeySecret: keyA.accessKeySecret },
+      });
+      const result = await outcome(client.call('ListIpsecServers', { RegionId: REGION }));
+      expect(result).toMatchObject({ ok: false, status: 404, code: 'InvalidAccessKeyId.NotFound' });
+    },
+  );
+
+  it.each(['v3', 'v1'] as const)('%s: a wrong secret is 400 SignatureDoesNotMatch', async (version) => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim, {
+      signatureVersion: version,
+      credentials: { accessKeyId: keyA.accessKeyId, accessKeySecret: keyB.accessKeySecret },
+    });
+    const result = await outcome(client.call('ListIpsecServers', { RegionId: REGION }));
+    expect(result).toMatchObject({ ok: false, status: 400, code: 'SignatureDoesNotMatch' });
+  });
+
+  it('V3: a parameter changed after signing is SignatureDoesNotMatch, and nothing is applied', async () => {
+    const sim = await startTwoKeySim();
+    const server = ownServer(sim);
+    const signed = { RegionId: REGION, IpsecServerId: server.ipsecServerId, IpsecServerName: 'signed-name' };
+    const response = await sendV3(sim.endpoint, keyA, 'UpdateIpsecServer', signed, {
+      sendQuery: { ...signed, IpsecServerName: 'altered-name' },
+    });
+    expect(response.status).toBe(400);
+    expect(response.json.Code).toBe('SignatureDoesNotMatch');
+    expect(sim.server(server.ipsecServerId)?.history).toHaveLength(0);
+    expect(sim.stats().applies).toBe(0);
+  });
+
+  it.each(['GET', 'POST'] as const)(
+    'V1 %s: a parameter changed after signing is SignatureDoesNotMatch',
+    async (method) => {
+      const sim = await startTwoKeySim();
+      const server = ownServer(sim);
+      const response = await sendV1(
+        sim.endpoint,
+        keyA,
+        'UpdateIpsecServer',
+        { RegionId: REGION, IpsecServerId: server.ipsecServerId, IpsecServerName: 'signed-name' },
+        { method, sendParams: (all) => ({ ...all, IpsecServerName: 'altered-name' }) },
+      );
+      expect(response.status).toBe(400);
+      expect(response.json.Code).toBe('SignatureDoesNotMatch');
+      expect(sim.server(server.ipsecServerId)?.history).toHaveLength(0);
+    },
+  );
+
+  it.each(['GET', 'POST'] as const)(
+    'V1: a request signed for %s but sent with the other method is SignatureDoesNotMatch',
+    async (signMethod) => {
+      const sim = await startTwoKeySim();
+      const method = signMethod === 'GET' ? 'POST' : 'GET';
+      const response = await sendV1(sim.endpoint, keyA, 'DescribeRegions', {}, { method, signMethod });
+      expect(response.status).toBe(400);
+      expect(response.json.Code).toBe('SignatureDoesNotMatch');
+      // Signed for the method it is sent with, the same request passes.
+      expect((await sendV1(sim.endpoint, keyA, 'DescribeRegions', {}, { method })).status).toBe(200);
+    },
+  );
+
+  it.each(['v3', 'v1'] as const)(
+    '%s: a nonce used again is 400 SignatureNonceUsed, and the replay applies nothing',
+    async (version) => {
+      const sim = await startTwoKeySim();
+      const server = ownServer(sim);
+      const fixedNonce = `nonce-${version}-1`;
+      const client = sims.client(sim, { signatureVersion: version, nonce: () => fixedNonce });
+      const params = {
+        RegionId: REGION,
+        IpsecServerId: server.ipsecServerId,
+        IpsecServerName: 'applied-once',
+      };
+      expect(await labelOf(client.call('UpdateIpsecServer', params))).toBe('OK');
+      const replay = await outcome(client.call('UpdateIpsecServer', params));
+      expect(replay).toMatchObject({ ok: false, status: 400, code: 'SignatureNonceUsed' });
+      expect(sim.server(server.ipsecServerId)?.history).toHaveLength(1);
+      expect(sim.stats().applies).toBe(1);
+      // A fresh nonce is fine again.
+      const fresh = sims.client(sim, { signatureVersion: version });
+      expect(await labelOf(fresh.call('ListIpsecServers', { RegionId: REGION }))).toBe('OK');
+    },
+  );
+
+  it.each([
+    ['v3', -16],
+    ['v3', 16],
+    ['v1', -16],
+    ['v1', 16],
+  ] as const)('%s: a timestamp %i minutes off is 400 InvalidTimeStamp.Expired', async (version, minutes) => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim, {
+      signatureVersion: version,
+      clock: () => new Date(Date.now() + minutes * MINUTE),
+    });
+    const result = await outcome(client.call('ListIpsecServers', { RegionId: REGION }));
+    expect(result).toMatchObject({ ok: false, status: 400, code: 'InvalidTimeStamp.Expired' });
+  });
+
+  it.each(['v3', 'v1'] as const)(
+    '%s: a timestamp 14 minutes off either way is still accepted',
+    async (version) => {
+      const sim = await startTwoKeySim();
+      for (const minutes of [-14, 14]) {
+        const client = sims.client(sim, {
+          signatureVersion: version,
+          clock: () => new Date(Date.now() + minutes * MINUTE),
+        });
+        expect(await labelOf(client.call('ListIpsecServers', { RegionId: REGION }))).toBe('OK');
+      }
+    },
+  );
+});
+
+describe('responses', () => {
+  it('an error is JSON { RequestId, HostId, Code, Message, Recommend }', async () => {
+    const sim = await startTwoKeySim();
+    const response = await sendV3(sim.endpoint, keyA, 'DeleteVpc', { RegionId: REGION });
+    expect(response.status).toBe(404);
+    expect(response.headers['content-type']).toMatch(/application\/json/);
+    expect(Object.keys(response.json).sort()).toEqual([
+      'Code',
+      'HostId',
+      'Message',
+      'Recommend',
+      'RequestId',
+    ]);
+    expect(response.json.Code).toBe('InvalidAction.NotFound');
+    for (const field of ['RequestId', 'HostId', 'Message', 'Recommend']) {
+      expect(typeof response.json[field], field).toBe('string');
+      expect(response.json[field], field).not.toBe('');
+    }
+  });
+
+  it.each(['v3', 'v1'] as const)('%s: an unknown action is 404 InvalidAction.NotFound', async (version) => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim, { signatureVersion: version });
+    for (const action of ['CreateVpnGateway', 'DeleteIpsecServer', 'CreateIpsecServer']) {
+      const result = await outcome(client.call(action, { RegionId: REGION }));
+      expect(result, action).toMatchObject({ ok: false, status: 404, code: 'InvalidAction.NotFound' });
+    }
+  });
+
+  it('a missing required parameter is 400 MissingParameter naming it', async () => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim);
+    const server = ownServer(sim);
+    const noId = await outcome(
+      client.call('UpdateIpsecServer', { RegionId: REGION, IpsecServerName: 'abc' }),
+    );
+    expect(noId).toMatchObject({ ok: false, status: 400, code: 'MissingParameter' });
+    expect(noId.ok ? '' : noId.message).toContain('IpsecServerId');
+    const noRegion = await outcome(
+      client.call('UpdateIpsecServer', { IpsecServerId: server.ipsecServerId, IpsecServerName: 'abc' }),
+    );
+    expect(noRegion).toMatchObject({ ok: false, status: 400, code: 'MissingParameter' });
+    expect(noRegion.ok ? '' : noRegion.message).toContain('RegionId');
+    const listNoRegion = await outcome(client.call('ListIpsecServers', {}));
+    expect(listNoRegion).toMatchObject({ ok: false, status: 400, code: 'MissingParameter' });
+    expect(listNoRegion.ok ? '' : listNoRegion.message).toContain('RegionId');
+    expect(sim.stats().applies).toBe(0);
+  });
+
+  it('every response has its own RequestId, errors included', async () => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim);
+    const server = ownServer(sim);
+    const ids: string[] = [];
+    for (let index = 0; index < 8; index++) {
+      const results = [
+        await outcome(client.call('ListIpsecServers', { RegionId: REGION })),
+        await outcome(client.call('DescribeRegions', {})),
+        await outcome(
+          client.call('UpdateIpsecServer', {
+            RegionId: REGION,
+            IpsecServerId: server.ipsecServerId,
+            IpsecServerName: `name-${index}`,
+            DryRun: true,
+          }),
+        ),
+        await outcome(client.call('NoSuchAction', {})),
+      ];
+      expect(results.map(label)).toEqual(['OK', 'OK', 'DryRunOperation', 'InvalidAction.NotFound']);
+      for (const result of results) {
+        expect(result.requestId).toEqual(expect.any(String));
+        ids.push(result.requestId as string);
+      }
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it.each(['GET', 'POST'] as const)(
+    'V1 %s with Format=XML gets XML, successes and errors alike',
+    async (method) => {
+      const sim = await startTwoKeySim();
+      const server = ownServer(sim);
+
+      const list = await sendV1(
+        sim.endpoint,
+        keyA,
+        'ListIpsecServers',
+        { RegionId: REGION },
+        { method, format: 'XML' },
+      );
+      expect(list.status).toBe(200);
+      expect(list.headers['content-type']).toMatch(/xml/);
+      expect(list.parsed).toBeUndefined();
+      expect(list.text).toMatch(/<ListIpsecServersResponse>[\s\S]*<\/ListIpsecServersResponse>\s*$/);
+      expect(list.text).toMatch(/<RequestId>[^<]+<\/RequestId>/);
+      expect(list.text).toContain(`<IpsecServerId>${server.ipsecServerId}</IpsecServerId>`);
+
+      const regions = await sendV1(sim.endpoint, keyA, 'DescribeRegions', {}, { method, format: 'XML' });
+      expect(regions.status).toBe(200);
+      expect(regions.text).toContain('<RegionId>cn-hangzhou</RegionId>');
+
+      const apply = await sendV1(
+        sim.endpoint,
+        keyA,
+        'UpdateIpsecServer',
+        { RegionId: REGION, IpsecServerId: server.ipsecServerId, IpsecServerName: 'xml-apply' },
+        { method, format: 'XML' },
+      );
+      expect(apply.status).toBe(200);
+      expect(apply.text).toMatch(
+        /<UpdateIpsecServerResponse>\s*<RequestId>[^<]+<\/RequestId>\s*<\/UpdateIpsecServerResponse>/,
+      );
+      const [entry] = sim.server(server.ipsecServerId)?.history ?? [];
+      expect(apply.text).toContain(`<RequestId>${entry?.requestId}</RequestId>`);
+
+      const dryRun = await sendV1(
+        sim.endpoint,
+        keyA,
+        'UpdateIpsecServer',
+        { RegionId: REGION, IpsecServerId: server.ipsecServerId, IpsecServerName: 'xml-dry', DryRun: 'true' },
+        { method, format: 'XML' },
+      );
+      expect(dryRun.status).toBe(400);
+      expect(dryRun.headers['content-type']).toMatch(/xml/);
+      expect(dryRun.text).toContain('<Code>DryRunOperation</Code>');
+      expect(dryRun.text).toMatch(/<RequestId>[^<]+<\/RequestId>/);
+      expect(dryRun.text).toMatch(/<HostId>[^<]+<\/HostId>/);
+
+      // The same request without Format=XML is JSON.
+      const json = await sendV1(sim.endpoint, keyA, 'ListIpsecServers', { RegionId: REGION }, { method });
+      expect(json.headers['content-type']).toMatch(/json/);
+      expect(typeof json.json.RequestId).toBe('string');
+    },
+  );
+});
+
+describe('admin routes (unsigned)', () => {
+  it('GET /_sim/stats is stats(), counting by action and by code with successes under OK', async () => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim);
+    const server = ownServer(sim);
+    const update = { RegionId: REGION, IpsecServerId: server.ipsecServerId, IpsecServerName: 'stats-name' };
+    expect(await labelOf(client.call('ListIpsecServers', { RegionId: REGION }))).toBe('OK');
+    expect(await labelOf(client.call('ListIpsecServers', { RegionId: 'cn-hangzhou' }))).toBe('OK');
+    expect(await labelOf(client.call('UpdateIpsecServer', { ...update, DryRun: true }))).toBe(
+      'DryRunOperation',
+    );
+    expect(await labelOf(client.call('UpdateIpsecServer', update))).toBe('OK');
+    expect(await labelOf(client.call('DescribeRegions', {}))).toBe('OK');
+
+    const stats = sim.stats();
+    expect(stats).toMatchObject({
+      requests: 5,
+      applies: 1,
+      dryRuns: 1,
+      idempotentReplays: 0,
+      concurrentUpdateViolations: 0,
+    });
+    expect(stats.byAction).toMatchObject({ ListIpsecServers: 2, UpdateIpsecServer: 2, DescribeRegions: 1 });
+    expect(stats.byCode).toMatchObject({ OK: 4, DryRunOperation: 1 });
+    const response = await adminGet(sim, '/_sim/stats');
+    expect(response.status).toBe(200);
+    expect(response.parsed).toEqual(JSON.parse(JSON.stringify(sim.stats())));
+    expect(sim.stats().requests).toBe(5);
+  });
+
+  it('GET /_sim/servers and /_sim/servers/:id show the servers, Psk only as a fingerprint', async () => {
+    const sim = await startTwoKeySim();
+    const server = ownServer(sim);
+    const psk = 'Sup3r-Secret-Psk!';
+    const applied = await outcome(
+      sims.client(sim).call('UpdateIpsecServer', {
+        RegionId: REGION,
+        IpsecServerId: server.ipsecServerId,
+        Psk: psk,
+        PskEnabled: true,
+        ClientToken: 'admin-view-1',
+      }),
+    );
+    expect(label(applied)).toBe('OK');
+
+    const view = sim.server(server.ipsecServerId);
+    expect(view).toMatchObject({
+      ipsecServerId: server.ipsecServerId,
+      regionId: REGION,
+      vpnGatewayId: server.vpnGatewayId,
+      ownerAccessKeyId: keyA.accessKeyId,
+    });
+    expect(view?.config.Psk).toBe(pskFingerprint(psk));
+    expect(view?.history).toHaveLength(1);
+    expect(view?.history[0]).toMatchObject({
+      clientToken: 'admin-view-1',
+      requestId: applied.requestId,
+      params: { Psk: pskFingerprint(psk) },
+    });
+
+    const one = await adminGet(sim, `/_sim/servers/${server.ipsecServerId}`);
+    expect(one.status).toBe(200);
+    expect(one.parsed).toEqual(JSON.parse(JSON.stringify(view)));
+    expect(one.text).not.toContain(psk);
+
+    const all = await adminGet(sim, '/_sim/servers');
+    expect(all.status).toBe(200);
+    expect(all.text).not.toContain(psk);
+    expect(all.text).toContain(server.ipsecServerId);
+    for (const known of sim.servers) expect(all.text).toContain(known.ipsecServerId);
+
+    expect((await adminGet(sim, '/_sim/servers/iss-does-not-exist')).status).toBe(404);
+    expect(sim.server('iss-does-not-exist')).toBeUndefined();
+  });
+
+  it('POST /_sim/faults changes faults at run time and names a bad field with 400', async () => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim);
+    const bad = await adminPost(sim, '/_sim/faults', { failRate: 2 });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('failRate');
+    const unknown = await adminPost(sim, '/_sim/faults', { explodeRate: 0.5 });
+    expect(unknown.status).toBe(400);
+    expect(unknown.text).toContain('explodeRate');
+    // Neither bad patch changed anything.
+    expect(await labelOf(client.call('DescribeRegions', {}))).toBe('OK');
+
+    const good = await adminPost(sim, '/_sim/faults', { failRate: 1 });
+    expect(good.status).toBe(200);
+    const failed = await outcome(client.call('DescribeRegions', {}));
+    expect(['InternalError', 'ServiceUnavailable']).toContain(label(failed));
+    expect((await adminPost(sim, '/_sim/faults', { failRate: 0 })).status).toBe(200);
+    expect(await labelOf(client.call('DescribeRegions', {}))).toBe('OK');
+  });
+
+  it('POST /_sim/reset restores the servers and forgets history and tokens', async () => {
+    const sim = await startTwoKeySim();
+    const client = sims.client(sim);
+    const server = ownServer(sim);
+    const before = sim.server(server.ipsecServerId)?.config;
+    const update = {
+      RegionId: REGION,
+      IpsecServerId: server.ipsecServerId,
+      IpsecServerName: 'before-reset',
+      ClientToken: 'reset-token',
+    };
+    const first = await outcome(client.call('UpdateIpsecServer', update));
+    expect(label(first)).toBe('OK');
+    expect(sim.server(server.ipsecServerId)?.config.IpsecServerName).toBe('before-reset');
+
+    const response = await adminPost(sim, '/_sim/reset');
+    expect(response.status).toBe(200);
+    expect(sim.server(server.ipsecServerId)?.config).toEqual(before);
+    expect(sim.server(server.ipsecServerId)?.history).toEqual([]);
+    expect(sim.stats()).toMatchObject({ requests: 0, applies: 0 });
+
+    // The token was forgotten with the history: the same call applies again, with a new RequestId.
+    const again = await outcome(client.call('UpdateIpsecServer', update));
+    expect(label(again)).toBe('OK');
+    expect(again.requestId).not.toBe(first.requestId);
+    expect(sim.server(server.ipsecServerId)?.history).toHaveLength(1);
+  });
+
+  it('reset() does the same as POST /_sim/reset', async () => {
+    const sim = await startTwoKeySim();
+    const server = ownServer(sim);
+    const before = sim.server(server.ipsecServerId)?.config;
+    await outcome(
+      sims.client(sim).call('UpdateIpsecServer', {
+        RegionId: REGION,
+        IpsecServerId: server.ipsecServerId,
+        LocalSubnet: '172.31.0.0/16',
+      }),
+    );
+    expect(sim.server(server.ipsecServerId)?.config.LocalSubnet).toBe('172.31.0.0/16');
+    await sim.reset();
+    expect(sim.server(server.ipsecServerId)?.config).toEqual(before);
+    expect(sim.server(server.ipsecServerId)?.history).toEqual([]);
+  });
+});
+
+describe('closing', () => {
+  it('close() finishes promptly though a client still holds a keep-alive connection', async () => {
+    // Not through useSimulators: this test closes the simulator itself.
+    const sim = await startSimulator({ port: 0, servers: 2 });
+    const client = new AliyunClient({ credentials: credentialsOf(sim), endpoint: sim.endpoint });
+    try {
+      expect(await labelOf(client.call('DescribeRegions', {}))).toBe('OK');
+      const started = Date.now();
+      await sim.close();
+      expect(Date.now() - started).toBeLessThan(2_000);
+      const after = await client.call('DescribeRegions', {}).catch((error: unknown) => error);
+      expect(after).toBeInstanceOf(AliyunTransportError);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import { credentialsFromEnv } from '../src/aliyun/credentials.js';
+import type { Config } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { type ChangeWorker, startChangeWorker } from '../src/orchestrator/orchestrator.js';
+
+export interface ChangeWorkerProcessOptions {
+  config: Config;
+  concurrency?: number | undefined;
+}
+
+/**
+ * Runs change workers until SIGTERM or SIGINT, then stops taking jobs, lets the steps in flight
+ * finish (or hands their jobs back) and exits 0. `ipsec-fleet worker` and the container's entry
+ * point both land here.
+ */
+export async function runChangeWorker(options: ChangeWorkerProcessOptions): Promise<ChangeWorker> {
+  const { config } = options;
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'change-worker' });
+  const worker = await startChangeWorker({
+    redisUrl: config.REDIS_URL,
+    prefix: config.IPSEC_FLEET_PREFIX,
+    secretKey: config.IPSEC_FLEET_SECRET_KEY,
+    policy: config.IPSEC_FLEET_POLICY ? JSON.parse(config.IPSEC_FLEET_POLICY) : undefined,
+    concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY,
+    cloud: {
+      endpoint: config.IPSEC_FLEET_ENDPOINT,
+      profiles: { default: credentialsFromEnv(config) },
+      timeoutMs: config.IPSEC_FLEET_HTTP_TIMEOUT_MS,
+      maxConnections: config.IPSEC_FLEET_HTTP_CONNECTIONS,
+    },
+    log,
+  });
+  log.info(
+    { workerId: worker.workerId, concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY },
+    'worker started',
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing the steps in flight');
+    worker.close().then(
+      () => {
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'stop failed');
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return worker;
+}
