@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compareStreamIds } from '../../src/audit/audit-log.js';
 import { pskFingerprint } from '../../src/ipsec/psk.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
@@ -185,6 +186,39 @@ describe('the change pipeline', () => {
   });
 });
 
+describe('giving up', () => {
+  it('ends a change as failed with the last code once the busy deadline passes', async () => {
+    harness = await startHarness({
+      sim: { faults: { busyRate: 1 } },
+      policy: { busy: { baseMs: 20, maxMs: 50, giveUpAfterMs: 300 } },
+    });
+    const change = await submit(harness, 0, subnet(80));
+    expect(await harness.waitFor(change.id, ['failed', 'succeeded'])).toBe('failed');
+    const done = await harness.orchestrator.changes.get(change.id);
+    expect(done.lastCode).toBe('VpnGateway.Configuring');
+    const events = await harness.orchestrator.audit.forChange(change.id);
+    expect(events.at(-1)).toMatchObject({
+      type: 'failed',
+      code: 'VpnGateway.Configuring',
+      details: { gaveUp: true },
+    });
+    expect(events.filter((event) => event.type === 'backoff').length).toBeGreaterThan(1);
+    expect(harness.sim.stats().applies).toBe(0);
+  });
+
+  it('ends a change as failed after the transient policy runs out of attempts', async () => {
+    harness = await startHarness({
+      sim: { faults: { failRate: 1 } },
+      policy: { transient: { baseMs: 5, maxMs: 10, maxAttempts: 3 } },
+    });
+    const change = await submit(harness, 0, subnet(81));
+    expect(await harness.waitFor(change.id, ['failed', 'succeeded'])).toBe('failed');
+    const events = await harness.orchestrator.audit.forChange(change.id);
+    expect(events.filter((event) => event.type === 'backoff')).toHaveLength(2);
+    expect(['InternalError', 'ServiceUnavailable']).toContain(events.at(-1)?.code);
+  });
+});
+
 describe('submitting changes', () => {
   it('returns the same change for the same idempotency key and body, and refuses another body', async () => {
     harness = await startHarness({ workers: 0 });
@@ -277,5 +311,61 @@ describe('submitting changes', () => {
       }),
     ).rejects.toBeInstanceOf(SecretKeyMissingError);
     await noKey.close();
+  });
+});
+
+describe('lanes after a crash between two steps', () => {
+  it('repairLanes makes a lane head runnable again when its job was lost', async () => {
+    harness = await startHarness({ workers: 0, sim: { faults: { configuringMs: 0 } } });
+    const change = await submit(harness, 0, subnet(60));
+    // What a producer that died right after the submit script leaves behind: a head with no job.
+    await harness.orchestrator.queue.queue.remove(change.id);
+    expect(await harness.orchestrator.queue.queue.getJob(change.id)).toBeUndefined();
+    expect(await harness.orchestrator.changes.repairLanes()).toEqual([change.id]);
+    expect(await harness.orchestrator.changes.repairLanes()).toEqual([]);
+    await harness.startWorker();
+    expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+  });
+});
+
+describe('the audit trail', () => {
+  it('is queried by change, by server and by time, and exported as JSON lines', async () => {
+    harness = await startHarness({ sim: { faults: { configuringMs: 0 } } });
+    const start = Date.now();
+    const first = await submit(harness, 0, subnet(70));
+    const second = await submit(harness, 1, subnet(71));
+    for (const change of [first, second]) await harness.waitFor(change.id, ['succeeded']);
+    const audit = harness.orchestrator.audit;
+
+    const forServer = await audit.query({ ipsecServerId: first.ipsecServerId });
+    expect(new Set(forServer.map((event) => event.changeId))).toEqual(new Set([first.id]));
+    const all = await audit.query({ from: start });
+    expect(
+      all
+        .filter((event) => event.type === 'succeeded')
+        .map((event) => event.changeId)
+        .sort(),
+    ).toEqual([first.id, second.id].sort());
+    const ids = all.map((event) => event.id);
+    expect([...ids].sort(compareStreamIds)).toEqual(ids);
+    expect(await audit.query({ from: Date.now() + 60_000 })).toEqual([]);
+
+    const lines: string[] = [];
+    const { Writable } = await import('node:stream');
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        callback();
+      },
+    });
+    const exported = await audit.exportJsonl(sink, { changeId: second.id });
+    expect(exported).toBe(5);
+    expect(lines.map((line) => JSON.parse(line).type)).toEqual([
+      'submitted',
+      'running',
+      'dry_run_passed',
+      'applied',
+      'succeeded',
+    ]);
   });
 });
