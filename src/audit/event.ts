@@ -43,3 +43,31 @@ export function parseStoredEvent(id: string, body: string): AuditEvent {
   }
   return { id, ...parsed } as AuditEvent;
 }
+
+export interface AuditContext {
+  actor: string;
+  changeId: string;
+  ipsecServerId: string;
+  regionId: string;
+  attempt: number;
+}
+
+/** Serialises one event for a transition script to append (the script adds the stream id). */
+export function encodeEvent(
+  context: AuditContext,
+  type: string,
+  extra: {
+    cloudRequestId?: string | undefined;
+    code?: string | undefined;
+    delayMs?: number;
+    details?: unknown;
+  } = {},
+  ts: number = Date.now(),
+): string {
+  const event: Record<string, unknown> = { ts, ...context, type };
+  if (extra.cloudRequestId) event.cloudRequestId = extra.cloudRequestId;
+  if (extra.code) event.code = extra.code;
+  if (extra.delayMs !== undefined) event.delayMs = extra.delayMs;
+  if (extra.details !== undefined) event.details = extra.details;
+  return JSON.stringify(event);
+}

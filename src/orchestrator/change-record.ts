@@ -11,9 +11,9 @@ export function recordFromPairs(pairs: readonly string[], from = 0): ChangeRecor
   return record;
 }
 
-const optionalNumber = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+const optionalNumber = (value: string | undefined) => (value ? Number(value) : undefined);
 const optionalJson = (value: string | undefined) =>
-  value === undefined ? undefined : (JSON.parse(value) as Record<string, unknown>);
+  value ? (JSON.parse(value) as Record<string, unknown>) : undefined;
 
 export function toChangeView(id: string, record: ChangeRecord): ChangeView {
   return {

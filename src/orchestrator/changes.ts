@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { type AuditContext, encodeEvent } from '../audit/event.js';
 import { pskFingerprint } from '../ipsec/psk.js';
 import { parseOrThrow } from '../validation.js';
 import {
@@ -53,6 +54,19 @@ export interface LaneEntry {
 export interface ChangePage {
   changes: ChangeView[];
   nextCursor: string | undefined;
+}
+
+export function auditContext(
+  change: Pick<ChangeView, 'id' | 'ipsecServerId' | 'regionId' | 'runs'>,
+  actor: string,
+): AuditContext {
+  return {
+    actor,
+    changeId: change.id,
+    ipsecServerId: change.ipsecServerId,
+    regionId: change.regionId,
+    attempt: change.runs,
+  };
 }
 
 function canonicalJson(value: unknown): string {
@@ -121,11 +135,21 @@ export class Changes {
         id,
         submission.ipsecServerId,
         now,
-        submission.actor,
         bodyHash,
         this.deps.idempotencyRetentionMs,
         JSON.stringify(fields),
-        JSON.stringify({ details: { params: publicParams, note: submission.note } }),
+        encodeEvent(
+          {
+            actor: submission.actor,
+            changeId: id,
+            ipsecServerId: submission.ipsecServerId,
+            regionId: submission.regionId,
+            attempt: 0,
+          },
+          'submitted',
+          { details: { params: publicParams, note: submission.note } },
+          now,
+        ),
       ],
     )) as [string, string, number?];
 
@@ -190,10 +214,9 @@ export class Changes {
   async cancel(id: string, actor: string): Promise<ChangeView> {
     const change = await this.get(id);
     const result = await this.finish(change, {
-      actor,
       state: 'cancelled',
       allowedFrom: CANCELLABLE_STATES,
-      details: {},
+      events: [encodeEvent(auditContext(change, actor), 'cancelled', {}, this.now())],
     });
     if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'cancel');
     await this.deps.queue.discard(id);
@@ -249,12 +272,14 @@ export class Changes {
   async finish(
     change: Pick<ChangeView, 'id' | 'ipsecServerId'> & { profile?: string },
     options: {
-      actor: string;
       state: string;
       allowedFrom: readonly string[];
       owner?: string;
       fields?: Record<string, string>;
-      details: Record<string, unknown>;
+      /** The terminal event last, after any steps not yet recorded. */
+      events: string[];
+      /** The change met a financial lock, so it may be its account's circuit probe. */
+      mayBeProbe?: boolean;
     },
   ): Promise<string[]> {
     const { keys, scripts, queue } = this.deps;
@@ -275,12 +300,12 @@ export class Changes {
         change.id,
         options.owner ?? '',
         this.now(),
-        options.actor,
         options.state,
         change.ipsecServerId,
         JSON.stringify(options.fields ?? {}),
-        JSON.stringify(options.details),
         options.allowedFrom.join(','),
+        options.mayBeProbe ? '1' : '0',
+        ...options.events,
       ],
     )) as string[];
     if (result[0] === 'done') {

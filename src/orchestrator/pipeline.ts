@@ -1,10 +1,12 @@
 import { DelayedError, type Job } from 'bullmq';
 import { AliyunApiError } from '../aliyun/errors.js';
 import type { RpcCaller } from '../aliyun/types.js';
+import { type AuditContext, encodeEvent } from '../audit/event.js';
 import { dryRunUpdateIpsecServer, updateIpsecServer } from '../ipsec/api.js';
 import { classifyError, type ErrorClass } from '../ipsec/classify-error.js';
 import { isSatisfiedBy } from '../ipsec/diff.js';
 import { type IpsecServer, redactServer } from '../ipsec/server.js';
+import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
 import type { ChangeJobData } from './change-queue.js';
 import { type ChangeRecord, paramsToSend, recordFromPairs } from './change-record.js';
@@ -34,8 +36,6 @@ export interface PipelineDeps {
 
 type Phase = 'read' | 'dry-run' | 'apply' | 'verify';
 
-const RUNNABLE_FROM = ['running'] as const;
-
 /** Counters kept on the change hash per error class: how often, and since when. */
 const CLASS_FIELDS: Partial<
   Record<ErrorClass, { count: string; since: string; rule: keyof PipelinePolicy }>
@@ -45,6 +45,23 @@ const CLASS_FIELDS: Partial<
   transient: { count: 'transientCount', since: 'transientSince', rule: 'transient' },
   throttled: { count: 'throttledCount', since: 'throttledSince', rule: 'throttled' },
 };
+
+interface RunningChange {
+  job: Job<ChangeJobData>;
+  token: string | undefined;
+  id: string;
+  owner: string;
+  record: ChangeRecord;
+  audit: AuditContext;
+  profile: string;
+  /**
+   * Events of steps whose state needs no script of their own (an apply that went through): they
+   * ride on the change's next transition, with their own timestamps, which saves a Redis round
+   * trip per change. A crash in between loses nothing: the retry applies again with the same
+   * ClientToken, the cloud answers with the first apply's RequestId, and that is recorded.
+   */
+  pending: string[];
+}
 
 /**
  * The BullMQ processor of a change: lease the server, read, dry run, apply with the change's
@@ -59,13 +76,20 @@ export function createChangeProcessor(deps: PipelineDeps) {
   return async function processChange(job: Job<ChangeJobData>, token?: string): Promise<void> {
     const { changeId: id, ipsecServerId } = job.data;
     const owner = `${deps.workerId}/${token ?? job.id}`;
-    const acquired = (await scripts.run('acquire', acquireKeys(id, ipsecServerId), [
-      id,
-      owner,
-      policy.leaseMs,
-      now(),
-      deps.workerId,
-    ])) as [string, ...string[]];
+    const template = JSON.stringify({ ts: now(), actor: deps.workerId, changeId: id, ipsecServerId });
+    const acquired = (await scripts.run(
+      'acquire',
+      [
+        keys.change(id),
+        keys.changeEvents(id),
+        keys.lane(ipsecServerId),
+        keys.lock(ipsecServerId),
+        keys.audit,
+        keys.circuit(DEFAULT_PROFILE),
+        keys.circuitWaiters(DEFAULT_PROFILE),
+      ],
+      [id, owner, policy.leaseMs, now(), template],
+    )) as [string, ...string[]];
 
     switch (acquired[0]) {
       case 'missing':
@@ -83,116 +107,110 @@ export function createChangeProcessor(deps: PipelineDeps) {
     }
 
     const record = recordFromPairs(acquired, 1);
+    const change: RunningChange = {
+      job,
+      token,
+      id,
+      owner,
+      record,
+      profile: record.profile ?? DEFAULT_PROFILE,
+      audit: {
+        actor: deps.workerId,
+        changeId: id,
+        ipsecServerId,
+        regionId: record.regionId ?? '',
+        attempt: Number(record.runs ?? 1),
+      },
+      pending: [],
+    };
     const keeper = new LeaseKeeper(scripts, keys.lock(ipsecServerId), owner, policy.leaseMs);
     try {
-      await run(job, token, id, owner, record, keeper);
+      await run(change, keeper.signal);
     } finally {
       keeper.stop();
     }
   };
-
-  function acquireKeys(id: string, server: string): string[] {
-    return [
-      keys.change(id),
-      keys.changeEvents(id),
-      keys.lane(server),
-      keys.lock(server),
-      keys.audit,
-      keys.circuit(DEFAULT_PROFILE),
-      keys.circuitWaiters(DEFAULT_PROFILE),
-    ];
-  }
 
   async function delay(job: Job<ChangeJobData>, token: string | undefined, delayMs: number): Promise<never> {
     await job.moveToDelayed(now() + delayMs, token);
     throw new DelayedError();
   }
 
-  async function run(
-    job: Job<ChangeJobData>,
-    token: string | undefined,
-    id: string,
-    owner: string,
-    record: ChangeRecord,
-    keeper: LeaseKeeper,
-  ): Promise<void> {
-    const server = record.ipsecServerId as string;
-    const regionId = record.regionId as string;
-    const profile = record.profile ?? DEFAULT_PROFILE;
-    const { caller, reader } = deps.cloud(profile, regionId);
+  async function run(change: RunningChange, signal: AbortSignal): Promise<void> {
+    const { id, record, audit } = change;
+    const { ipsecServerId, regionId } = audit;
+    const { caller, reader } = deps.cloud(change.profile, regionId);
     const params = paramsToSend(id, record, deps.secrets);
-    const request = { IpsecServerId: server, RegionId: regionId, ...params };
-    const callOptions = { signal: keeper.signal, timeoutMs: policy.callTimeoutMs };
-    const change = { id, ipsecServerId: server, profile };
-    let phase: Phase = 'read';
-
-    const step = async (name: string, fields: Record<string, string>, details: Record<string, unknown>) => {
-      const result = await scripts.run(
-        'step',
-        [keys.change(id), keys.changeEvents(id), keys.lock(server), keys.audit],
-        [
-          id,
-          owner,
-          policy.leaseMs,
-          now(),
-          deps.workerId,
-          name,
-          JSON.stringify(fields),
-          JSON.stringify(details),
-        ],
-      );
-      if (result !== 'ok') throw new LeaseLostError(id);
-    };
-
+    const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
+    const callOptions = { signal, timeoutMs: policy.callTimeoutMs };
     // A throttled call is retried in place, lease held: it is the quota speaking, not the gateway,
     // and restarting the change from its dry run would only spend more of the quota.
     const call = <T>(fn: () => Promise<T>): Promise<T> => retryThrottled(fn, policy.throttled, random);
+    const read = () => call(() => reader.read(regionId, ipsecServerId));
+    let phase: Phase = 'read';
 
     try {
-      const before = record.before
-        ? undefined
-        : redactServer(await call(() => reader.read(regionId, server)));
+      const before = record.before ? undefined : redactServer(await read());
       phase = 'dry-run';
       const dryRun = await call(() => dryRunUpdateIpsecServer(caller, request, callOptions));
-      await step('dry_run_passed', before ? { before: JSON.stringify(before) } : {}, {
-        cloudRequestId: dryRun.RequestId,
-      });
+      // Recorded, and the lease checked, before the apply: no apply without a dry run that passed
+      // just before it under the same lease (DESIGN invariant 1).
+      await step(change, 'dry_run_passed', before ? { before: JSON.stringify(before) } : {}, [
+        encodeEvent(audit, 'dry_run_passed', { cloudRequestId: dryRun.RequestId }, now()),
+      ]);
       phase = 'apply';
       const applied = await call(() =>
         updateIpsecServer(caller, { ...request, ClientToken: record.clientToken }, callOptions),
       );
-      await step(
-        'applied',
-        {},
-        { cloudRequestId: applied.RequestId, details: { clientToken: record.clientToken } },
+      change.pending.push(
+        encodeEvent(
+          audit,
+          'applied',
+          { cloudRequestId: applied.RequestId, details: { clientToken: record.clientToken } },
+          now(),
+        ),
       );
       phase = 'verify';
-      const after = await verify(
-        id,
-        (regionId, server) => call(() => reader.read(regionId, server)),
-        regionId,
-        server,
-        params,
-      );
-      await end(change, owner, 'succeeded', { after: JSON.stringify(redactServer(after)) }, {});
+      const after = await verify(id, read, params);
+      await end(change, 'succeeded', { after: JSON.stringify(redactServer(after)) }, {});
     } catch (error) {
       if (error instanceof LeaseLostError) {
         deps.log.warn({ changeId: id }, 'lease lost mid-run; leaving the change to the lease holder');
         return;
       }
-      await handleFailure(job, token, change, owner, record, phase, error);
+      await handleFailure(change, phase, error);
     }
+  }
+
+  async function step(change: RunningChange, name: string, fields: Record<string, string>, events: string[]) {
+    const result = await scripts.run(
+      'step',
+      [
+        keys.change(change.id),
+        keys.changeEvents(change.id),
+        keys.lock(change.audit.ipsecServerId),
+        keys.audit,
+      ],
+      [
+        change.owner,
+        policy.leaseMs,
+        now(),
+        name,
+        JSON.stringify(fields),
+        ...change.pending.splice(0),
+        ...events,
+      ],
+    );
+    if (result !== 'ok') throw new LeaseLostError(change.id);
   }
 
   async function verify(
     changeId: string,
-    read: (regionId: string, server: string) => Promise<IpsecServer>,
-    regionId: string,
-    server: string,
-    params: ReturnType<typeof paramsToSend>,
+    read: () => Promise<IpsecServer>,
+    params: MutableParams,
   ): Promise<IpsecServer> {
     for (let attempt = 1; ; attempt++) {
-      const current = await read(regionId, server);
+      const current = await read();
       if (isSatisfiedBy(current, params)) return current;
       if (attempt >= policy.verifyAttempts) throw new VerifyMismatchError(changeId, attempt);
       await new Promise((resolve) => setTimeout(resolve, policy.verifyIntervalMs));
@@ -200,62 +218,51 @@ export function createChangeProcessor(deps: PipelineDeps) {
   }
 
   async function end(
-    change: { id: string; ipsecServerId: string; profile: string },
-    owner: string,
+    change: RunningChange,
     state: 'succeeded' | 'rejected' | 'failed',
     fields: Record<string, string>,
-    details: Record<string, unknown>,
+    extra: Parameters<typeof encodeEvent>[2],
   ): Promise<void> {
-    const result = await deps.changes.finish(change, {
-      actor: deps.workerId,
-      state,
-      allowedFrom: RUNNABLE_FROM,
-      owner,
-      fields,
-      details,
-    });
+    const result = await deps.changes.finish(
+      { id: change.id, ipsecServerId: change.audit.ipsecServerId, profile: change.profile },
+      {
+        state,
+        allowedFrom: ['running'],
+        owner: change.owner,
+        fields,
+        events: [...change.pending.splice(0), encodeEvent(change.audit, state, extra, now())],
+        mayBeProbe: change.record.lockedCount !== undefined,
+      },
+    );
     if (result[0] === 'lost_lease') throw new LeaseLostError(change.id);
   }
 
-  async function handleFailure(
-    job: Job<ChangeJobData>,
-    token: string | undefined,
-    change: { id: string; ipsecServerId: string; profile: string },
-    owner: string,
-    record: ChangeRecord,
-    phase: Phase,
-    error: unknown,
-  ): Promise<void> {
+  async function handleFailure(change: RunningChange, phase: Phase, error: unknown): Promise<void> {
     const errorClass = error instanceof VerifyMismatchError ? 'permanent' : classifyError(error);
     const code = errorCode(error);
     const cloudRequestId = error instanceof AliyunApiError ? error.requestId : undefined;
-    const failure = {
-      code,
-      cloudRequestId,
-      details: { phase, class: errorClass, message: messageOf(error) },
-    };
+    const details = { phase, class: errorClass, message: messageOf(error) };
 
     const counters = CLASS_FIELDS[errorClass];
     if (!counters) {
       // Permanent (or a dry run reported where an apply was expected): nothing to retry.
       const state = phase === 'read' || phase === 'dry-run' ? 'rejected' : 'failed';
-      await end(change, owner, state, { lastCode: code }, failure);
+      await end(change, state, { lastCode: code }, { code, cloudRequestId, details });
       return;
     }
 
     const rule = policy[counters.rule] as BackoffRule;
-    const count = Number(record[counters.count] ?? 0) + 1;
-    const since = Number(record[counters.since] ?? now());
+    const count = Number(change.record[counters.count] ?? 0) + 1;
+    const since = Number(change.record[counters.since] ?? now());
     const exhausted =
       (rule.maxAttempts !== undefined && count >= rule.maxAttempts) ||
       (rule.giveUpAfterMs !== undefined && now() - since >= rule.giveUpAfterMs);
     if (exhausted) {
       await end(
         change,
-        owner,
         'failed',
         { lastCode: code },
-        { ...failure, details: { ...failure.details, gaveUp: true } },
+        { code, cloudRequestId, details: { ...details, gaveUp: true } },
       );
       return;
     }
@@ -266,24 +273,24 @@ export function createChangeProcessor(deps: PipelineDeps) {
       [
         keys.change(change.id),
         keys.changeEvents(change.id),
-        keys.lock(change.ipsecServerId),
+        keys.lock(change.audit.ipsecServerId),
         keys.audit,
         keys.circuit(change.profile),
       ],
       [
         change.id,
-        owner,
+        change.owner,
         now(),
-        deps.workerId,
         delayMs,
         code,
         JSON.stringify({ [counters.count]: String(count), [counters.since]: String(since) }),
-        JSON.stringify({ cloudRequestId, details: failure.details }),
         errorClass === 'account-locked' ? '1' : '0',
+        ...change.pending.splice(0),
+        encodeEvent(change.audit, 'backoff', { code, cloudRequestId, delayMs, details }, now()),
       ],
     );
     if (result !== 'ok') return;
-    await delay(job, token, delayMs);
+    await delay(change.job, change.token, delayMs);
   }
 }
 

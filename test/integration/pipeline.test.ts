@@ -61,7 +61,11 @@ describe('the change pipeline', () => {
     expect(dryRun.cloudRequestId).toMatch(/\w/);
     expect(applied.cloudRequestId).toBe(server.history[0]!.requestId);
     expect(dryRun.cloudRequestId).not.toBe(applied.cloudRequestId);
-    expect(events.every((event) => event.changeId === change.id && event.actor !== '')).toBe(true);
+    for (const event of events) {
+      expect(event).toMatchObject({ changeId: change.id, ipsecServerId: change.ipsecServerId, regionId: change.regionId });
+      expect(event.actor).not.toBe('');
+    }
+    expect(events.map((event) => event.attempt)).toEqual([0, 1, 1, 1, 1]);
 
     const done = await harness.orchestrator.changes.get(change.id);
     expect(done.before).toMatchObject({ IpsecServerId: change.ipsecServerId });

@@ -8,7 +8,8 @@
     KEYS[4] lock (lease)      KEYS[5] audit stream
     KEYS[6] account circuit   KEYS[7] circuit waiters set
     ARGV[1] change id         ARGV[2] owner token          ARGV[3] lease (ms)
-    ARGV[4] now (ms)          ARGV[5] actor
+    ARGV[4] now (ms)
+    ARGV[5] audit event template (JSON; type, attempt, region and delay are filled in here)
   Output:
     { 'acquired', field, value, ... }   the change hash after the transition
     { 'missing' } | { 'terminal', state } | { 'not_head', headId }
@@ -19,19 +20,25 @@
 local rcall = redis.call
 --- @include "emit"
 
-local state = rcall('HGET', KEYS[1], 'state')
+local change = rcall('HMGET', KEYS[1], 'state', 'runs', 'lastCode', 'regionId')
+local state = change[1]
 if not state then return { 'missing' } end
 if state ~= 'queued' and state ~= 'backing_off' and state ~= 'running' then return { 'terminal', state } end
 local head = rcall('LINDEX', KEYS[3], 0)
 if head ~= ARGV[1] then return { 'not_head', head or '' } end
 
+local event = cjson.decode(ARGV[5])
+event.attempt = tonumber(change[2])
+event.regionId = change[4]
 local circuit = rcall('HMGET', KEYS[6], 'until', 'probe')
 if circuit[2] and circuit[2] ~= ARGV[1] then
   rcall('SADD', KEYS[7], ARGV[1])
-  if rcall('HGET', KEYS[1], 'lastCode') ~= 'CircuitOpen' then
+  if change[3] ~= 'CircuitOpen' then
     rcall('HSET', KEYS[1], 'state', 'backing_off', 'lastCode', 'CircuitOpen', 'updatedAt', ARGV[4])
-    emit(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[4], ARGV[5], 'backoff',
-      { code = 'CircuitOpen', delayMs = math.max(0, tonumber(circuit[1]) - tonumber(ARGV[4])) })
+    event.type = 'backoff'
+    event.code = 'CircuitOpen'
+    event.delayMs = math.max(0, tonumber(circuit[1]) - tonumber(ARGV[4]))
+    appendEvent(KEYS[2], KEYS[5], cjson.encode(event))
   end
   return { 'circuit', circuit[1] }
 end
@@ -39,9 +46,11 @@ end
 local holder = rcall('GET', KEYS[4])
 if holder and holder ~= ARGV[2] then return { 'locked', rcall('PTTL', KEYS[4]) } end
 rcall('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
-rcall('HINCRBY', KEYS[1], 'runs', 1)
-rcall('HSET', KEYS[1], 'state', 'running', 'step', 'locked', 'owner', ARGV[2], 'updatedAt', ARGV[4])
-emit(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[4], ARGV[5], 'running', nil)
+local runs = tonumber(change[2]) + 1
+rcall('HSET', KEYS[1], 'state', 'running', 'step', 'locked', 'owner', ARGV[2], 'runs', runs, 'updatedAt', ARGV[4])
+event.type = 'running'
+event.attempt = runs
+appendEvent(KEYS[2], KEYS[5], cjson.encode(event))
 local result = rcall('HGETALL', KEYS[1])
 table.insert(result, 1, 'acquired')
 return result

@@ -6,11 +6,12 @@
   Input:
     KEYS[1] change hash   KEYS[2] change events list   KEYS[3] lock (lease)   KEYS[4] audit stream
     KEYS[5] account circuit
-    ARGV[1] change id     ARGV[2] owner token          ARGV[3] now (ms)       ARGV[4] actor
-    ARGV[5] delay (ms)    ARGV[6] cloud error code
-    ARGV[7] fields to set (JSON object)                ARGV[8] event details (JSON)
-    ARGV[9] '1' to open (or extend) the account circuit until now + delay, with this change as
+    ARGV[1] change id     ARGV[2] owner token          ARGV[3] now (ms)       ARGV[4] delay (ms)
+    ARGV[5] cloud error code
+    ARGV[6] fields to set (JSON object)
+    ARGV[7] '1' to open (or extend) the account circuit until now + delay, with this change as
             its probe; it expires an hour after that in case the probe is never run again
+    ARGV[8..] audit events (JSON): steps not yet recorded, then the backoff itself
   Output: 'ok' | 'lost_lease'
 ]]
 local rcall = redis.call
@@ -18,14 +19,11 @@ local rcall = redis.call
 
 if rcall('GET', KEYS[3]) ~= ARGV[2] then return 'lost_lease' end
 rcall('DEL', KEYS[3])
-local wakeAt = tonumber(ARGV[3]) + tonumber(ARGV[5])
-hsetPairs(KEYS[1], ARGV[7], { 'state', 'backing_off', 'lastCode', ARGV[6], 'nextAt', tostring(wakeAt), 'updatedAt', ARGV[3] })
-if ARGV[9] == '1' then
+local wakeAt = tonumber(ARGV[3]) + tonumber(ARGV[4])
+hsetFields(KEYS[1], ARGV[6], { 'state', 'backing_off', 'lastCode', ARGV[5], 'nextAt', tostring(wakeAt), 'updatedAt', ARGV[3] })
+if ARGV[7] == '1' then
   rcall('HSET', KEYS[5], 'until', tostring(wakeAt), 'probe', ARGV[1])
-  rcall('PEXPIRE', KEYS[5], tonumber(ARGV[5]) + 3600000)
+  rcall('PEXPIRE', KEYS[5], tonumber(ARGV[4]) + 3600000)
 end
-local details = decodeExtra(ARGV[8]) or {}
-details.code = ARGV[6]
-details.delayMs = tonumber(ARGV[5])
-emit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[3], ARGV[4], 'backoff', details)
+appendEvents(KEYS[2], KEYS[4], 8)
 return 'ok'

@@ -1,19 +1,19 @@
 --[[
-  Records progress of a running change (dry run passed, applied) while its owner holds the lease,
-  and renews the lease: every step is also a heartbeat.
+  Records progress of a running change while its owner holds the lease, and renews the lease:
+  every step is also a heartbeat, and the last check before an apply that the server is still ours.
 
   Input:
     KEYS[1] change hash   KEYS[2] change events list   KEYS[3] lock (lease)   KEYS[4] audit stream
-    ARGV[1] change id     ARGV[2] owner token          ARGV[3] lease (ms)     ARGV[4] now (ms)
-    ARGV[5] actor         ARGV[6] step name (also the event type)
-    ARGV[7] fields to set (JSON object)                ARGV[8] event details (JSON)
+    ARGV[1] owner token   ARGV[2] lease (ms)           ARGV[3] now (ms)       ARGV[4] step name
+    ARGV[5] fields to set (JSON object)
+    ARGV[6..] audit events (JSON)
   Output: 'ok' | 'lost_lease'
 ]]
 local rcall = redis.call
 --- @include "emit"
 
-if rcall('GET', KEYS[3]) ~= ARGV[2] then return 'lost_lease' end
-rcall('PEXPIRE', KEYS[3], ARGV[3])
-hsetPairs(KEYS[1], ARGV[7], { 'step', ARGV[6], 'updatedAt', ARGV[4] })
-emit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[4], ARGV[5], ARGV[6], decodeExtra(ARGV[8]))
+if rcall('GET', KEYS[3]) ~= ARGV[1] then return 'lost_lease' end
+rcall('PEXPIRE', KEYS[3], ARGV[2])
+hsetFields(KEYS[1], ARGV[5], { 'step', ARGV[4], 'updatedAt', ARGV[3] })
+appendEvents(KEYS[2], KEYS[4], 6)
 return 'ok'
