@@ -83,7 +83,8 @@ interface CallerTally {
 export class MonitorTally {
   private readonly callers = new Map<string, CallerTally>();
   private current: CallerTally | undefined;
-  counting = false;
+  private readonly marks = new Map<string, () => void>();
+  private counting = false;
 
   constructor(
     private readonly shaNames: Map<string, string>,
@@ -106,8 +107,47 @@ export class MonitorTally {
     };
   }
 
+  /** Forgets what was counted so far. */
+  reset(): void {
+    this.callers.clear();
+    this.current = undefined;
+  }
+
+  /** Starts counting exactly at this point of Redis's command stream (an ECHO seen by MONITOR). */
+  begin(admin: Redis): Promise<void> {
+    return this.mark(admin, 'bench:begin');
+  }
+
+  /** Stops counting exactly here; resolves once every line before it has been tallied. */
+  end(admin: Redis): Promise<void> {
+    return this.mark(admin, 'bench:end');
+  }
+
+  private async mark(admin: Redis, token: string): Promise<void> {
+    const seen = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`MONITOR never showed ${token}`)), 10_000);
+      this.marks.set(token, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await admin.echo(token);
+    await seen;
+  }
+
   onLine(args: string[], source: string): void {
     const command = (args[0] ?? '').toLowerCase();
+    if (command === 'echo' && source !== 'lua') {
+      const token = args[1] ?? '';
+      const resolve = this.marks.get(token);
+      if (resolve) {
+        this.counting = token === 'bench:begin';
+        this.current = undefined;
+        this.marks.delete(token);
+        resolve();
+        return;
+      }
+    }
     if (source === 'lua') {
       if (!this.counting || !this.current) return;
       this.current.inner.set(command, (this.current.inner.get(command) ?? 0) + 1);
@@ -178,7 +218,8 @@ export function scriptNames(connections: readonly unknown[]): Map<string, string
     const set = (connection as { scriptsSet?: Record<string, { sha?: string; lua?: string }> }).scriptsSet;
     if (!set) continue;
     for (const [name, script] of Object.entries(set)) {
-      const sha = script.sha ?? (script.lua ? createHash('sha1').update(script.lua).digest('hex') : undefined);
+      const sha =
+        script.sha ?? (script.lua ? createHash('sha1').update(script.lua).digest('hex') : undefined);
       if (sha) names.set(sha, name.replace(/:[\d.]+$/, ''));
     }
   }

@@ -24,13 +24,14 @@ export class AuditLog {
     private readonly keys: OrchestratorKeys,
   ) {}
 
-  /** A change's whole timeline, oldest first. */
+  /** A change's whole timeline, oldest first: the `e:<stream id>` fields of its hash. */
   async forChange(changeId: string): Promise<AuditEvent[]> {
-    const entries = await this.redis.lrange(this.keys.changeEvents(changeId), 0, -1);
-    return entries.map((entry) => {
-      const space = entry.indexOf(' ');
-      return parseStoredEvent(entry.slice(0, space), entry.slice(space + 1));
-    });
+    const fields = await this.redis.hgetall(this.keys.change(changeId));
+    const events: AuditEvent[] = [];
+    for (const [name, body] of Object.entries(fields)) {
+      if (name.startsWith('e:')) events.push(parseStoredEvent(name.slice(2), body));
+    }
+    return events.sort((a, b) => compareStreamIds(a.id, b.id));
   }
 
   async query(query: AuditQuery = {}): Promise<AuditEvent[]> {

@@ -11,7 +11,11 @@ import {
   type UpdateIpsecServerResponse,
   updateIpsecServerResponseSchema,
 } from './server.js';
-import { type UpdateIpsecServerParamsInput, updateIpsecServerParamsSchema } from './update-params.js';
+import {
+  type UpdateIpsecServerParams,
+  type UpdateIpsecServerParamsInput,
+  updateIpsecServerParamsSchema,
+} from './update-params.js';
 import { toListWireParams, toWireParams } from './wire.js';
 
 /**
@@ -34,7 +38,19 @@ export async function updateIpsecServer(
   options?: CallOptions,
 ): Promise<UpdateIpsecServerResponse> {
   const valid = parseOrThrow(updateIpsecServerParamsSchema, params, 'UpdateIpsecServer parameters');
-  const body = await caller.call<unknown>('UpdateIpsecServer', toWireParams(valid), options);
+  return sendUpdateIpsecServer(caller, valid, options);
+}
+
+/**
+ * UpdateIpsecServer with params that were parsed at the border already (a change's params, checked
+ * when it was submitted): parse at the border, trust inside, so the hot path does not re-validate.
+ */
+export async function sendUpdateIpsecServer(
+  caller: RpcCaller,
+  params: UpdateIpsecServerParams,
+  options?: CallOptions,
+): Promise<UpdateIpsecServerResponse> {
+  const body = await caller.call<unknown>('UpdateIpsecServer', toWireParams(params), options);
   return parseResponse(updateIpsecServerResponseSchema, body, 'UpdateIpsecServer');
 }
 
@@ -48,9 +64,19 @@ export async function dryRunUpdateIpsecServer(
   params: UpdateIpsecServerParamsInput,
   options?: CallOptions,
 ): Promise<{ RequestId: string | undefined }> {
+  const valid = parseOrThrow(updateIpsecServerParamsSchema, params, 'UpdateIpsecServer parameters');
+  return sendDryRun(caller, valid, options);
+}
+
+/** The dry run of already-parsed params (see sendUpdateIpsecServer). */
+export async function sendDryRun(
+  caller: RpcCaller,
+  params: UpdateIpsecServerParams,
+  options?: CallOptions,
+): Promise<{ RequestId: string | undefined }> {
   let response: UpdateIpsecServerResponse;
   try {
-    response = await updateIpsecServer(caller, { ...params, DryRun: true }, options);
+    response = await sendUpdateIpsecServer(caller, { ...params, DryRun: true }, options);
   } catch (error) {
     if (error instanceof AliyunApiError && error.code === 'DryRunOperation')
       return { RequestId: error.requestId };

@@ -5,9 +5,42 @@ import type { SecretBox } from './secret-box.js';
 /** The change hash as Redis stores it: every value a string. */
 export type ChangeRecord = Record<string, string>;
 
-export function recordFromPairs(pairs: readonly string[], from = 0): ChangeRecord {
+/**
+ * The fields a worker needs to run a change, read in one HMGET by the acquire script (the first
+ * four are the ones the script itself looks at). Audit timeline fields (`e:<stream id>`) are
+ * never read on this path.
+ */
+export const RUN_FIELDS = [
+  'state',
+  'runs',
+  'lastCode',
+  'regionId',
+  'ipsecServerId',
+  'params',
+  'pskSealed',
+  'clientToken',
+  'profile',
+  'before',
+  'busyCount',
+  'busySince',
+  'lockedCount',
+  'lockedSince',
+  'transientCount',
+  'transientSince',
+  'throttledCount',
+  'throttledSince',
+] as const;
+
+export function recordFromValues(
+  names: readonly string[],
+  values: readonly (string | null)[],
+  from = 0,
+): ChangeRecord {
   const record: ChangeRecord = {};
-  for (let i = from; i + 1 < pairs.length; i += 2) record[pairs[i] as string] = pairs[i + 1] as string;
+  for (let i = 0; i < names.length; i++) {
+    const value = values[i + from];
+    if (value !== null && value !== undefined && value !== '') record[names[i] as string] = value;
+  }
   return record;
 }
 

@@ -123,9 +123,7 @@ export class Changes {
       'submit',
       [
         keys.change(id),
-        keys.changeEvents(id),
         keys.lane(submission.ipsecServerId),
-        keys.lanes,
         keys.changes,
         keys.serverChanges(submission.ipsecServerId),
         idempotencyKey,
@@ -133,7 +131,6 @@ export class Changes {
       ],
       [
         id,
-        submission.ipsecServerId,
         now,
         bodyHash,
         this.deps.idempotencyRetentionMs,
@@ -163,7 +160,8 @@ export class Changes {
     }
     if (outcome !== 'created') throw new UnexpectedScriptResultError('submit', result);
     if (result[2] === 1) await this.deps.queue.makeRunnable(id, submission.ipsecServerId);
-    return { change: await this.get(id), created: true };
+    const stored = { ...fields, state: 'queued', runs: '0', createdAt: String(now), updatedAt: String(now) };
+    return { change: toChangeView(id, stored), created: true };
   }
 
   async get(id: string): Promise<ChangeView> {
@@ -249,20 +247,30 @@ export class Changes {
     if (head) await this.deps.queue.makeRunnable(head, ipsecServerId);
   }
 
-  /** Finds lane heads left without a job by a crash, and makes them runnable. */
+  /**
+   * Finds lane heads left without a job by a process that died between a transition and adding
+   * the next job, and makes them runnable. Runs at worker start and now and then: it costs a few
+   * commands per non-empty lane, never anything per waiting change.
+   */
   async repairLanes(): Promise<string[]> {
-    const { keys, scripts, queue } = this.deps;
-    const orphans = (await scripts.run(
-      'lane-heads',
-      [keys.lanes],
-      [`${keys.tag}:lane:`, queue.jobKeyPrefix()],
-    )) as string[];
-    const ids: string[] = [];
-    for (let i = 0; i + 1 < orphans.length; i += 2) {
-      await queue.makeRunnable(orphans[i] as string, orphans[i + 1] as string);
-      ids.push(orphans[i] as string);
-    }
-    return ids;
+    const { redis, keys, queue } = this.deps;
+    const repaired: string[] = [];
+    const lanePrefix = keys.lane('');
+    const jobKeyPrefix = queue.jobKeyPrefix();
+    let cursor = '0';
+    do {
+      const [next, laneKeys] = await redis.scan(cursor, 'MATCH', keys.lanePattern, 'COUNT', 500);
+      cursor = next;
+      const heads = await Promise.all(laneKeys.map((key) => redis.lindex(key, 0)));
+      const exists = await Promise.all(heads.map((head) => (head ? redis.exists(jobKeyPrefix + head) : 1)));
+      for (let i = 0; i < laneKeys.length; i++) {
+        const head = heads[i];
+        if (!head || exists[i]) continue;
+        await queue.makeRunnable(head, (laneKeys[i] as string).slice(lanePrefix.length));
+        repaired.push(head);
+      }
+    } while (cursor !== '0');
+    return repaired;
   }
 
   /**
@@ -288,9 +296,7 @@ export class Changes {
       'finish',
       [
         keys.change(change.id),
-        keys.changeEvents(change.id),
         keys.lane(change.ipsecServerId),
-        keys.lanes,
         keys.lock(change.ipsecServerId),
         keys.audit,
         keys.circuit(profile),
@@ -301,7 +307,6 @@ export class Changes {
         options.owner ?? '',
         this.now(),
         options.state,
-        change.ipsecServerId,
         JSON.stringify(options.fields ?? {}),
         options.allowedFrom.join(','),
         options.mayBeProbe ? '1' : '0',

@@ -7,14 +7,12 @@ import { createHash } from 'node:crypto';
  */
 export class OrchestratorKeys {
   readonly tag: string;
-  readonly lanes: string;
   readonly changes: string;
   readonly audit: string;
   readonly workers: string;
 
   constructor(readonly prefix: string) {
     this.tag = `{${prefix}}`;
-    this.lanes = `${this.tag}:lanes`;
     this.changes = `${this.tag}:changes`;
     this.audit = `${this.tag}:audit`;
     this.workers = `${this.tag}:workers`;
@@ -24,12 +22,13 @@ export class OrchestratorKeys {
     return `${this.tag}:change:${changeId}`;
   }
 
-  changeEvents(changeId: string): string {
-    return `${this.tag}:change:${changeId}:events`;
-  }
-
   lane(ipsecServerId: string): string {
     return `${this.tag}:lane:${ipsecServerId}`;
+  }
+
+  /** SCAN pattern of every lane, for the rare repair sweep. */
+  get lanePattern(): string {
+    return `${this.tag}:lane:*`;
   }
 
   lock(ipsecServerId: string): string {

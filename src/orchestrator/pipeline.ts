@@ -2,14 +2,14 @@ import { DelayedError, type Job } from 'bullmq';
 import { AliyunApiError } from '../aliyun/errors.js';
 import type { RpcCaller } from '../aliyun/types.js';
 import { type AuditContext, encodeEvent } from '../audit/event.js';
-import { dryRunUpdateIpsecServer, updateIpsecServer } from '../ipsec/api.js';
+import { sendDryRun, sendUpdateIpsecServer } from '../ipsec/api.js';
 import { classifyError, type ErrorClass } from '../ipsec/classify-error.js';
 import { isSatisfiedBy } from '../ipsec/diff.js';
 import { type IpsecServer, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
 import type { ChangeJobData } from './change-queue.js';
-import { type ChangeRecord, paramsToSend, recordFromPairs } from './change-record.js';
+import { type ChangeRecord, paramsToSend, RUN_FIELDS, recordFromValues } from './change-record.js';
 import { type Changes, DEFAULT_PROFILE } from './changes.js';
 import { LeaseLostError, UnexpectedScriptResultError, VerifyMismatchError } from './errors.js';
 import type { OrchestratorKeys } from './keys.js';
@@ -81,15 +81,14 @@ export function createChangeProcessor(deps: PipelineDeps) {
       'acquire',
       [
         keys.change(id),
-        keys.changeEvents(id),
         keys.lane(ipsecServerId),
         keys.lock(ipsecServerId),
         keys.audit,
         keys.circuit(DEFAULT_PROFILE),
         keys.circuitWaiters(DEFAULT_PROFILE),
       ],
-      [id, owner, policy.leaseMs, now(), template],
-    )) as [string, ...string[]];
+      [id, owner, policy.leaseMs, now(), template, ...RUN_FIELDS],
+    )) as [string, ...(string | null)[]];
 
     switch (acquired[0]) {
       case 'missing':
@@ -106,7 +105,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
         throw new UnexpectedScriptResultError('acquire', acquired);
     }
 
-    const record = recordFromPairs(acquired, 1);
+    const record = recordFromValues(RUN_FIELDS, acquired, 1);
     const change: RunningChange = {
       job,
       token,
@@ -152,7 +151,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
     try {
       const before = record.before ? undefined : redactServer(await read());
       phase = 'dry-run';
-      const dryRun = await call(() => dryRunUpdateIpsecServer(caller, request, callOptions));
+      const dryRun = await call(() => sendDryRun(caller, request, callOptions));
       // Recorded, and the lease checked, before the apply: no apply without a dry run that passed
       // just before it under the same lease (DESIGN invariant 1).
       await step(change, 'dry_run_passed', before ? { before: JSON.stringify(before) } : {}, [
@@ -160,7 +159,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       ]);
       phase = 'apply';
       const applied = await call(() =>
-        updateIpsecServer(caller, { ...request, ClientToken: record.clientToken }, callOptions),
+        sendUpdateIpsecServer(caller, { ...request, ClientToken: record.clientToken }, callOptions),
       );
       change.pending.push(
         encodeEvent(
@@ -185,12 +184,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
   async function step(change: RunningChange, name: string, fields: Record<string, string>, events: string[]) {
     const result = await scripts.run(
       'step',
-      [
-        keys.change(change.id),
-        keys.changeEvents(change.id),
-        keys.lock(change.audit.ipsecServerId),
-        keys.audit,
-      ],
+      [keys.change(change.id), keys.lock(change.audit.ipsecServerId), keys.audit],
       [
         change.owner,
         policy.leaseMs,
@@ -272,7 +266,6 @@ export function createChangeProcessor(deps: PipelineDeps) {
       'backoff',
       [
         keys.change(change.id),
-        keys.changeEvents(change.id),
         keys.lock(change.audit.ipsecServerId),
         keys.audit,
         keys.circuit(change.profile),

@@ -5,15 +5,7 @@ import { projectRoot } from '../package-info.js';
 
 export type RedisConnection = Redis | Cluster;
 
-export const SCRIPT_NAMES = [
-  'submit',
-  'acquire',
-  'step',
-  'extend-lease',
-  'backoff',
-  'finish',
-  'lane-heads',
-] as const;
+export const SCRIPT_NAMES = ['submit', 'acquire', 'step', 'extend-lease', 'backoff', 'finish'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 const luaDir = join(projectRoot, 'src/orchestrator/lua');

@@ -62,7 +62,11 @@ describe('the change pipeline', () => {
     expect(applied.cloudRequestId).toBe(server.history[0]!.requestId);
     expect(dryRun.cloudRequestId).not.toBe(applied.cloudRequestId);
     for (const event of events) {
-      expect(event).toMatchObject({ changeId: change.id, ipsecServerId: change.ipsecServerId, regionId: change.regionId });
+      expect(event).toMatchObject({
+        changeId: change.id,
+        ipsecServerId: change.ipsecServerId,
+        regionId: change.regionId,
+      });
       expect(event.actor).not.toBe('');
     }
     expect(events.map((event) => event.attempt)).toEqual([0, 1, 1, 1, 1]);

@@ -50,7 +50,6 @@ describe('OrchestratorKeys', () => {
       keys.lane('iss-1'),
       keys.lock('iss-1'),
       keys.audit,
-      keys.lanes,
       keys.circuit('default'),
     ]) {
       expect(key.startsWith('{ipf}:')).toBe(true);

@@ -4,14 +4,14 @@
   change per server between lock and unlock (DESIGN invariant 2), in lane order (invariant 3).
 
   Input:
-    KEYS[1] change hash       KEYS[2] change events list   KEYS[3] lane list
-    KEYS[4] lock (lease)      KEYS[5] audit stream
-    KEYS[6] account circuit   KEYS[7] circuit waiters set
+    KEYS[1] change hash       KEYS[2] lane list            KEYS[3] lock (lease)
+    KEYS[4] audit stream      KEYS[5] account circuit      KEYS[6] circuit waiters set
     ARGV[1] change id         ARGV[2] owner token          ARGV[3] lease (ms)
     ARGV[4] now (ms)
     ARGV[5] audit event template (JSON; type, attempt, region and delay are filled in here)
+    ARGV[6..] the change fields to return; the first four must be state, runs, lastCode, regionId
   Output:
-    { 'acquired', field, value, ... }   the change hash after the transition
+    { 'acquired', value... }             the fields asked for, after the transition
     { 'missing' } | { 'terminal', state } | { 'not_head', headId }
     { 'locked', pttl }                   another owner's lease is still live
     { 'circuit', untilMs }               the account's circuit is open and this is not its probe:
@@ -20,37 +20,42 @@
 local rcall = redis.call
 --- @include "emit"
 
-local change = rcall('HMGET', KEYS[1], 'state', 'runs', 'lastCode', 'regionId')
+local names = {}
+for i = 6, #ARGV do names[#names + 1] = ARGV[i] end
+local change = rcall('HMGET', KEYS[1], unpack(names))
 local state = change[1]
 if not state then return { 'missing' } end
 if state ~= 'queued' and state ~= 'backing_off' and state ~= 'running' then return { 'terminal', state } end
-local head = rcall('LINDEX', KEYS[3], 0)
+local head = rcall('LINDEX', KEYS[2], 0)
 if head ~= ARGV[1] then return { 'not_head', head or '' } end
 
 local event = cjson.decode(ARGV[5])
 event.attempt = tonumber(change[2])
 event.regionId = change[4]
-local circuit = rcall('HMGET', KEYS[6], 'until', 'probe')
+local circuit = rcall('HMGET', KEYS[5], 'until', 'probe')
 if circuit[2] and circuit[2] ~= ARGV[1] then
-  rcall('SADD', KEYS[7], ARGV[1])
+  rcall('SADD', KEYS[6], ARGV[1])
   if change[3] ~= 'CircuitOpen' then
-    rcall('HSET', KEYS[1], 'state', 'backing_off', 'lastCode', 'CircuitOpen', 'updatedAt', ARGV[4])
     event.type = 'backoff'
     event.code = 'CircuitOpen'
     event.delayMs = math.max(0, tonumber(circuit[1]) - tonumber(ARGV[4]))
-    appendEvent(KEYS[2], KEYS[5], cjson.encode(event))
+    local body = cjson.encode(event)
+    local id = rcall('XADD', KEYS[4], '*', 'e', body)
+    rcall('HSET', KEYS[1], 'state', 'backing_off', 'lastCode', 'CircuitOpen', 'updatedAt', ARGV[4], 'e:' .. id, body)
   end
   return { 'circuit', circuit[1] }
 end
 
-local holder = rcall('GET', KEYS[4])
-if holder and holder ~= ARGV[2] then return { 'locked', rcall('PTTL', KEYS[4]) } end
-rcall('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
+local holder = rcall('GET', KEYS[3])
+if holder and holder ~= ARGV[2] then return { 'locked', rcall('PTTL', KEYS[3]) } end
+rcall('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 local runs = tonumber(change[2]) + 1
-rcall('HSET', KEYS[1], 'state', 'running', 'step', 'locked', 'owner', ARGV[2], 'runs', runs, 'updatedAt', ARGV[4])
 event.type = 'running'
 event.attempt = runs
-appendEvent(KEYS[2], KEYS[5], cjson.encode(event))
-local result = rcall('HGETALL', KEYS[1])
-table.insert(result, 1, 'acquired')
-return result
+local body = cjson.encode(event)
+local id = rcall('XADD', KEYS[4], '*', 'e', body)
+rcall('HSET', KEYS[1], 'state', 'running', 'step', 'locked', 'owner', ARGV[2], 'runs', runs, 'updatedAt', ARGV[4], 'e:' .. id, body)
+change[1] = 'running'
+change[2] = tostring(runs)
+table.insert(change, 1, 'acquired')
+return change

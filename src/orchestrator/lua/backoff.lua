@@ -4,9 +4,8 @@
   account's circuit with this change as the probe.
 
   Input:
-    KEYS[1] change hash   KEYS[2] change events list   KEYS[3] lock (lease)   KEYS[4] audit stream
-    KEYS[5] account circuit
-    ARGV[1] change id     ARGV[2] owner token          ARGV[3] now (ms)       ARGV[4] delay (ms)
+    KEYS[1] change hash   KEYS[2] lock (lease)   KEYS[3] audit stream   KEYS[4] account circuit
+    ARGV[1] change id     ARGV[2] owner token    ARGV[3] now (ms)       ARGV[4] delay (ms)
     ARGV[5] cloud error code
     ARGV[6] fields to set (JSON object)
     ARGV[7] '1' to open (or extend) the account circuit until now + delay, with this change as
@@ -17,13 +16,13 @@
 local rcall = redis.call
 --- @include "emit"
 
-if rcall('GET', KEYS[3]) ~= ARGV[2] then return 'lost_lease' end
-rcall('DEL', KEYS[3])
+if rcall('GET', KEYS[2]) ~= ARGV[2] then return 'lost_lease' end
+rcall('DEL', KEYS[2])
 local wakeAt = tonumber(ARGV[3]) + tonumber(ARGV[4])
-hsetFields(KEYS[1], ARGV[6], { 'state', 'backing_off', 'lastCode', ARGV[5], 'nextAt', tostring(wakeAt), 'updatedAt', ARGV[3] })
+hsetFields(KEYS[1], ARGV[6], appendEvents(KEYS[3], 8,
+  { 'state', 'backing_off', 'lastCode', ARGV[5], 'nextAt', tostring(wakeAt), 'updatedAt', ARGV[3] }))
 if ARGV[7] == '1' then
-  rcall('HSET', KEYS[5], 'until', tostring(wakeAt), 'probe', ARGV[1])
-  rcall('PEXPIRE', KEYS[5], tonumber(ARGV[4]) + 3600000)
+  rcall('HSET', KEYS[4], 'until', tostring(wakeAt), 'probe', ARGV[1])
+  rcall('PEXPIRE', KEYS[4], tonumber(ARGV[4]) + 3600000)
 end
-appendEvents(KEYS[2], KEYS[4], 8)
 return 'ok'

@@ -3,8 +3,8 @@
   every step is also a heartbeat, and the last check before an apply that the server is still ours.
 
   Input:
-    KEYS[1] change hash   KEYS[2] change events list   KEYS[3] lock (lease)   KEYS[4] audit stream
-    ARGV[1] owner token   ARGV[2] lease (ms)           ARGV[3] now (ms)       ARGV[4] step name
+    KEYS[1] change hash   KEYS[2] lock (lease)   KEYS[3] audit stream
+    ARGV[1] owner token   ARGV[2] lease (ms)     ARGV[3] now (ms)       ARGV[4] step name
     ARGV[5] fields to set (JSON object)
     ARGV[6..] audit events (JSON)
   Output: 'ok' | 'lost_lease'
@@ -12,8 +12,7 @@
 local rcall = redis.call
 --- @include "emit"
 
-if rcall('GET', KEYS[3]) ~= ARGV[1] then return 'lost_lease' end
-rcall('PEXPIRE', KEYS[3], ARGV[2])
-hsetFields(KEYS[1], ARGV[5], { 'step', ARGV[4], 'updatedAt', ARGV[3] })
-appendEvents(KEYS[2], KEYS[4], 6)
+if rcall('GET', KEYS[2]) ~= ARGV[1] then return 'lost_lease' end
+rcall('PEXPIRE', KEYS[2], ARGV[2])
+hsetFields(KEYS[1], ARGV[5], appendEvents(KEYS[3], 6, { 'step', ARGV[4], 'updatedAt', ARGV[3] }))
 return 'ok'
