@@ -36,6 +36,14 @@ export const envSchema = z.object({
     .refine(isJsonObject, 'must be a JSON object, e.g. {"busy":{"baseMs":2000,"maxMs":60000}}')
     .optional(),
   IPSEC_FLEET_WORKER_CONCURRENCY: positiveInt(50),
+  /** `serve`: where the HTTP API listens, and the bearer tokens it accepts (hashes only). */
+  IPSEC_FLEET_HOST: z.string().min(1).default('127.0.0.1'),
+  IPSEC_FLEET_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  IPSEC_FLEET_TOKENS_FILE: z.string().min(1).optional(),
+  /** The CLI's API endpoint and token (flags override these; these override the config file). */
+  IPSEC_FLEET_API: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  IPSEC_FLEET_TOKEN: z.string().min(1).optional(),
+  IPSEC_FLEET_CONFIG: z.string().min(1).optional(),
 });
 
 function isAes256Key(value: string): boolean {

@@ -14,6 +14,9 @@ import { connectRedis } from './redis.js';
 import { Scripts } from './scripts.js';
 import { SecretBox } from './secret-box.js';
 
+/** How often a worker says it is alive (a sorted set of worker ids by last report). */
+export const HEARTBEAT_MS = 5_000;
+
 export interface OrchestratorSettings {
   redisUrl: string;
   prefix: string;
@@ -53,6 +56,11 @@ export class Orchestrator {
       idempotencyRetentionMs: this.policy.idempotencyRetentionMs,
     });
     this.audit = new AuditLog(redis, this.keys);
+  }
+
+  /** Workers that reported within `withinMs`: what readiness checks ask before taking changes. */
+  async liveWorkers(withinMs = 3 * HEARTBEAT_MS): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.workers, Date.now() - withinMs, '+inf');
   }
 
   static connect(settings: OrchestratorSettings): Orchestrator {
@@ -109,6 +117,13 @@ export async function startChangeWorker(settings: ChangeWorkerSettings): Promise
   });
   worker.on('error', (error) => settings.log.error({ err: error }, 'worker error'));
   await worker.waitUntilReady();
+  const heartbeat = () =>
+    redis
+      .zadd(orchestrator.keys.workers, Date.now(), workerId)
+      .catch((error) => settings.log.warn({ err: error }, 'heartbeat failed'));
+  await heartbeat();
+  const heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
+  heartbeatTimer.unref();
   await orchestrator.changes.repairLanes();
   const repairTimer =
     settings.repairIntervalMs === 0
@@ -126,7 +141,9 @@ export async function startChangeWorker(settings: ChangeWorkerSettings): Promise
     orchestrator,
     async close() {
       if (repairTimer) clearInterval(repairTimer);
+      clearInterval(heartbeatTimer);
       await worker.close();
+      await redis.zrem(orchestrator.keys.workers, workerId).catch(() => undefined);
       await cloud.close();
       await orchestrator.close();
     },

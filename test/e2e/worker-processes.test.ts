@@ -3,12 +3,12 @@
  * real HTTP, and `ipsec-fleet worker` processes killed with real signals (DESIGN invariants 1–5
  * and 8). Polling here is the tests' own; the system under test is never reached into.
  */
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { type AuditEvent, AUDIT_EVENT_TYPES } from '../../src/audit/event.js';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
+import { AUDIT_EVENT_TYPES, type AuditEvent } from '../../src/audit/event.js';
 import type { ChangeView } from '../../src/orchestrator/change.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
@@ -42,7 +42,7 @@ afterEach(async () => {
 });
 
 async function startFleet(
-  options: { redisUrl?: string; sim?: SimulatorOptionsInput; policy?: PipelinePolicyInput; endpoint?: string } = {},
+  options: { redisUrl?: string; sim?: SimulatorOptionsInput; policy?: PipelinePolicyInput } = {},
 ): Promise<Fleet> {
   const redisUrl = options.redisUrl ?? inject('redisUrl');
   const prefix = uniquePrefix();
@@ -52,7 +52,8 @@ async function startFleet(
   const orchestrator = Orchestrator.connect({ redisUrl, prefix, policy });
   cleanups.push(async () => {
     await orchestrator.close();
-    await deleteKeys(redisUrl, prefix);
+    // A test's own Redis goes away whole; the shared one keeps nobody else's keys but its own.
+    if (!options.redisUrl) await deleteKeys(redisUrl, prefix);
   });
   return {
     prefix,
@@ -62,7 +63,7 @@ async function startFleet(
     workerOptions: {
       redisUrl,
       prefix,
-      endpoint: options.endpoint ?? sim.endpoint,
+      endpoint: sim.endpoint,
       accessKeyId: sim.accessKeyId,
       accessKeySecret: sim.accessKeySecret,
       policy,
@@ -83,7 +84,11 @@ async function submit(fleet: Fleet, server: number, params: Record<string, unkno
 }
 
 /** Waits until every change is terminal; returns their final views. */
-async function waitAllTerminal(fleet: Fleet, ids: readonly string[], timeoutMs = 20_000): Promise<ChangeView[]> {
+async function waitAllTerminal(
+  fleet: Fleet,
+  ids: readonly string[],
+  timeoutMs = 20_000,
+): Promise<ChangeView[]> {
   let last: ChangeView[] = [];
   return waitUntil(
     async () => {
@@ -123,12 +128,19 @@ const NEXT: Record<string, readonly string[]> = {
  * 1, 2, 3..., ends with exactly one terminal event, and is the same, event for event, as the
  * change's entries in the global audit stream (both are written by one script, invariant 5).
  */
-function expectWholeTimeline(events: AuditEvent[], streamEvents: AuditEvent[] | undefined, terminal = 'succeeded') {
+function expectWholeTimeline(
+  events: AuditEvent[],
+  streamEvents: AuditEvent[] | undefined,
+  terminal = 'succeeded',
+) {
   const types = events.map((event) => event.type);
   const where = `timeline ${types.join(' > ')}`;
   expect(types[0], where).toBe('submitted');
   expect(types.at(-1), where).toBe(terminal);
-  expect(types.filter((type) => TERMINAL.has(type)), where).toEqual([terminal]);
+  expect(
+    types.filter((type) => TERMINAL.has(type)),
+    where,
+  ).toEqual([terminal]);
   for (const type of types) expect(AUDIT_EVENT_TYPES, where).toContain(type);
   for (let i = 1; i < events.length; i++) {
     const previous = events[i - 1] as AuditEvent;
@@ -172,9 +184,10 @@ function expectOneHolderPerServer(events: AuditEvent[]) {
   for (const event of events) {
     const current = holder.get(event.ipsecServerId);
     if (event.type === 'running') {
-      expect(current === undefined || current === event.changeId, `${event.changeId} ran while ${current} held`).toBe(
-        true,
-      );
+      expect(
+        current === undefined || current === event.changeId,
+        `${event.changeId} ran while ${current} held`,
+      ).toBe(true);
       holder.set(event.ipsecServerId, event.changeId);
     } else if (event.type === 'backoff' || TERMINAL.has(event.type)) {
       if (current === event.changeId) holder.delete(event.ipsecServerId);
@@ -246,7 +259,9 @@ describe('worker processes', () => {
     for (const target of fleet.sim.servers) {
       const mine = submitted.filter((change) => change.ipsecServerId === target.ipsecServerId);
       const server = fleet.sim.server(target.ipsecServerId);
-      expect(server?.history.map((entry) => entry.clientToken)).toEqual(mine.map((change) => change.clientToken));
+      expect(server?.history.map((entry) => entry.clientToken)).toEqual(
+        mine.map((change) => change.clientToken),
+      );
       expect(server?.config.LocalSubnet).toBe(mine.at(-1)?.params.LocalSubnet);
       expect(await fleet.orchestrator.changes.laneOf(target.ipsecServerId)).toEqual([]);
     }
@@ -262,4 +277,291 @@ describe('worker processes', () => {
     expect(actors.size).toBeGreaterThan(1);
     for (const actor of actors) expect(workers.map((worker) => worker.workerId)).toContain(actor);
   });
+
+  it("finish a change on another process after kill -9 lost its apply's response, applying it once", async () => {
+    const fleet = await startFleet({ sim: { servers: 2, faults: { configuringMs: 300 } } });
+    // Between the workers and the simulator, a proxy holds back the answer of the first real apply,
+    // so the worker is killed after the cloud applied the change and before it heard so.
+    const proxy = await startProxy(fleet.sim.endpoint, isApply, 5_000);
+    cleanups.push(() => proxy.close());
+    fleet.workerOptions.endpoint = proxy.origin;
+    const workers = await startWorkerProcesses(2, fleet.workerOptions);
+
+    const change = await submit(fleet, 0, { LocalSubnet: '172.20.1.0/24' });
+    const server = () => fleet.sim.server(change.ipsecServerId);
+    await waitUntil(() => (server()?.history.length === 1 ? true : undefined), { timeoutMs: 10_000 });
+    const firstRun = await fleet.orchestrator.audit.forChange(change.id);
+    expect(firstRun.map((event) => event.type)).toEqual(['submitted', 'running', 'dry_run_passed']);
+    const victim = workers.find((worker) => worker.workerId === firstRun[1]?.actor) as WorkerProcess;
+    expect(await victim.signal('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(proxy.held()).toBe(1);
+    expect(await stateOf(fleet, change.id)).toEqual({ state: 'running', step: 'dry_run_passed' });
+
+    const [done] = await waitAllTerminal(fleet, [change.id], 15_000);
+    expect(done?.state).toBe('succeeded');
+    const history = server()?.history ?? [];
+    expect(history.map((entry) => entry.clientToken)).toEqual([change.clientToken]);
+    const stats = fleet.sim.stats();
+    expect(stats.applies).toBe(1);
+    // The retry carried the same ClientToken: the cloud answered it with the first apply's answer.
+    expect(stats.idempotentReplays).toBe(1);
+
+    const events = await fleet.orchestrator.audit.forChange(change.id);
+    expectWholeTimeline(events, (await globalStreamByChange(fleet)).get(change.id));
+    const survivor = workers.find((worker) => worker !== victim) as WorkerProcess;
+    const runs = events.filter((event) => event.type === 'running');
+    expect(runs.map((event) => [event.attempt, event.actor])).toEqual([
+      [1, victim.workerId],
+      [2, survivor.workerId],
+    ]);
+    const applied = events.filter((event) => event.type === 'applied');
+    expect(applied).toHaveLength(1);
+    expect(applied[0]).toMatchObject({ actor: survivor.workerId, cloudRequestId: history[0]?.requestId });
+    expect(events.at(-1)?.actor).toBe(survivor.workerId);
+  });
+
+  it('finish a change on a process started after kill -9 hit the one whose apply was in flight', async () => {
+    const fleet = await startFleet({ sim: { servers: 2, faults: { configuringMs: 0, latencyMs: 700 } } });
+    const victim = await startWorkerProcess(fleet.workerOptions);
+    const change = await submit(fleet, 1, { LocalSubnet: '172.21.1.0/24', IpsecServerName: 'after-crash' });
+    // The dry run passed and the apply has reached the simulator, which holds it for its latency.
+    await waitUntil(
+      async () =>
+        (await stateOf(fleet, change.id)).step === 'dry_run_passed' &&
+        fleet.sim.stats().byAction.UpdateIpsecServer === 2
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, intervalMs: 5 },
+    );
+    expect(await victim.signal('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    fleet.sim.setFaults({ latencyMs: 0 });
+    expect(fleet.sim.server(change.ipsecServerId)?.history).toEqual([]);
+
+    const successor = await startWorkerProcess(fleet.workerOptions);
+    const [done] = await waitAllTerminal(fleet, [change.id], 15_000);
+    expect(done?.state).toBe('succeeded');
+    expect(fleet.sim.server(change.ipsecServerId)?.history.map((entry) => entry.clientToken)).toEqual([
+      change.clientToken,
+    ]);
+    expect(fleet.sim.stats().applies).toBe(1);
+    const events = await fleet.orchestrator.audit.forChange(change.id);
+    expectWholeTimeline(events, (await globalStreamByChange(fleet)).get(change.id));
+    expect(
+      events.filter((event) => event.type === 'running').map((event) => [event.attempt, event.actor]),
+    ).toEqual([
+      [1, victim.workerId],
+      [2, successor.workerId],
+    ]);
+  });
+
+  it('finish the change in flight on SIGTERM, take no new one, and exit 0', async () => {
+    const fleet = await startFleet({ sim: { servers: 2, faults: { configuringMs: 0, latencyMs: 300 } } });
+    const stopping = await startWorkerProcess(fleet.workerOptions);
+    const first = await submit(fleet, 0, { LocalSubnet: '172.22.1.0/24' });
+    const behind = await submit(fleet, 0, { LocalSubnet: '172.22.2.0/24' });
+    await waitUntil(
+      async () =>
+        (await stateOf(fleet, first.id)).step === 'dry_run_passed' &&
+        fleet.sim.stats().byAction.UpdateIpsecServer === 2
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, intervalMs: 5 },
+    );
+    stopping.child.kill('SIGTERM');
+    const later = await submit(fleet, 1, { LocalSubnet: '172.22.3.0/24' });
+    expect(await stopping.exited).toEqual({ code: 0, signal: null });
+    expect(stopping.output()).toContain('"msg":"stopped"');
+
+    // The change in flight was finished by the stopping worker; the others were left alone.
+    expect(await stateOf(fleet, first.id)).toEqual({ state: 'succeeded', step: 'done' });
+    const firstEvents = await fleet.orchestrator.audit.forChange(first.id);
+    expect(firstEvents.at(-1)).toMatchObject({ type: 'succeeded', actor: stopping.workerId });
+    for (const waiting of [behind, later]) {
+      expect((await stateOf(fleet, waiting.id)).state).toBe('queued');
+      expect((await fleet.orchestrator.audit.forChange(waiting.id)).map((event) => event.type)).toEqual([
+        'submitted',
+      ]);
+    }
+
+    const next = await startWorkerProcess(fleet.workerOptions);
+    const done = await waitAllTerminal(fleet, [behind.id, later.id], 15_000);
+    expect(done.map((change) => change.state)).toEqual(['succeeded', 'succeeded']);
+    const stream = await globalStreamByChange(fleet);
+    for (const change of [first, behind, later]) {
+      const events = await fleet.orchestrator.audit.forChange(change.id);
+      expectWholeTimeline(events, stream.get(change.id));
+      if (change !== first) expect(events.at(-1)?.actor).toBe(next.workerId);
+    }
+    expect(fleet.sim.server(first.ipsecServerId)?.history.map((entry) => entry.clientToken)).toEqual([
+      first.clientToken,
+      behind.clientToken,
+    ]);
+    expect(fleet.sim.stats().applies).toBe(3);
+  });
+
+  it('lose nothing when redis-server (AOF on) is killed -9 and restarted mid-run', async () => {
+    const redis = await startPrivateRedis({ appendOnly: true });
+    let restarted: PrivateRedis | undefined;
+    cleanups.push(async () => {
+      await restarted?.stop();
+      await redis.stop();
+    });
+    const fleet = await startFleet({
+      redisUrl: redis.url,
+      sim: { servers: 4, seed: 11, faults: { configuringMs: 100, latencyMs: 120, jitterMs: 60 } },
+    });
+    const workers = await startWorkerProcesses(2, fleet.workerOptions);
+    const changes: ChangeView[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let server = 0; server < 4; server++) {
+        changes.push(await submit(fleet, server, { LocalSubnet: `172.23.${round * 4 + server}.0/24` }));
+      }
+    }
+    // Kill Redis while some changes are done, one has its apply in flight, and others still wait.
+    await waitUntil(
+      async () => {
+        const states = await Promise.all(changes.map((change) => stateOf(fleet, change.id)));
+        const done = states.filter((state) => state.state === 'succeeded').length;
+        const queued = states.filter((state) => state.state === 'queued').length;
+        const applying = states.some((state) => state.step === 'dry_run_passed');
+        return done >= 2 && queued >= 4 && applying ? true : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 5 },
+    );
+    await redis.kill();
+    await new Promise((resolve) => setTimeout(resolve, Number(process.env.OUTAGE_MS ?? 1_000)));
+    restarted = await startPrivateRedis({ appendOnly: true, dir: redis.dir, port: redis.port });
+
+    let done: ChangeView[] = [];
+    try {
+      done = await waitAllTerminal(
+        fleet,
+        changes.map((change) => change.id),
+        Number(process.env.WAIT_MS ?? 20_000),
+      );
+    } catch (error) {
+      for (const change of changes) {
+        const view = await fleet.orchestrator.changes.get(change.id);
+        const job = await fleet.orchestrator.queue.queue.getJob(change.id);
+        console.log(
+          change.id,
+          change.ipsecServerId,
+          view.state,
+          view.step,
+          'job',
+          job ? await job.getState() : 'none',
+          (await fleet.orchestrator.audit.forChange(change.id))
+            .map((e) => `${e.id}:${e.type}:${e.actor.slice(-5)}:${e.attempt}${e.code ? `:${e.code}` : ''}`)
+            .join(' '),
+        );
+      }
+      for (const w of workers)
+        console.log(
+          w.workerId,
+          w
+            .output()
+            .split('\n')
+            .filter((l) => !l.includes('"level":30'))
+            .join('\n'),
+        );
+      throw error;
+    }
+    expect(done.map((change) => change.state)).toEqual(changes.map(() => 'succeeded'));
+    const listed = await fleet.orchestrator.changes.list({ limit: 100 });
+    expect(listed.changes.map((change) => change.id).sort()).toEqual(
+      changes.map((change) => change.id).sort(),
+    );
+    const stream = await globalStreamByChange(fleet);
+    for (const change of changes) {
+      expectWholeTimeline(await fleet.orchestrator.audit.forChange(change.id), stream.get(change.id));
+    }
+    for (const target of fleet.sim.servers) {
+      const mine = changes.filter((change) => change.ipsecServerId === target.ipsecServerId);
+      expect(fleet.sim.server(target.ipsecServerId)?.history.map((entry) => entry.clientToken)).toEqual(
+        mine.map((change) => change.clientToken),
+      );
+      expect(await fleet.orchestrator.changes.laneOf(target.ipsecServerId)).toEqual([]);
+    }
+    expect(fleet.sim.stats().applies).toBe(changes.length);
+    expect(fleet.sim.stats().concurrentUpdateViolations).toBe(0);
+    // The workers lived through it: the ones that were running before are the ones that finished.
+    for (const worker of workers) expect(worker.child.exitCode).toBeNull();
+  });
 });
+
+/** A real apply (UpdateIpsecServer without DryRun), as the V3 client sends it. */
+function isApply(req: IncomingMessage): boolean {
+  return req.headers['x-acs-action'] === 'UpdateIpsecServer' && !/[?&]DryRun=true(&|$)/.test(req.url ?? '');
+}
+
+interface Proxy {
+  origin: string;
+  /** Answers held back so far. */
+  held(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP hop in front of the simulator that forwards every call at once but holds back the
+ * answer of the first call matching `hold` for `holdMs` (as a stalled load balancer would): the
+ * cloud has acted, the caller has not heard.
+ */
+async function startProxy(
+  target: string,
+  hold: (req: IncomingMessage) => boolean,
+  holdMs: number,
+): Promise<Proxy> {
+  const upstream = new URL(target);
+  let held = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const server: Server = createServer((req, res) => {
+    const holdThis = held === 0 && hold(req);
+    if (holdThis) held++;
+    res.on('error', () => undefined);
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const send = () => {
+            if (res.destroyed) return;
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            res.end(Buffer.concat(chunks));
+          };
+          if (!holdThis) return send();
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            send();
+          }, holdMs);
+          timers.add(timer);
+        });
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    held: () => held,
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}

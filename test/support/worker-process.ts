@@ -34,7 +34,7 @@ export interface WorkerProcess {
   /** As the worker names itself in leases and audit events (`worker:<host>:<pid>`). */
   workerId: string;
   child: ChildProcessWithoutNullStreams;
-  /** Everything the process wrote so far (pino JSON lines and anything else), stdout then stderr. */
+  /** Everything the process wrote so far: stdout, then stderr (its pino JSON log lines). */
   output(): string;
   /** Settles when the process has exited. */
   exited: Promise<WorkerExit>;
@@ -55,7 +55,10 @@ function exitOf(child: ChildProcessWithoutNullStreams): Promise<WorkerExit> {
 }
 
 /** Starts `node dist/src/cli/main.js worker` and resolves once it logged `worker started`. */
-export async function startWorkerProcess(options: WorkerProcessOptions, timeoutMs = 10_000): Promise<WorkerProcess> {
+export async function startWorkerProcess(
+  options: WorkerProcessOptions,
+  timeoutMs = 10_000,
+): Promise<WorkerProcess> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build`);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -102,16 +105,17 @@ export async function startWorkerProcess(options: WorkerProcessOptions, timeoutM
       child.kill('SIGKILL');
       reject(new Error(`worker did not start within ${timeoutMs} ms: ${handle.output()}`));
     }, timeoutMs);
+    // The worker logs (pino JSON) to stderr; stdout stays for command output.
     const onData = () => {
-      for (const line of stdout.split('\n')) {
+      for (const line of stderr.split('\n')) {
         if (!line.includes('"worker started"')) continue;
         clearTimeout(timer);
-        child.stdout.off('data', onData);
+        child.stderr.off('data', onData);
         resolve((JSON.parse(line) as { workerId: string }).workerId);
         return;
       }
     };
-    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`worker exited (code ${code}, signal ${signal}) before starting: ${handle.output()}`));
