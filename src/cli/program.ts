@@ -1,7 +1,16 @@
 import { Command } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { registerApiCommand } from './commands/api.js';
+import { registerAuditCommand } from './commands/audit.js';
+import { registerCancelCommand } from './commands/cancel.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerGetCommand } from './commands/get.js';
+import { registerLaneCommand } from './commands/lane.js';
+import { registerListCommand } from './commands/list.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerSimCommand } from './commands/sim.js';
+import { registerSubmitCommand } from './commands/submit.js';
+import { registerTokenCommand } from './commands/token.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 
@@ -16,5 +25,14 @@ export function buildProgram(): Command {
   registerApiCommand(program);
   registerSimCommand(program);
   registerWorkerCommand(program);
+  registerServeCommand(program);
+  registerTokenCommand(program);
+  registerSubmitCommand(program);
+  registerGetCommand(program);
+  registerListCommand(program);
+  registerCancelCommand(program);
+  registerLaneCommand(program);
+  registerAuditCommand(program);
+  registerDemoCommand(program);
   return program;
 }

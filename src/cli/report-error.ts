@@ -2,6 +2,8 @@ import { AliyunApiError, AliyunTransportError, CredentialsError } from '../aliyu
 import { ConfigError } from '../config.js';
 import { IpsecFleetError } from '../errors.js';
 import { InvalidInputError } from '../validation.js';
+import { ApiError, ApiResponseError, ApiUnreachableError } from './api-client.js';
+import { CliConfigFileError } from './cli-config.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Turns any error that reaches the top of a command into one stderr line and an exit code. */
@@ -9,17 +11,41 @@ export function exitCodeFor(error: unknown): number {
   if (
     error instanceof InvalidInputError ||
     error instanceof ConfigError ||
+    error instanceof CliConfigFileError ||
     error instanceof CredentialsError
   ) {
     return ExitCode.invalidInput;
   }
   if (error instanceof AliyunApiError) return ExitCode.cloudApiError;
   if (error instanceof AliyunTransportError) return ExitCode.transportError;
+  if (error instanceof ApiError) return ExitCode.apiError;
+  if (error instanceof ApiUnreachableError) return ExitCode.apiUnreachable;
+  if (error instanceof ApiResponseError) return ExitCode.unexpected;
   return ExitCode.unexpected;
 }
 
 export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    // The problem as the API worded it, then every bad field on its own line.
+    const fields = error.errors.map((issue) => `\n  ${issue.field ? `${issue.field}: ` : ''}${issue.rule}`);
+    const title = error.problem.title ? ` ${error.problem.title}` : '';
+    const detail = error.problem.detail ? `: ${error.problem.detail}` : '';
+    return `${error.code} (HTTP ${error.status}${title})${detail}${fields.join('')}`;
+  }
   if (error instanceof IpsecFleetError) return `${error.code}: ${error.message}`;
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * The error as one problem-like JSON object, for `--json` callers reading stderr: the API's own
+ * problem when it sent one, else `{ code, detail, errors? }` in the same shape.
+ */
+export function errorAsProblem(error: unknown): Record<string, unknown> {
+  if (error instanceof ApiError) return { ...error.problem };
+  if (error instanceof InvalidInputError || error instanceof ConfigError) {
+    return { code: error.code, detail: error.message, errors: error.issues };
+  }
+  if (error instanceof IpsecFleetError) return { code: error.code, detail: error.message };
+  return { code: 'UNEXPECTED', detail: error instanceof Error ? error.message : String(error) };
 }

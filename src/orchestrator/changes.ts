@@ -4,11 +4,13 @@ import { pskFingerprint } from '../ipsec/psk.js';
 import { parseOrThrow } from '../validation.js';
 import {
   CANCELLABLE_STATES,
+  type ChangeState,
   type ChangeSubmissionInput,
   type ChangeView,
   changeSubmissionSchema,
   type ListChangesQuery,
   listChangesQuerySchema,
+  TERMINAL_STATES,
 } from './change.js';
 import type { ChangeQueue } from './change-queue.js';
 import { toChangeView } from './change-record.js';
@@ -319,6 +321,10 @@ export class Changes {
       for (const waiter of waiters) await this.wake(waiter);
     } else if (result[0] === 'missing') {
       throw new ChangeNotFoundError(change.id);
+    } else if (result[0] === 'wrong_state' && TERMINAL_STATES.has(result[1] as ChangeState)) {
+      // Ended already, perhaps by this very call: its answer lost with the connection, ioredis sent
+      // it again. Whoever ended it may not have handed the lane on; doing it again is free.
+      await this.makeHeadRunnable(change.ipsecServerId);
     }
     return result;
   }

@@ -18,6 +18,11 @@ export interface PrivateRedisOptions {
   dir?: string;
   port?: number;
   executable?: string;
+  /**
+   * Its own process group, so a Ctrl-C in the terminal reaches only the caller, which then stops
+   * the processes that use this Redis before stopping it (the demo).
+   */
+  detached?: boolean;
 }
 
 export interface PrivateRedis {
@@ -75,7 +80,10 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     '--loglevel',
     'notice',
   ];
-  const child = spawn(options.executable ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.executable ?? 'redis-server', args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { runChangeWorker } from '../../../workers/change-worker.js';
 import { loadConfig } from '../../config.js';
 import { parseOrThrow } from '../../validation.js';
 
@@ -32,6 +31,8 @@ export function registerWorkerCommand(program: Command): void {
     )
     .action(async (rawOptions: Record<string, unknown>) => {
       const options = parseOrThrow(workerOptionsSchema, rawOptions, 'options');
+      // Loaded here, not at start-up: BullMQ costs every other verb half a second to import.
+      const { runChangeWorker } = await import('../../../workers/change-worker.js');
       await runChangeWorker({ config: loadConfig(), concurrency: options.concurrency });
     });
 }

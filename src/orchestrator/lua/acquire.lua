@@ -48,6 +48,12 @@ end
 
 local holder = rcall('GET', KEYS[3])
 if holder and holder ~= ARGV[2] then return { 'locked', rcall('PTTL', KEYS[3]) } end
+-- Already running under this very owner token (unique to one pick-up of the job): this call ran
+-- before and its answer was lost with the connection. The same run, not a second one.
+if holder == ARGV[2] and state == 'running' then
+  table.insert(change, 1, 'acquired')
+  return change
+end
 rcall('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 local runs = tonumber(change[2]) + 1
 event.type = 'running'

@@ -11,12 +11,20 @@
     ARGV[5] change fields (JSON object of strings)
     ARGV[6] the `submitted` audit event (JSON)
   Output:
-    { 'created', changeId, lanePosition (1 = head) }
+    { 'created', changeId, lanePosition (1 = head; 0 when it has left its lane already) }
     { 'existing', changeId }       the idempotency key was used before with the same body
     { 'mismatch', changeId }       ... with another body
 ]]
 local rcall = redis.call
 --- @include "emit"
+
+-- The change id is new with each submission: a change hash already there means this very call
+-- ran before and its answer was lost with the connection (ioredis sends it again). Answer again,
+-- without a second lane entry or event.
+if rcall('EXISTS', KEYS[1]) == 1 then
+  local index = rcall('LPOS', KEYS[2], ARGV[1])
+  return { 'created', ARGV[1], index and index + 1 or 0 }
+end
 
 if ARGV[3] ~= '' then
   local previous = rcall('GET', KEYS[5])

@@ -1,0 +1,42 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { packageVersion } from '../package-info.js';
+
+/**
+ * The OpenAPI document, generated from the zod schemas of the routes, at `/openapi.json`, and
+ * Swagger UI at `/docs`. Both are anonymous: documentation is not data. Register before the routes
+ * (the document collects them as they are added).
+ */
+export function registerOpenApi(app: FastifyInstance): void {
+  app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'ipsec-fleet',
+        description:
+          'Safe, rate-controlled configuration changes for fleets of Alibaba Cloud IPsec servers. ' +
+          'Errors are application/problem+json (RFC 9457) with a stable `code`.',
+        version: packageVersion,
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API token, ipf_<43 characters>' },
+        },
+      },
+      tags: [
+        { name: 'changes', description: 'submit, read, list and cancel changes' },
+        { name: 'servers', description: 'server lanes' },
+        { name: 'audit', description: 'the audit trail' },
+        { name: 'operations', description: 'health, readiness and metrics' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  app.register(fastifySwaggerUi, { routePrefix: '/docs', logLevel: 'warn' });
+  app.register(async (scope) => {
+    scope.get('/openapi.json', { schema: { hide: true }, logLevel: 'warn' }, async () => app.swagger());
+  });
+}

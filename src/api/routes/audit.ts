@@ -1,0 +1,133 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AuditQuery } from '../../audit/audit-log.js';
+import type { AuditEvent } from '../../audit/event.js';
+import { changeSubmissionSchema } from '../../orchestrator/change.js';
+import type { Orchestrator } from '../../orchestrator/orchestrator.js';
+import { type Authorizer, BEARER_SECURITY } from '../auth/authorize.js';
+import { problemResponses } from '../problem.js';
+import { auditEventResponseSchema } from '../schemas.js';
+import { changeIdSchema } from './changes.js';
+
+export interface AuditRoutesOptions {
+  orchestrator: Orchestrator;
+  auth: Authorizer;
+}
+
+export const JSONL_CONTENT_TYPE = 'application/x-ndjson';
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2}))?$/;
+const TIME_RULE =
+  'must be epoch milliseconds or an ISO 8601 date or time with its offset, e.g. 2025-01-31T12:00:00Z';
+
+/** Epoch milliseconds or ISO 8601 (a date alone is midnight UTC), output as epoch ms. */
+const timeParam = z.string().transform((value, ctx) => {
+  if (/^\d{1,15}$/.test(value)) return Number(value);
+  const ms = ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue(TIME_RULE);
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const auditQuerySchema = z
+  .strictObject({
+    change: changeIdSchema.optional().describe('only the events of this change'),
+    server: changeSubmissionSchema.shape.ipsecServerId.optional().describe('only the events of this server'),
+    from: timeParam.optional().describe('inclusive lower bound: epoch ms or ISO 8601'),
+    to: timeParam.optional().describe('inclusive upper bound: epoch ms or ISO 8601'),
+    limit: z
+      .string()
+      .regex(/^\d{1,9}$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(1, 'must be from 1 to 10000').max(10_000, 'must be from 1 to 10000'))
+      .optional()
+      .describe('1 to 10000; default 1000 for json, everything for jsonl'),
+    format: z.enum(['json', 'jsonl']).default('json').describe('`jsonl`: application/x-ndjson, streamed'),
+  })
+  .superRefine((query, ctx) => {
+    if (query.from !== undefined && query.to !== undefined && query.from > query.to) {
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be after `to`' });
+    }
+  });
+
+const DEFAULT_JSON_LIMIT = 1_000;
+
+export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app, options) => {
+  const { orchestrator, auth } = options;
+
+  app.get(
+    '/v1/audit',
+    {
+      onRequest: auth.require('viewer'),
+      schema: {
+        summary: 'Audit events, oldest first',
+        description:
+          'Role: viewer. `format=jsonl` streams every matching event as one JSON object per line ' +
+          '(application/x-ndjson), without a limit unless one is given.',
+        tags: ['audit'],
+        security: BEARER_SECURITY,
+        querystring: auditQuerySchema,
+        response: {
+          200: {
+            description: 'the matching events',
+            content: {
+              'application/json': { schema: z.object({ events: z.array(auditEventResponseSchema) }) },
+              [JSONL_CONTENT_TYPE]: {
+                schema: z.string().describe('one AuditEvent JSON object per line'),
+              },
+            },
+          },
+          ...problemResponses(400, 401, 403),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { change, server, from, to, limit, format } = request.query;
+      const query: AuditQuery = {};
+      if (change !== undefined) query.changeId = change;
+      else if (server !== undefined) query.ipsecServerId = server;
+      if (from !== undefined) query.from = from;
+      if (to !== undefined) query.to = to;
+      // A change's own timeline is read whole; the server filter then applies to it here.
+      const keep = (event: AuditEvent) =>
+        change === undefined || server === undefined || event.ipsecServerId === server;
+
+      if (format === 'json') {
+        const max = limit ?? DEFAULT_JSON_LIMIT;
+        const events: AuditEvent[] = [];
+        for await (const event of orchestrator.audit.stream(query)) {
+          if (!keep(event)) continue;
+          events.push(event);
+          if (events.length >= max) break;
+        }
+        return reply.type('application/json').send({ events });
+      }
+
+      // The first read happens before the answer starts, so a store that does not answer is
+      // still a problem+json error rather than a cut stream.
+      const events = orchestrator.audit.stream(query)[Symbol.asyncIterator]();
+      const first = await events.next();
+      async function* lines(): AsyncGenerator<string> {
+        let sent = 0;
+        let next = first;
+        try {
+          while (!next.done && (limit === undefined || sent < limit)) {
+            if (keep(next.value)) {
+              yield `${JSON.stringify(next.value)}\n`;
+              sent++;
+            }
+            if (limit !== undefined && sent >= limit) break;
+            next = await events.next();
+          }
+        } finally {
+          await events.return?.(undefined);
+        }
+      }
+      // A stream is sent as is; the response schemas only describe it.
+      return reply.type(JSONL_CONTENT_TYPE).send(Readable.from(lines()) as never);
+    },
+  );
+};

@@ -1,0 +1,143 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyPluginAsync, FastifyReply, preHandlerHookHandler } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { compareStreamIds } from '../../audit/audit-log.js';
+import type { AuditEvent } from '../../audit/event.js';
+import { type ChangeState, TERMINAL_STATES } from '../../orchestrator/change.js';
+import type { Orchestrator } from '../../orchestrator/orchestrator.js';
+import type { AuditTail } from '../audit-tail.js';
+import { problem, problemResponses, sendProblem } from '../problem.js';
+import { changeParamsSchema } from './changes.js';
+
+export interface EventsRoutesOptions {
+  orchestrator: Orchestrator;
+  tail: AuditTail;
+  /** The auth check (role `viewer`), run before the route's handler. */
+  preHandler?: preHandlerHookHandler | preHandlerHookHandler[] | undefined;
+  /** Comment lines that keep idle connections (and proxies) open; default 15 s. */
+  heartbeatMs?: number | undefined;
+}
+
+/** A client that reads slower than this much buffered output is cut off: memory stays bounded. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+
+function isTerminal(event: AuditEvent): boolean {
+  return TERMINAL_STATES.has(event.type as ChangeState);
+}
+
+function frame(event: AuditEvent): string {
+  return `id: ${event.id}\nevent: audit\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * `GET /v1/changes/:id/events`: a change's audit events as server-sent events. The subscription
+ * to the audit tail is taken before the timeline is read, so nothing falls between the two; what
+ * the tail delivers that the timeline already had is dropped by stream id, which also keeps the
+ * order. The stream ends after the terminal event. A client that reconnects with `Last-Event-ID`
+ * gets only what follows that id.
+ */
+export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fastify, options) => {
+  const { orchestrator, tail } = options;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  /** Open streams, ended when the app closes so that closing does not wait for clients. */
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
+  });
+
+  app.get(
+    '/v1/changes/:id/events',
+    {
+      schema: {
+        summary: "A change's audit events, then each new one live, as server-sent events",
+        description:
+          'Role: viewer. First the timeline so far, then each new event as it happens, each as ' +
+          '`id: <stream id>` / `event: audit` / `data: <AuditEvent JSON>`; a `: heartbeat` comment ' +
+          'every 15 s; the stream ends after the terminal event. With `Last-Event-ID`, only the ' +
+          'events after that id.',
+        tags: ['changes'],
+        params: changeParamsSchema,
+        produces: ['text/event-stream'],
+        response: {
+          200: {
+            description: 'server-sent events',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          ...problemResponses(400, 401, 403, 404),
+        },
+      },
+      ...(options.preHandler ? { preHandler: options.preHandler } : {}),
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      let deliver: ((event: AuditEvent) => void) | undefined;
+      const early: AuditEvent[] = [];
+      const unsubscribe = tail.subscribe(id, (event) => {
+        if (deliver) deliver(event);
+        else early.push(event);
+      });
+
+      let timeline: AuditEvent[];
+      try {
+        timeline = await orchestrator.audit.forChange(id);
+      } catch (error) {
+        unsubscribe();
+        throw error;
+      }
+      // Every change has its `submitted` event, written with the change itself.
+      if (timeline.length === 0) {
+        unsubscribe();
+        return sendProblem(reply, problem(404, 'CHANGE_NOT_FOUND', `change ${id} does not exist`));
+      }
+
+      const stream = new PassThrough();
+      const lastEventId = request.headers['last-event-id'];
+      let lastSent = typeof lastEventId === 'string' && STREAM_ID.test(lastEventId) ? lastEventId : undefined;
+      let ended = false;
+      const heartbeat = setInterval(() => write(': heartbeat\n\n'), heartbeatMs);
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        clearInterval(heartbeat);
+        unsubscribe();
+        open.delete(end);
+        if (!stream.destroyed) stream.end();
+      };
+      open.add(end);
+      // Ended by us, or destroyed by Fastify when the client goes away.
+      stream.on('close', end);
+
+      function write(text: string) {
+        if (ended) return;
+        if (stream.writableLength > MAX_BUFFERED_BYTES) {
+          request.log.warn({ changeId: id }, 'SSE client too slow; closing its stream');
+          stream.destroy();
+          return;
+        }
+        stream.write(text);
+      }
+      const send = (event: AuditEvent) => {
+        if (ended) return;
+        if (lastSent === undefined || compareStreamIds(event.id, lastSent) > 0) {
+          lastSent = event.id;
+          write(frame(event));
+        }
+        if (isTerminal(event)) end();
+      };
+
+      for (const event of timeline) send(event);
+      for (const event of early.splice(0)) send(event);
+      deliver = send;
+
+      // The 200 schema only documents the stream: Fastify pipes a stream payload unserialized.
+      return (reply as FastifyReply)
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .header('x-accel-buffering', 'no')
+        .send(stream);
+    },
+  );
+};

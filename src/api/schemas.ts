@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { auditEventSchema } from '../audit/event.js';
+import { CHANGE_STATES } from '../orchestrator/change.js';
+
+/**
+ * Response schemas shared by the routes, documented in the OpenAPI document. They also guard what
+ * leaves the process: a Psk anywhere in a change (params, before, after) or a diff must be a
+ * fingerprint, or the response fails to serialize (a 500) instead of showing a key.
+ */
+
+const PSK_FINGERPRINT = /^sha256:[0-9a-f]{12}$/;
+export const pskFingerprintSchema = z
+  .string()
+  .regex(PSK_FINGERPRINT, 'a Psk leaves the API only as its fingerprint')
+  .describe('the Psk as a fingerprint, sha256:<12 hex>');
+
+/** Params, or a server's config: any fields, the Psk only as a fingerprint. */
+const configSchema = z.looseObject({ Psk: pskFingerprintSchema.optional() });
+
+export const changeSchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(CHANGE_STATES),
+    step: z.string().optional(),
+    ipsecServerId: z.string(),
+    regionId: z.string(),
+    params: configSchema.describe('the mutable UpdateIpsecServer params, Psk as a fingerprint'),
+    actor: z.string().describe('the name of the token that submitted the change'),
+    note: z.string().optional(),
+    clientToken: z.string().describe('the ClientToken of every apply of this change'),
+    runs: z.number().int(),
+    lastCode: z.string().optional(),
+    nextAt: z.number().optional().describe('epoch ms of the next attempt while backing off'),
+    createdAt: z.number(),
+    updatedAt: z.number(),
+    finishedAt: z.number().optional(),
+    before: configSchema.optional().describe('the server as read before the dry run'),
+    after: configSchema.optional().describe('the server as verified after the apply'),
+  })
+  .meta({ id: 'Change' });
+
+export const auditEventResponseSchema = auditEventSchema.meta({ id: 'AuditEvent' });
+
+const fieldValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+
+export const fieldChangeSchema = z
+  .object({
+    field: z.string().describe('`LocalSubnet`, or `IkeConfig.IkeLifetime` inside a config'),
+    from: fieldValueSchema.optional().describe("the server's value; absent when it reports none"),
+    to: fieldValueSchema,
+  })
+  .refine(
+    (change) =>
+      change.field !== 'Psk' ||
+      ((change.from === undefined || PSK_FINGERPRINT.test(String(change.from))) &&
+        PSK_FINGERPRINT.test(String(change.to))),
+    'a Psk leaves the API only as its fingerprint',
+  )
+  .meta({ id: 'FieldChange' });
+
+export const laneEntrySchema = z
+  .object({
+    position: z.number().int().describe('1 for the head of the lane'),
+    id: z.string(),
+    state: z.string(),
+    step: z.string().optional(),
+    actor: z.string(),
+    createdAt: z.number(),
+  })
+  .meta({ id: 'LaneEntry' });

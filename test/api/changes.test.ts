@@ -1,0 +1,500 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { createLogger } from '../../src/log.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
+
+function expectProblem(
+  response: { statusCode: number; headers: Record<string, unknown>; json(): unknown },
+  status: number,
+  code: string,
+) {
+  expect(response.statusCode).toBe(status);
+  expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
+  const body = response.json() as Record<string, unknown>;
+  expect(body).toMatchObject({ type: `https://ipsec-fleet.dev/problems/${code}`, status, code });
+  expect(typeof body.title).toBe('string');
+  expect(typeof body.detail).toBe('string');
+  return body as { detail: string; errors?: Array<{ field: string; rule: string }> };
+}
+
+/** Nothing was enqueued or recorded: no change, no lane entry, no job, no audit event. */
+async function expectNothingEnqueued(api: Api) {
+  const { orchestrator } = api.harness;
+  expect((await orchestrator.changes.list()).changes).toEqual([]);
+  for (let i = 0; i < 6; i++)
+    expect(await orchestrator.changes.laneOf(api.target(i).ipsecServerId)).toEqual([]);
+  const jobs = await orchestrator.queue.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  expect(Object.values(jobs).reduce((sum, count) => sum + count, 0)).toBe(0);
+  expect(await orchestrator.audit.query()).toEqual([]);
+}
+
+describe('changes without workers', () => {
+  let api: Api;
+  beforeAll(async () => {
+    api = await startApi({ workers: 0 });
+  });
+  afterAll(() => api?.close());
+
+  const submit = (payload: unknown, headers: Record<string, string> = {}) =>
+    api.call('submitter', { method: 'POST', url: '/v1/changes', payload: payload as object, headers });
+
+  describe('rejected input', () => {
+    it('names every bad field, across body and header, and enqueues nothing', async () => {
+      const response = await submit(
+        {
+          ipsecServerId: 'iss bad',
+          params: {
+            LocalSubnet: '10.0.0.5/24',
+            IkeConfig: { IkeLifetime: 86401 },
+            Colour: 'blue',
+          },
+          priority: 1,
+        },
+        { 'idempotency-key': 'tab\there' },
+      );
+      const problem = expectProblem(response, 400, 'INVALID_INPUT');
+      const fields = problem.errors?.map((issue) => issue.field);
+      expect(fields).toEqual(
+        expect.arrayContaining([
+          'ipsecServerId',
+          'regionId',
+          'params.LocalSubnet',
+          'params.IkeConfig.IkeLifetime',
+          'params.Colour',
+          'priority',
+          'idempotency-key',
+        ]),
+      );
+      expect(problem.errors?.find((issue) => issue.field === 'regionId')?.rule).toBe('is required');
+      expect(problem.errors?.find((issue) => issue.field === 'params.Colour')?.rule).toBe('unknown field');
+      expect(problem.errors?.find((issue) => issue.field === 'params.LocalSubnet')?.rule).toMatch(
+        /network address/,
+      );
+      await expectNothingEnqueued(api);
+    });
+
+    it('refuses params that change nothing', async () => {
+      const problem = expectProblem(await submit({ ...api.target(0), params: {} }), 400, 'INVALID_INPUT');
+      expect(problem.errors).toEqual([{ field: 'params', rule: expect.stringMatching(/at least one of/) }]);
+      await expectNothingEnqueued(api);
+    });
+
+    it('never shows a bad Psk in the error', async () => {
+      const psk = `bad\u00e9psk-value`;
+      const response = await submit({ ...api.target(0), params: { Psk: psk } });
+      const problem = expectProblem(response, 400, 'INVALID_INPUT');
+      expect(problem.errors?.[0]?.field).toBe('params.Psk');
+      expect(response.body).not.toContain('psk-value');
+      await expectNothingEnqueued(api);
+    });
+
+    it.each([
+      ['not JSON', '{"ipsecServerId":', 'application/json', 400, 'INVALID_INPUT'],
+      ['a JSON array', '[]', 'application/json', 400, 'INVALID_INPUT'],
+      ['an empty body', '', 'application/json', 400, 'INVALID_INPUT'],
+      ['text/plain', 'hello', 'text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['form data', 'a=b', 'application/x-www-form-urlencoded', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [
+        '65 KiB',
+        JSON.stringify({ note: 'x'.repeat(65 * 1024) }),
+        'application/json',
+        413,
+        'PAYLOAD_TOO_LARGE',
+      ],
+    ])('answers %s with a problem, never a 5xx', async (_name, payload, contentType, status, code) => {
+      const response = await api.call('submitter', {
+        method: 'POST',
+        url: '/v1/changes',
+        headers: { 'content-type': contentType },
+        payload,
+      });
+      const problem = expectProblem(response, status, code);
+      if (status === 400) expect(problem.errors?.[0]?.field).toBe('body');
+      await expectNothingEnqueued(api);
+    });
+
+    it('refuses a Psk when no secret key is configured, naming params.Psk', async () => {
+      const orchestrator = Orchestrator.connect({
+        redisUrl: api.harness.redisUrl,
+        prefix: api.harness.prefix,
+      });
+      const app = buildApp({ orchestrator, tokens: api.store });
+      try {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/v1/changes',
+          headers: { authorization: `Bearer ${api.tokens.submitter}` },
+          payload: { ...api.target(0), params: { Psk: 'a-key' } },
+        });
+        const problem = expectProblem(response, 400, 'SECRET_KEY_MISSING');
+        expect(problem.errors).toEqual([{ field: 'params.Psk', rule: expect.any(String) }]);
+      } finally {
+        await app.close();
+        await orchestrator.close();
+      }
+      await expectNothingEnqueued(api);
+    });
+  });
+
+  describe('submit, read, list, cancel', () => {
+    it('creates a change: 201, Location, the token as actor, at the end of the lane', async () => {
+      const target = api.target(1);
+      const response = await submit({ ...target, params: { LocalSubnet: '10.1.0.0/24' }, note: 'widen' });
+      expect(response.statusCode).toBe(201);
+      const { change } = response.json();
+      expect(response.headers.location).toBe(`/v1/changes/${change.id}`);
+      expect(change).toMatchObject({
+        state: 'queued',
+        ...target,
+        params: { LocalSubnet: '10.1.0.0/24' },
+        actor: 'submitter-user',
+        note: 'widen',
+        runs: 0,
+      });
+      const lane = await api.call('viewer', {
+        method: 'GET',
+        url: `/v1/servers/${target.ipsecServerId}/lane`,
+      });
+      expect(lane.json()).toEqual({
+        ipsecServerId: target.ipsecServerId,
+        lane: [
+          {
+            position: 1,
+            id: change.id,
+            state: 'queued',
+            actor: 'submitter-user',
+            createdAt: change.createdAt,
+          },
+        ],
+      });
+
+      const read = await api.call('viewer', { method: 'GET', url: `/v1/changes/${change.id}` });
+      expect(read.statusCode).toBe(200);
+      expect(read.json()).toEqual({
+        change,
+        timeline: [
+          expect.objectContaining({
+            type: 'submitted',
+            changeId: change.id,
+            actor: 'submitter-user',
+            attempt: 0,
+          }),
+        ],
+        diff: [],
+      });
+    });
+
+    it('is idempotent: same key and body → 200 and the same change; another body → 409', async () => {
+      const target = api.target(2);
+      const body = { ...target, params: { IpsecServerName: 'idem-1', EffectImmediately: true } };
+      const headers = { 'idempotency-key': 'deploy 2025-01-31 #7' };
+      const first = await submit(body, headers);
+      expect(first.statusCode).toBe(201);
+      const again = await submit(
+        // The same submission, spelled differently (key order, a wire boolean).
+        {
+          params: { EffectImmediately: 'true', IpsecServerName: 'idem-1' },
+          regionId: target.regionId,
+          ipsecServerId: target.ipsecServerId,
+        },
+        headers,
+      );
+      expect(again.statusCode).toBe(200);
+      expect(again.json().change.id).toBe(first.json().change.id);
+
+      const other = await submit({ ...body, params: { IpsecServerName: 'idem-2' } }, headers);
+      const problem = expectProblem(other, 409, 'IDEMPOTENCY_KEY_REUSED');
+      expect(problem.detail).toContain(first.json().change.id);
+      const lane = await api.harness.orchestrator.changes.laneOf(target.ipsecServerId);
+      expect(lane.map((entry) => entry.id)).toEqual([first.json().change.id]);
+
+      const withoutKey = await submit(body);
+      expect(withoutKey.statusCode).toBe(201);
+      expect(withoutKey.json().change.id).not.toBe(first.json().change.id);
+    });
+
+    it('answers 404 for an unknown change and 400 for a malformed id', async () => {
+      expectProblem(
+        await api.call('viewer', { method: 'GET', url: '/v1/changes/chg-unknown' }),
+        404,
+        'CHANGE_NOT_FOUND',
+      );
+      expectProblem(
+        await api.call('submitter', { method: 'POST', url: '/v1/changes/chg-unknown/cancel' }),
+        404,
+        'CHANGE_NOT_FOUND',
+      );
+      const problem = expectProblem(
+        await api.call('viewer', { method: 'GET', url: '/v1/changes/a:b' }),
+        400,
+        'INVALID_INPUT',
+      );
+      expect(problem.errors?.map((issue) => issue.field)).toEqual(['id']);
+    });
+
+    it('lists newest first, filters by server and state, and pages with nextCursor', async () => {
+      const target = api.target(3);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const response = await submit({ ...target, params: { IpsecServerName: `page-${i}` } });
+        ids.push(response.json().change.id);
+        // Changes of the same millisecond have no order among themselves.
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const seen: string[] = [];
+      let url = `/v1/changes?server=${target.ipsecServerId}&limit=2`;
+      for (let pages = 0; pages < 10; pages++) {
+        const response = await api.call('viewer', { method: 'GET', url });
+        expect(response.statusCode).toBe(200);
+        const page = response.json();
+        seen.push(...page.changes.map((change: { id: string }) => change.id));
+        if (!page.nextCursor) break;
+        url = `/v1/changes?server=${target.ipsecServerId}&limit=2&cursor=${encodeURIComponent(page.nextCursor)}`;
+      }
+      expect(seen).toEqual([...ids].reverse());
+
+      await api.call('submitter', { method: 'POST', url: `/v1/changes/${ids[0]}/cancel` });
+      const cancelled = await api.call('viewer', {
+        method: 'GET',
+        url: `/v1/changes?server=${target.ipsecServerId}&state=cancelled`,
+      });
+      expect(cancelled.json()).toEqual({
+        changes: [expect.objectContaining({ id: ids[0], state: 'cancelled' })],
+      });
+    });
+
+    it.each([
+      ['limit=0', ['limit']],
+      ['limit=501', ['limit']],
+      ['limit=ten', ['limit']],
+      ['state=done', ['state']],
+      ['cursor=abc', ['cursor']],
+      ['limit=1&limit=2', ['limit']],
+      ['sever=iss-1&state=queued&limit=-1', ['limit', 'sever']],
+    ])('refuses the query %s, naming the fields', async (query, fields) => {
+      const problem = expectProblem(
+        await api.call('viewer', { method: 'GET', url: `/v1/changes?${query}` }),
+        400,
+        'INVALID_INPUT',
+      );
+      expect(problem.errors?.map((issue) => issue.field).sort()).toEqual(fields);
+    });
+
+    it('cancels a queued change once; cancelling it again is a 409', async () => {
+      const response = await submit({ ...api.target(4), params: { IpsecServerName: 'to-cancel' } });
+      const { id } = response.json().change;
+      const cancelled = await api.call('submitter', { method: 'POST', url: `/v1/changes/${id}/cancel` });
+      expect(cancelled.statusCode).toBe(200);
+      expect(cancelled.json().change).toMatchObject({ id, state: 'cancelled' });
+      expect(await api.harness.orchestrator.changes.laneOf(api.target(4).ipsecServerId)).toEqual([]);
+
+      const again = await api.call('submitter', { method: 'POST', url: `/v1/changes/${id}/cancel` });
+      expect(expectProblem(again, 409, 'CHANGE_STATE_CONFLICT').detail).toMatch(/cancelled/);
+
+      const timeline = (await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` })).json()
+        .timeline;
+      expect(timeline.map((event: { type: string }) => event.type)).toEqual(['submitted', 'cancelled']);
+      expect(timeline[1].actor).toBe('submitter-user');
+    });
+
+    it('takes a cancel with an empty JSON body, and refuses one with fields', async () => {
+      const first = (await submit({ ...api.target(4), params: { IpsecServerName: 'empty-body' } })).json()
+        .change.id;
+      const empty = await api.call('submitter', {
+        method: 'POST',
+        url: `/v1/changes/${first}/cancel`,
+        headers: { 'content-type': 'application/json' },
+        payload: '',
+      });
+      expect(empty.statusCode).toBe(200);
+      const second = (await submit({ ...api.target(4), params: { IpsecServerName: 'with-body' } })).json()
+        .change.id;
+      const withBody = await api.call('submitter', {
+        method: 'POST',
+        url: `/v1/changes/${second}/cancel`,
+        payload: { reason: 'x' },
+      });
+      expect(expectProblem(withBody, 400, 'INVALID_INPUT').errors).toEqual([
+        { field: 'body', rule: 'must be empty' },
+      ]);
+      expect((await api.harness.orchestrator.changes.get(second)).state).toBe('queued');
+    });
+
+    it('answers an unknown route with a 404 problem', async () => {
+      const response = await api.call('admin', { method: 'GET', url: '/v1/nothing?x=1' });
+      expect(expectProblem(response, 404, 'NOT_FOUND').detail).toBe('no route GET /v1/nothing');
+      expectProblem(await api.call('admin', { method: 'DELETE', url: '/v1/changes' }), 404, 'NOT_FOUND');
+    });
+
+    it('answers an unexpected failure with a 500 problem that shows no internals', async () => {
+      const { orchestrator } = api.harness;
+      const id = (await submit({ ...api.target(5), params: { IpsecServerName: 'corrupt' } })).json().change
+        .id;
+      await orchestrator.redis.hset(orchestrator.keys.change(id), 'params', '{not json');
+      const response = await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` });
+      const problem = expectProblem(response, 500, 'INTERNAL_ERROR');
+      expect(problem.detail).not.toMatch(/JSON|position|Unexpected/);
+      expect(problem.detail).toMatch(/request req-\w+/);
+    });
+
+    it('would rather fail than show a Psk in clear', async () => {
+      const { orchestrator } = api.harness;
+      const id = (await submit({ ...api.target(5), params: { IpsecServerName: 'leak' } })).json().change.id;
+      await orchestrator.redis.hset(
+        orchestrator.keys.change(id),
+        'params',
+        JSON.stringify({ Psk: 'clear-text-key' }),
+      );
+      const response = await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` });
+      expectProblem(response, 500, 'INTERNAL_ERROR');
+      expect(response.body).not.toContain('clear-text-key');
+      const list = await api.call('viewer', {
+        method: 'GET',
+        url: `/v1/changes?server=${api.target(5).ipsecServerId}`,
+      });
+      expect(list.statusCode).toBe(500);
+      expect(list.body).not.toContain('clear-text-key');
+      await orchestrator.redis.del(orchestrator.keys.change(id));
+    });
+  });
+});
+
+describe('logs', () => {
+  let api: Api;
+  beforeAll(async () => {
+    api = await startApi({ workers: 0 });
+  });
+  afterAll(() => api?.close());
+
+  it('never carry a token, an Authorization header, a Psk or a body', async () => {
+    let logs = '';
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        logs += chunk.toString();
+        done();
+      },
+    });
+    const logger = createLogger({ level: 'trace' }, destination);
+    const app = buildApp({ orchestrator: api.harness.orchestrator, tokens: api.store, logger });
+    const psk = 'logged-psk-never-9';
+    const authorization = `Bearer ${api.tokens.submitter}`;
+    try {
+      const submitted = await app.inject({
+        method: 'POST',
+        url: '/v1/changes',
+        headers: { authorization },
+        payload: {
+          ...api.target(0),
+          params: { Psk: psk, IpsecServerName: 'logged-name' },
+          note: 'logged-note',
+        },
+      });
+      expect(submitted.statusCode).toBe(201);
+      const bad = await app.inject({
+        method: 'POST',
+        url: '/v1/changes',
+        headers: { authorization },
+        payload: { ...api.target(0), params: { Psk: `${psk}\u0001` } },
+      });
+      expect(bad.statusCode).toBe(400);
+      await app.inject({ method: 'GET', url: '/v1/changes', headers: { authorization: 'Bearer ipf_wrong' } });
+      // A clear Psk that reached a change record makes the answer fail, and the log must not show it.
+      const { id } = submitted.json().change;
+      const { orchestrator } = api.harness;
+      await orchestrator.redis.hset(orchestrator.keys.change(id), 'params', JSON.stringify({ Psk: psk }));
+      const leaked = await app.inject({
+        method: 'GET',
+        url: `/v1/changes/${id}`,
+        headers: { authorization },
+      });
+      expect(leaked.statusCode).toBe(500);
+    } finally {
+      await app.close();
+    }
+    expect(logs).toContain('request failed');
+    expect(logs).toContain('incoming request');
+    for (const secret of [psk, api.tokens.submitter, 'ipf_wrong', 'logged-note', 'logged-name']) {
+      expect(logs).not.toContain(secret);
+    }
+    expect(logs.toLowerCase()).not.toContain('bearer');
+  });
+});
+
+describe('changes with a worker', () => {
+  let api: Api;
+  beforeAll(async () => {
+    api = await startApi({ sim: { faults: { latencyMs: 200, configuringMs: 0 } } });
+  });
+  afterAll(() => api?.close());
+
+  it('refuses to cancel a running change (409), which then goes on to succeed', async () => {
+    const response = await api.call('submitter', {
+      method: 'POST',
+      url: '/v1/changes',
+      payload: { ...api.target(0), params: { IpsecServerName: 'running-one' } },
+    });
+    const { id } = response.json().change;
+    await api.harness.waitFor(id, ['running']);
+    const cancel = await api.call('submitter', { method: 'POST', url: `/v1/changes/${id}/cancel` });
+    expect(cancel.statusCode).toBe(409);
+    expect(cancel.json()).toMatchObject({ code: 'CHANGE_STATE_CONFLICT' });
+    expect(cancel.json().detail).toMatch(/running/);
+    expect(await api.harness.waitFor(id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+  });
+
+  it('shows the diff of the server before vs the params, the Psk as fingerprints, never in clear', async () => {
+    const psk = 'clear-psk-value-42';
+    const target = api.target(1);
+    const before = structuredClone(api.harness.sim.server(target.ipsecServerId)!.config);
+    const response = await api.call('submitter', {
+      method: 'POST',
+      url: '/v1/changes',
+      payload: {
+        ...target,
+        params: { LocalSubnet: '10.42.0.0/24,10.43.0.0/24', Psk: psk, PskEnabled: true },
+      },
+    });
+    expect(response.statusCode).toBe(201);
+    const { id } = response.json().change;
+    expect(await api.harness.waitFor(id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+
+    const read = await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` });
+    expect(read.statusCode).toBe(200);
+    const { change, timeline, diff } = read.json();
+    expect(change.params.Psk).toBe(pskFingerprint(psk));
+    // The simulator's view shows the Psk as its fingerprint too.
+    expect(change.before.Psk).toBe(before.Psk);
+    expect(change.before.Psk).toMatch(/^sha256:[0-9a-f]{12}$/);
+    expect(diff).toEqual(
+      expect.arrayContaining([
+        { field: 'LocalSubnet', from: before.LocalSubnet, to: '10.42.0.0/24,10.43.0.0/24' },
+        { field: 'Psk', from: change.before.Psk, to: pskFingerprint(psk) },
+      ]),
+    );
+    expect(timeline.map((event: { type: string }) => event.type)).toEqual([
+      'submitted',
+      'running',
+      'dry_run_passed',
+      'applied',
+      'succeeded',
+    ]);
+
+    const everywhere = await Promise.all(
+      [
+        `/v1/changes/${id}`,
+        '/v1/changes',
+        `/v1/audit?change=${id}`,
+        '/v1/audit?format=jsonl',
+        `/v1/changes/${id}/events`,
+        `/v1/servers/${target.ipsecServerId}/lane`,
+      ].map((url) => api.call('viewer', { method: 'GET', url })),
+    );
+    for (const answer of everywhere) {
+      expect(answer.statusCode).toBe(200);
+      expect(answer.body).not.toContain(psk);
+    }
+  });
+});

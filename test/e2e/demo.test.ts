@@ -1,0 +1,71 @@
+/**
+ * The one-command demo, as a user runs it: the built binary starts the simulator, the API and two
+ * workers against the test Redis, submits its changes over HTTP and compares every end state
+ * with the expected one. Its keys live under a prefix of its own, deleted when it ends.
+ */
+import { describe, expect, inject, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+interface Row {
+  change: string;
+  server: string;
+  kind: string;
+  expected: string;
+  actual: string;
+  attempts: number;
+  lastCode: string;
+}
+
+/** The summary table: the rows under the `change  server  kind ...` header and its dashes. */
+function summaryRows(stdout: string): Row[] {
+  const lines = stdout.split('\n');
+  const header = lines.findIndex((line) =>
+    /^change\s+server\s+kind\s+expected\s+actual\s+attempts\s+last code$/.test(line),
+  );
+  if (header < 0) return [];
+  const rows: Row[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (line.trim() === '') break;
+    const [change, server, kind, expected, actual, attempts, lastCode] = line.trim().split(/\s+/);
+    rows.push({
+      change: change ?? '',
+      server: server ?? '',
+      kind: kind ?? '',
+      expected: expected ?? '',
+      actual: actual ?? '',
+      attempts: Number(attempts),
+      lastCode: lastCode ?? '',
+    });
+  }
+  return rows;
+}
+
+describe('ipsec-fleet demo', () => {
+  it('runs --short to the end with every change in the state it should reach', {
+    timeout: 60_000,
+  }, async () => {
+    const startedAt = Date.now();
+    const result = await runCli(['demo', '--short'], { REDIS_URL: inject('redisUrl') });
+    const elapsed = Date.now() - startedAt;
+    const context = `exit ${result.code} after ${elapsed} ms\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+
+    expect(result.code, context).toBe(0);
+    const rows = summaryRows(result.stdout);
+    // 12 servers, one change each, plus the second of the two racing for one server.
+    expect(rows, context).toHaveLength(13);
+    for (const row of rows) {
+      expect(row.change, context).toMatch(/^chg-/);
+      expect(row.actual, `${row.change} (${row.kind})\n${context}`).toBe(row.expected);
+    }
+    expect(new Set(rows.map((row) => row.change)).size).toBe(rows.length);
+    expect(rows.filter((row) => row.expected === 'rejected').map((row) => row.kind)).toEqual(['bad-subnet']);
+    // Locked when submitted, unlocked seconds later: it backed off at least once before it passed.
+    const locked = rows.find((row) => row.kind === 'psk-locked');
+    expect(locked?.attempts, context).toBeGreaterThan(1);
+    expect(result.stdout, context).toMatch(/^ok: race on iss-/m);
+    expect(result.stdout, context).toMatch(/^ok: all 13 changes ended as expected/m);
+    expect(result.stdout).toContain('/v1/audit?format=jsonl');
+    expect(result.stdout).toMatch(/ipsec-fleet audit --change chg-/);
+    expect(elapsed).toBeLessThan(60_000);
+  });
+});
