@@ -92,8 +92,11 @@ export function createChangeProcessor(deps: PipelineDeps) {
 
     switch (acquired[0]) {
       case 'missing':
-      case 'terminal':
       case 'not_head':
+        return;
+      case 'terminal':
+        // Ended, perhaps by a finish whose answer was lost: the next change may still lack its job.
+        await deps.changes.makeHeadRunnable(ipsecServerId);
         return;
       case 'locked':
         return delay(job, token, Number(acquired[1]) + 20);
@@ -174,8 +177,10 @@ export function createChangeProcessor(deps: PipelineDeps) {
       await end(change, 'succeeded', { after: JSON.stringify(redactServer(after)) }, {});
     } catch (error) {
       if (error instanceof LeaseLostError) {
-        deps.log.warn({ changeId: id }, 'lease lost mid-run; leaving the change to the lease holder');
-        return;
+        // Failing the job hands it back to BullMQ: if another worker holds the change now, the
+        // retry finds it running under that lease and waits; if nobody does, the retry resumes it.
+        deps.log.warn({ changeId: id }, 'lease lost mid-run; handing the job back');
+        throw error;
       }
       await handleFailure(change, phase, error);
     }
@@ -282,7 +287,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
         encodeEvent(change.audit, 'backoff', { code, cloudRequestId, delayMs, details }, now()),
       ],
     );
-    if (result !== 'ok') return;
+    if (result !== 'ok') throw new LeaseLostError(change.id);
     await delay(change.job, change.token, delayMs);
   }
 }

@@ -18,14 +18,6 @@
 local rcall = redis.call
 --- @include "emit"
 
--- The change id is new with each submission: a change hash already there means this very call
--- ran before and its answer was lost with the connection (ioredis sends it again). Answer again,
--- without a second lane entry or event.
-if rcall('EXISTS', KEYS[1]) == 1 then
-  local index = rcall('LPOS', KEYS[2], ARGV[1])
-  return { 'created', ARGV[1], index and index + 1 or 0 }
-end
-
 if ARGV[3] ~= '' then
   local previous = rcall('GET', KEYS[5])
   if previous then
@@ -37,9 +29,16 @@ if ARGV[3] ~= '' then
   rcall('SET', KEYS[5], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[4])
 end
 
+-- The change id is new with each submission: finding it in the index already means this very call
+-- ran before and its answer was lost with the connection (ioredis sends it again). Answer again,
+-- without a second lane entry or event. (With an idempotency key, the block above answered.)
+if rcall('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 0 then
+  local index = rcall('LPOS', KEYS[2], ARGV[1])
+  return { 'created', ARGV[1], index and index + 1 or 0 }
+end
+
 local fields = appendEvents(KEYS[6], 6, { 'state', 'queued', 'runs', '0', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
 hsetFields(KEYS[1], ARGV[5], fields)
 local position = rcall('RPUSH', KEYS[2], ARGV[1])
-rcall('ZADD', KEYS[3], ARGV[2], ARGV[1])
 rcall('ZADD', KEYS[4], ARGV[2], ARGV[1])
 return { 'created', ARGV[1], position }
