@@ -11,9 +11,18 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
+/** Changes the fuzzing created: only accepted submissions may create one (invariant 7). */
+let accepted = 0;
+
 function expectNo5xx(response: { statusCode: number; headers: Record<string, unknown>; body: string }) {
   expect(response.statusCode, response.body).toBeLessThan(500);
   if (response.statusCode >= 400) expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
+  if (response.statusCode === 201) accepted++;
+}
+
+async function storedChanges(): Promise<number> {
+  const { redis, keys } = api.harness.orchestrator;
+  return redis.zcard(keys.changes);
 }
 
 const fieldValue = fc.oneof(
@@ -64,8 +73,9 @@ describe('no input gets a 5xx', () => {
           expectNo5xx(response);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 1_000 },
     );
+    expect(await storedChanges()).toBe(accepted);
   });
 
   it('any raw body under any content type', async () => {
@@ -91,7 +101,7 @@ describe('no input gets a 5xx', () => {
           expectNo5xx(response);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 500 },
     );
   });
 
@@ -128,7 +138,11 @@ describe('no input gets a 5xx', () => {
           expectNo5xx(response);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 1_000 },
     );
+  });
+
+  it('created nothing for any request it refused', async () => {
+    expect(await storedChanges()).toBe(accepted);
   });
 });
