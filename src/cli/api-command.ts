@@ -29,18 +29,6 @@ export function apiHelp(examples: string): string {
   return `\n${examples.trimEnd()}\n${CONNECTION_HELP}${EXIT_CODES_HELP}`;
 }
 
-/** Commander's parsed options keyed by their long flag (`idempotencyKey` → `--idempotency-key`). */
-export function byFlag(command: Command): Record<string, unknown> {
-  const values = command.opts();
-  const flags: Record<string, unknown> = {};
-  for (const option of command.options) {
-    if (!option.long) continue;
-    const value = values[option.attributeName()];
-    if (value !== undefined) flags[option.long] = value;
-  }
-  return flags;
-}
-
 export interface ApiContext {
   client: ApiClient;
   connection: Connection;

@@ -3,14 +3,8 @@ import { z } from 'zod';
 import { changeSubmissionSchema } from '../../orchestrator/change.js';
 import { parseOrThrow } from '../../validation.js';
 import type { AuditParams } from '../api-client.js';
-import {
-  addConnectionOptions,
-  apiHelp,
-  byFlag,
-  formatEvent,
-  printJson,
-  runApiCommand,
-} from '../api-command.js';
+import { addConnectionOptions, apiHelp, formatEvent, printJson, runApiCommand } from '../api-command.js';
+import { byFlag } from '../flags.js';
 import { changeIdSchema } from './get.js';
 
 // The API's rule: a date alone is midnight UTC; a time needs its offset, never the local zone.

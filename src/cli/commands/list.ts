@@ -2,14 +2,8 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { CHANGE_STATES, listChangesQuerySchema } from '../../orchestrator/change.js';
 import { parseOrThrow } from '../../validation.js';
-import {
-  addConnectionOptions,
-  apiHelp,
-  byFlag,
-  printJson,
-  printLine,
-  runApiCommand,
-} from '../api-command.js';
+import { addConnectionOptions, apiHelp, printJson, printLine, runApiCommand } from '../api-command.js';
+import { byFlag } from '../flags.js';
 import { cell, formatTable, formatTime } from '../table.js';
 
 const query = listChangesQuerySchema.shape;

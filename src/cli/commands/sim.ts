@@ -5,6 +5,7 @@ import { type SimulatorOptionsInput, simFaultsSchema, simulatorOptionsSchema } f
 import { startSimulator } from '../../sim/server.js';
 import { parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
+import { byFlag } from '../flags.js';
 
 /**
  * Flags arrive as strings; each is checked by the very rule of the simulator's options schema,
@@ -114,18 +115,6 @@ export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
     ];
   }
   return result;
-}
-
-/** Commander's parsed options keyed by their long flag (`busyRate` → `--busy-rate`). */
-function byFlag(command: Command): Record<string, unknown> {
-  const values = command.opts();
-  const flags: Record<string, unknown> = {};
-  for (const option of command.options) {
-    if (!option.long) continue;
-    const value = values[option.attributeName()];
-    if (value !== undefined) flags[option.long] = value;
-  }
-  return flags;
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {

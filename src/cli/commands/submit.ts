@@ -8,13 +8,13 @@ import { type ApiClient, isTerminalEvent, type SubmitChangeBody } from '../api-c
 import {
   addConnectionOptions,
   apiHelp,
-  byFlag,
   formatEvent,
   printJson,
   printLine,
   runApiCommand,
 } from '../api-command.js';
 import { ExitCode } from '../exit-codes.js';
+import { byFlag } from '../flags.js';
 import { cell } from '../table.js';
 
 /** Fields `--set Name=Value` may set; the JSON configs and the Psk have flags of their own. */
