@@ -2,6 +2,7 @@ import { credentialsFromEnv } from '../src/aliyun/credentials.js';
 import type { Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { type ChangeWorker, startChangeWorker } from '../src/orchestrator/orchestrator.js';
+import { startRolloutWorker } from '../src/rollouts/worker.js';
 
 export interface ChangeWorkerProcessOptions {
   config: Config;
@@ -16,7 +17,7 @@ export interface ChangeWorkerProcessOptions {
 export async function runChangeWorker(options: ChangeWorkerProcessOptions): Promise<ChangeWorker> {
   const { config } = options;
   const log = createLogger({ level: config.LOG_LEVEL, name: 'change-worker' });
-  const worker = await startChangeWorker({
+  const settings = {
     redisUrl: config.REDIS_URL,
     prefix: config.IPSEC_FLEET_PREFIX,
     secretKey: config.IPSEC_FLEET_SECRET_KEY,
@@ -29,6 +30,13 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
       maxConnections: config.IPSEC_FLEET_HTTP_CONNECTIONS,
     },
     log,
+  };
+  const worker = await startChangeWorker(settings);
+  // Rollouts (plans, approval windows, controllers) run beside the changes, on the same settings.
+  const rolloutWorker = await startRolloutWorker({
+    ...settings,
+    concurrency: undefined,
+    workerId: `rollouts:${worker.workerId}`,
   });
   log.info(
     { workerId: worker.workerId, concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY },
@@ -40,7 +48,7 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: finishing the steps in flight');
-    worker.close().then(
+    Promise.all([rolloutWorker.close(), worker.close()]).then(
       () => {
         log.info('stopped');
         log.flush();

@@ -2,6 +2,7 @@ import { AliyunClient } from '../aliyun/client.js';
 import { resolveEndpoint } from '../aliyun/endpoint.js';
 import type { Credentials, RpcCaller } from '../aliyun/types.js';
 import { UnknownProfileError } from './errors.js';
+import { RateLimitedCaller, type RateLimiter } from './rate-limiter.js';
 import { ServerReader } from './server-reader.js';
 
 export interface CloudSettings {
@@ -13,11 +14,21 @@ export interface CloudSettings {
   maxConnections: number;
 }
 
-/** One keep-alive client (and batching reader) per profile and endpoint, made on first use. */
+/**
+ * One keep-alive client (and batching reader) per profile and endpoint, made on first use. With a
+ * rate limiter, every call of both (reads, dry runs, applies) first takes a token of its access
+ * key's bucket for its action; without one, nothing is added.
+ */
 export class CloudClients {
-  private readonly clients = new Map<string, { caller: AliyunClient; reader: ServerReader }>();
+  private readonly clients = new Map<
+    string,
+    { client: AliyunClient; caller: RpcCaller; reader: ServerReader }
+  >();
 
-  constructor(private readonly settings: CloudSettings) {}
+  constructor(
+    private readonly settings: CloudSettings,
+    private readonly limiter?: RateLimiter | undefined,
+  ) {}
 
   get(profile: string, regionId: string): { caller: RpcCaller; reader: ServerReader } {
     const endpoint = resolveEndpoint({ regionId, override: this.settings.endpoint });
@@ -26,20 +37,23 @@ export class CloudClients {
     if (!entry) {
       const credentials = this.settings.profiles[profile];
       if (!credentials) throw new UnknownProfileError(profile);
-      const caller = new AliyunClient({
+      const client = new AliyunClient({
         credentials,
         endpoint,
         timeoutMs: this.settings.timeoutMs,
         maxConnections: this.settings.maxConnections,
       });
-      entry = { caller, reader: new ServerReader(caller, this.settings.timeoutMs) };
+      const caller = this.limiter
+        ? new RateLimitedCaller(client, this.limiter, credentials.accessKeyId)
+        : client;
+      entry = { client, caller, reader: new ServerReader(caller, this.settings.timeoutMs) };
       this.clients.set(cacheKey, entry);
     }
     return entry;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((entry) => entry.caller.close()));
+    await Promise.all([...this.clients.values()].map((entry) => entry.client.close()));
     this.clients.clear();
   }
 }

@@ -10,12 +10,14 @@ export class OrchestratorKeys {
   readonly changes: string;
   readonly audit: string;
   readonly workers: string;
+  readonly rollouts: string;
 
   constructor(readonly prefix: string) {
     this.tag = `{${prefix}}`;
     this.changes = `${this.tag}:changes`;
     this.audit = `${this.tag}:audit`;
     this.workers = `${this.tag}:workers`;
+    this.rollouts = `${this.tag}:rollouts`;
   }
 
   change(changeId: string): string {
@@ -50,5 +52,39 @@ export class OrchestratorKeys {
 
   circuitWaiters(account: string): string {
     return `${this.tag}:circuit:${account}:waiters`;
+  }
+
+  rollout(rolloutId: string): string {
+    return `${this.tag}:rollout:${rolloutId}`;
+  }
+
+  /** A rollout's targets as given: field = target index, value = JSON (Psk sealed). */
+  rolloutTargets(rolloutId: string): string {
+    return `${this.tag}:rollout:${rolloutId}:targets`;
+  }
+
+  /** The plan report: field = target index, value = JSON of the target's verdict. */
+  rolloutPlan(rolloutId: string): string {
+    return `${this.tag}:rollout:${rolloutId}:plan`;
+  }
+
+  /** The changes a rollout submitted: field = target index, value = change id. */
+  rolloutChanges(rolloutId: string): string {
+    return `${this.tag}:rollout:${rolloutId}:changes`;
+  }
+
+  /** Terminal states of a rollout's changes: field = target index, value = change state. */
+  rolloutOutcomes(rolloutId: string): string {
+    return `${this.tag}:rollout:${rolloutId}:outcomes`;
+  }
+
+  /** Distinct approvers of a rollout. */
+  rolloutApprovals(rolloutId: string): string {
+    return `${this.tag}:rollout:${rolloutId}:approvals`;
+  }
+
+  /** The API rate bucket of one access key and action, shared by every worker (rate-take.lua). */
+  rate(accessKeyId: string, action: string): string {
+    return `${this.tag}:rate:${accessKeyId}:${action}`;
   }
 }

@@ -38,6 +38,17 @@ export const pipelinePolicySchema = z.strictObject({
     .int()
     .positive()
     .default(24 * 3_600_000),
+  /**
+   * Cloud API calls per second per access key and action, shared by every worker on every machine
+   * (a token bucket in Redis, rate-limiter.ts). Unset: no limiter, and no Redis command for it.
+   */
+  apiQps: z.number().positive().optional(),
+  /**
+   * Calls the limiter lets go at once after a quiet spell; default half of apiQps (at least 1).
+   * Below the cloud's own burst (which is its QPS), the difference absorbs the spread of network
+   * latency between calls: apiQps equal to the quota then meets no throttling.
+   */
+  apiBurst: z.number().min(1).optional(),
 });
 
 export type PipelinePolicy = z.output<typeof pipelinePolicySchema>;

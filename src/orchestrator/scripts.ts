@@ -5,7 +5,19 @@ import { projectRoot } from '../package-info.js';
 
 export type RedisConnection = Redis | Cluster;
 
-export const SCRIPT_NAMES = ['submit', 'acquire', 'step', 'extend-lease', 'backoff', 'finish'] as const;
+export const SCRIPT_NAMES = [
+  'submit',
+  'acquire',
+  'step',
+  'extend-lease',
+  'backoff',
+  'finish',
+  'rate-take',
+  'rate-penalize',
+  'rollout-create',
+  'rollout-transition',
+  'rollout-approve',
+] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 const luaDir = join(projectRoot, 'src/orchestrator/lua');

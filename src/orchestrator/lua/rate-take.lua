@@ -1,0 +1,38 @@
+--[[
+  Takes one token of an API rate bucket (one access key and action), shared by every worker: a
+  token bucket of `burst` tokens refilled continuously at `rate` per second, on Redis's clock
+  (TIME), so workers on machines whose clocks disagree still share one timeline.
+
+  The token is reserved, not polled for: when none is left the bucket goes into debt and the
+  caller is told how long to wait for the token it now owns. One call per cloud call, however
+  many callers wait, and callers are served in the order they asked. A penalty (rate-penalize)
+  deepens the debt, so it delays every reservation made after it.
+
+  Input:
+    KEYS[1] bucket hash: `tokens` (may be negative: tokens owed), `at` (ms of the last refill)
+    ARGV[1] rate (tokens per second, > 0)
+    ARGV[2] burst (tokens, >= 1)
+  Output: milliseconds the caller waits before sending its call (0: send now)
+]]
+local rcall = redis.call
+local time = rcall('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local rate = tonumber(ARGV[1]) / 1000
+local burst = tonumber(ARGV[2])
+
+local saved = rcall('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(saved[1]) or burst
+local at = tonumber(saved[2]) or now
+-- A clock that went back (a failover to a replica running behind) refills nothing until it catches up.
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate)
+  at = now
+end
+tokens = tokens - 1
+
+rcall('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+-- Gone once it would be full again: a bucket created afresh is exactly that bucket.
+rcall('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
+-- A hair of slack for float rounding, so a token exactly due is not made to wait a millisecond.
+if tokens >= -1e-9 then return 0 end
+return math.ceil(-tokens / rate)

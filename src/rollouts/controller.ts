@@ -1,0 +1,264 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IpsecFleetError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { UnexpectedScriptResultError } from '../orchestrator/errors.js';
+import { RolloutStateError } from './errors.js';
+import { encodeRolloutEvent } from './events.js';
+import { batchRanges, concurrencyLimit, errorThreshold, rampedConcurrency } from './rate-control.js';
+import type { RolloutState } from './rollout.js';
+import { isTerminalChange, type Rollouts, type RunnableTarget } from './rollouts.js';
+
+export interface ControllerOptions {
+  /** How often the controller looks at its changes' states. */
+  pollMs: number;
+  log: Logger;
+  /** Aborted when the worker shuts down: the controller stops where it is (see worker.ts). */
+  signal?: AbortSignal;
+}
+
+/** What a controller run ended with: the rollout ended, or the worker asked it to stop first. */
+export type ControllerResult = 'ended' | 'stopped';
+
+const ACTIVE: readonly RolloutState[] = ['running', 'paused'];
+const SUBMIT_CHUNK = 100;
+/** The outcome of a target whose change the orchestrator refused to take (e.g. no secret key). */
+const REFUSED = 'refused';
+
+/**
+ * The `run` job of a rollout: submits the would-change targets as ordinary changes (same lanes,
+ * same pipeline) under the rollout's rate control, and follows them by reading their states every
+ * `pollMs`. Everything it decides from is in Redis (the changes it submitted, their outcomes, the
+ * batch it paused or baked before), and every submission carries an idempotency key, so a job
+ * resumed after its worker died carries on without submitting anything twice.
+ */
+export async function runRollout(
+  rollouts: Rollouts,
+  rolloutId: string,
+  options: ControllerOptions,
+): Promise<ControllerResult> {
+  const { redis, keys, changes } = rollouts.deps;
+  const rolloutKey = keys.rollout(rolloutId);
+  const { signal } = options;
+  const wait = (ms: number) => sleep(ms, undefined, { signal }).catch(() => undefined);
+  const initial = await rollouts.get(rolloutId);
+  if (initial.state === 'approved') {
+    await rollouts
+      .transition(rolloutId, ['approved'], 'running', 'start', {
+        events: [encodeRolloutEvent(rolloutId, 'system', 'rollout_started', undefined, Date.now())],
+      })
+      .catch((error) => {
+        if (!(error instanceof RolloutStateError)) throw error;
+      });
+  }
+  const { settings, actor } = initial;
+
+  const plan = await rollouts.plan(rolloutId);
+  const wouldChange = new Set(
+    plan.filter((entry) => entry.kind === 'would-change').map((entry) => entry.index),
+  );
+  const toRun = (await rollouts.targets(rolloutId)).filter((target) => wouldChange.has(target.index));
+  const total = toRun.length;
+  const maxErrors = errorThreshold(settings.maxErrors, total);
+  const ranges = 'batches' in settings.strategy ? batchRanges(settings.strategy.batches, total) : undefined;
+  const limit =
+    'concurrency' in settings.strategy ? concurrencyLimit(settings.strategy.concurrency, total) : 0;
+
+  const submitted = new Map<number, string>(); // position in toRun → change id
+  const outcomes = new Map<number, string>(); // position → terminal change state
+  const byIndex = new Map(toRun.map((target, position) => [target.index, position]));
+  for (const [index, changeId] of await rollouts.changeIds(rolloutId)) {
+    const position = byIndex.get(index);
+    if (position !== undefined) submitted.set(position, changeId);
+  }
+  for (const [index, state] of Object.entries(await redis.hgetall(keys.rolloutOutcomes(rolloutId)))) {
+    const position = byIndex.get(Number(index));
+    if (position !== undefined) outcomes.set(position, state);
+  }
+
+  const submit = async (position: number) => {
+    const target = toRun[position] as RunnableTarget;
+    let changeId: string;
+    try {
+      const { change } = await changes.submit({
+        ipsecServerId: target.ipsecServerId,
+        regionId: target.regionId,
+        params: target.params,
+        actor,
+        note: `rollout ${rolloutId}`,
+        idempotencyKey: `rollout/${rolloutId}/${target.index}`,
+      });
+      changeId = change.id;
+    } catch (error) {
+      // Refused at the border (it will be refused again): an error outcome, not a job to retry.
+      if (!(error instanceof IpsecFleetError) || error instanceof UnexpectedScriptResultError) throw error;
+      options.log.warn({ err: error, rolloutId, target: target.index }, 'rollout change refused');
+      submitted.set(position, '');
+      outcomes.set(position, REFUSED);
+      await redis.hset(keys.rolloutOutcomes(rolloutId), String(target.index), REFUSED);
+      return;
+    }
+    submitted.set(position, changeId);
+    await redis.hset(keys.rolloutChanges(rolloutId), String(target.index), changeId);
+  };
+  // Refused submissions have an outcome and no change.
+  for (const position of outcomes.keys()) if (!submitted.has(position)) submitted.set(position, '');
+
+  for (;;) {
+    if (signal?.aborted) return 'stopped';
+    const [stateValue, pausedBefore, bakedBefore, bakeUntil] = await redis.hmget(
+      rolloutKey,
+      'state',
+      'pausedBefore',
+      'bakedBefore',
+      'bakeUntil',
+    );
+    const state = stateValue as RolloutState | null;
+    if (state === null) return 'ended';
+
+    // Follow the changes in flight.
+    const inFlight = [...submitted].filter(([position]) => !outcomes.has(position));
+    const byState: Record<string, number> = {};
+    if (inFlight.length > 0) {
+      const pipeline = redis.pipeline();
+      for (const [, changeId] of inFlight) pipeline.hget(keys.change(changeId), 'state');
+      const states = (await pipeline.exec()) ?? [];
+      for (let i = 0; i < inFlight.length; i++) {
+        const [position] = inFlight[i] as [number, string];
+        const changeState = (states[i]?.[1] as string | null) ?? 'unknown';
+        if (isTerminalChange(changeState)) {
+          outcomes.set(position, changeState);
+          await redis.hset(
+            keys.rolloutOutcomes(rolloutId),
+            String((toRun[position] as RunnableTarget).index),
+            changeState,
+          );
+        }
+      }
+      for (let i = 0; i < inFlight.length; i++) {
+        const [position] = inFlight[i] as [number, string];
+        if (!outcomes.has(position)) {
+          const changeState = (states[i]?.[1] as string | null) ?? 'unknown';
+          byState[changeState] = (byState[changeState] ?? 0) + 1;
+        }
+      }
+    }
+    let succeeded = 0;
+    for (const outcome of outcomes.values()) {
+      byState[outcome] = (byState[outcome] ?? 0) + 1;
+      if (outcome === 'succeeded') succeeded++;
+    }
+    const errors = outcomes.size - succeeded;
+    const running = submitted.size - outcomes.size;
+    const firstUnsubmitted = toRun.findIndex((_target, position) => !submitted.has(position));
+    const batch = ranges
+      ? ranges.findIndex(([start, end]) => firstUnsubmitted >= start && firstUnsubmitted < end)
+      : -1;
+    const progress: Record<string, string> = {
+      total: String(total),
+      submitted: String(submitted.size),
+      inFlight: String(running),
+      succeeded: String(succeeded),
+      errors: String(errors),
+      byState: JSON.stringify(byState),
+    };
+    await redis.hset(rolloutKey, progress);
+
+    if (state === 'cancelled') {
+      // Ended by a user: cancel what still waits, and follow the rest until it finishes.
+      if (running === 0) return 'ended';
+      await rollouts.cancelWaitingChanges(rolloutId, 'system');
+      await wait(options.pollMs);
+      continue;
+    }
+    if (!ACTIVE.includes(state)) return 'ended';
+
+    const now = Date.now();
+    if (errors > maxErrors || firstUnsubmitted < 0) {
+      // The error threshold is exceeded (no new change starts) or every change was submitted.
+      if (running > 0) {
+        await wait(options.pollMs);
+        continue;
+      }
+      const halted = errors > maxErrors;
+      await rollouts
+        .transition(rolloutId, ACTIVE, halted ? 'halted' : 'completed', 'finish', {
+          fields: {
+            finishedAt: String(now),
+            reason: halted ? `${errors} errors exceeded maxErrors ${maxErrors}` : '',
+          },
+          events: [
+            encodeRolloutEvent(
+              rolloutId,
+              'system',
+              halted ? 'rollout_halted' : 'rollout_completed',
+              { succeeded, errors, maxErrors },
+              now,
+            ),
+          ],
+        })
+        .catch((error) => {
+          if (!(error instanceof RolloutStateError)) throw error;
+        });
+      continue;
+    }
+    if (state === 'paused') {
+      await wait(options.pollMs);
+      continue;
+    }
+
+    if (ranges) {
+      // A batch starts when the one before it has finished, baked, and (if asked) been resumed.
+      if (running > 0) {
+        await wait(options.pollMs);
+        continue;
+      }
+      if (batch > 0) {
+        if (settings.bakeMs > 0 && Number(bakedBefore ?? 0) < batch) {
+          await redis.hset(rolloutKey, {
+            bakedBefore: String(batch),
+            bakeUntil: String(now + settings.bakeMs),
+          });
+          continue;
+        }
+        if (Number(bakeUntil ?? 0) > now) {
+          await wait(Math.min(options.pollMs, Number(bakeUntil) - now));
+          continue;
+        }
+        const pauseHere = settings.pause === 'every' || (settings.pause === 'first' && batch === 1);
+        if (pauseHere && Number(pausedBefore ?? 0) < batch) {
+          await rollouts
+            .transition(rolloutId, ['running'], 'paused', 'pause', {
+              fields: { reason: `paused after batch ${batch}`, pausedBefore: String(batch) },
+              events: [encodeRolloutEvent(rolloutId, 'system', 'rollout_paused', { afterBatch: batch }, now)],
+            })
+            .catch((error) => {
+              if (!(error instanceof RolloutStateError)) throw error;
+            });
+          continue;
+        }
+      }
+      const [start, end] = ranges[batch] as [number, number];
+      await redis.hset(rolloutKey, 'currentBatch', String(batch + 1));
+      const positions = [];
+      for (let position = start; position < end; position++)
+        if (!submitted.has(position)) positions.push(position);
+      // A batch may be thousands of targets: submit a bounded number at a time.
+      for (let i = 0; i < positions.length; i += SUBMIT_CHUNK) {
+        await Promise.all(positions.slice(i, i + SUBMIT_CHUNK).map(submit));
+      }
+      options.log.info({ rolloutId, batch: batch + 1, size: end - start }, 'rollout batch started');
+      continue;
+    }
+
+    // Concurrency: keep the ramped number of changes in flight.
+    const room = rampedConcurrency(limit, outcomes.size) - running;
+    if (room > 0) {
+      const positions = [];
+      for (let position = firstUnsubmitted; position < total && positions.length < room; position++) {
+        if (!submitted.has(position)) positions.push(position);
+      }
+      await Promise.all(positions.map(submit));
+    }
+    await wait(options.pollMs);
+  }
+}

@@ -1,0 +1,214 @@
+import { z } from 'zod';
+import { type MutableParams, mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
+
+/**
+ * A rollout: one params patch carried to many servers, planned (dry run + read of each), approved
+ * by people other than its submitter, then run as ordinary changes under rate control (OOS loops'
+ * Batch/Concurrency/MaxErrors/BatchPauseOption, AWS SSM's ramp and error threshold).
+ */
+
+export const ROLLOUT_STATES = [
+  'planning',
+  'planned',
+  'awaiting_approval',
+  'approved',
+  'running',
+  'paused',
+  'completed',
+  'halted',
+  'cancelled',
+  'rejected',
+  'expired',
+] as const;
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+
+export const TERMINAL_ROLLOUT_STATES: ReadonlySet<RolloutState> = new Set([
+  'planned',
+  'completed',
+  'halted',
+  'cancelled',
+  'rejected',
+  'expired',
+]);
+
+export const MAX_TARGETS = 10_000;
+const DAY_MS = 24 * 3_600_000;
+
+const text = (max: number) => z.string().min(1).max(max);
+
+/** `N%` with N from `min` to 100. */
+const percent = (min: number) =>
+  z
+    .string()
+    .regex(/^\d{1,3}%$/, 'must be a whole number or a percentage such as 25%')
+    .refine(
+      (value) => {
+        const n = Number(value.slice(0, -1));
+        return n >= min && n <= 100;
+      },
+      { error: `percentage must be from ${min}% to 100%` },
+    );
+
+/** A count of targets (at least 1) or a share of the would-change targets (`N%`, 1–100). */
+export const countOrPercentSchema = z.union([
+  z.number().int('must be a whole number').min(1, 'must be at least 1'),
+  percent(1),
+]);
+export type CountOrPercent = z.infer<typeof countOrPercentSchema>;
+
+/** An error threshold: a count (0 or more) or a share (`N%`, 0–100). */
+export const thresholdSchema = z.union([
+  z.number().int('must be a whole number').min(0, 'must not be negative'),
+  percent(0),
+]);
+
+export const strategySchema = z.union(
+  [
+    z.strictObject({
+      /** Batch sizes in order; the last one repeats until every target is covered. */
+      batches: z.array(countOrPercentSchema).min(1).max(1_000).default(['100%']),
+    }),
+    z.strictObject({
+      /** In flight at most this many, ramping up 1, 2, 4, ... as changes finish. */
+      concurrency: countOrPercentSchema,
+    }),
+  ],
+  { error: 'must be { batches: [...] } or { concurrency: N | "N%" }' },
+);
+export type Strategy = z.infer<typeof strategySchema>;
+
+const serverIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be an IPsec server id such as iss-bp1...');
+
+export const rolloutTargetSchema = z.strictObject({
+  ipsecServerId: serverIdSchema,
+  regionId: regionIdSchema,
+  /** Overrides the rollout's params for this target (IkeConfig/IpsecConfig merge key by key). */
+  params: mutableParamsSchema.optional(),
+});
+
+export const rolloutInputSchema = z
+  .strictObject({
+    targets: z.array(rolloutTargetSchema).min(1).max(MAX_TARGETS),
+    params: mutableParamsSchema.optional(),
+    strategy: strategySchema.default({ batches: ['100%'] }),
+    maxErrors: thresholdSchema.default(0),
+    /** Wait for resume after the first batch, or after every batch (batches strategy only). */
+    pause: z.enum(['none', 'first', 'every']).default('none'),
+    /** Wait this long after a batch before the next one starts (batches strategy only). */
+    bakeMs: z.number().int().min(0).max(DAY_MS).default(0),
+    approvals: z
+      .strictObject({
+        required: z.number().int().min(1).max(10).default(1),
+        expiresMs: z
+          .number()
+          .int()
+          .min(1)
+          .max(30 * DAY_MS)
+          .default(DAY_MS),
+      })
+      .default({ required: 1, expiresMs: DAY_MS }),
+    /** Stop after the plan (state `planned`). */
+    planOnly: z.boolean().default(false),
+    actor: text(128),
+    note: text(1024).optional(),
+    /** Internal: the rollout this one undoes. */
+    rollbackOf: z.string().min(1).optional(),
+  })
+  .superRefine((input, ctx) => {
+    const seen = new Set<string>();
+    input.targets.forEach((target, index) => {
+      if (!input.params && !target.params) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', index, 'params'],
+          message: 'is required when the rollout sets no params for all targets',
+        });
+      }
+      if (seen.has(target.ipsecServerId)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', index, 'ipsecServerId'],
+          message: `${target.ipsecServerId} is listed twice`,
+        });
+      }
+      seen.add(target.ipsecServerId);
+    });
+  });
+
+export type RolloutInput = z.input<typeof rolloutInputSchema>;
+export type RolloutSpec = z.output<typeof rolloutInputSchema>;
+
+/** What is stored of the spec in the rollout hash (targets and params apart). */
+export interface RolloutSettings {
+  strategy: Strategy;
+  maxErrors: number | string;
+  pause: 'none' | 'first' | 'every';
+  bakeMs: number;
+  approvals: { required: number; expiresMs: number };
+  planOnly: boolean;
+}
+
+/** The rollout params with a target's own on top; IkeConfig/IpsecConfig merge key by key. */
+export function mergeParams(
+  common: MutableParams | undefined,
+  own: MutableParams | undefined,
+): MutableParams {
+  const merged: Record<string, unknown> = { ...common, ...own };
+  for (const nested of ['IkeConfig', 'IpsecConfig'] as const) {
+    if (common?.[nested] && own?.[nested]) merged[nested] = { ...common[nested], ...own[nested] };
+  }
+  return merged as MutableParams;
+}
+
+export type PlanKind = 'would-change' | 'no-op' | 'rejected' | 'blocked' | 'unknown';
+
+/** The plan's verdict on one target. */
+export interface TargetPlan {
+  index: number;
+  ipsecServerId: string;
+  regionId: string;
+  kind: PlanKind;
+  /** The cloud's code for rejected, blocked and unknown. */
+  code?: string;
+  message?: string;
+  /** Field by field, for would-change (Psk as fingerprints). */
+  diff?: { field: string; from: unknown; to: unknown }[];
+}
+
+export interface RolloutProgress {
+  /** Targets the plan found would change: what the rollout runs. */
+  total: number;
+  submitted: number;
+  inFlight: number;
+  succeeded: number;
+  errors: number;
+  /** Changes by state, as last seen by the controller. */
+  byState: Record<string, number>;
+  /** Finished changes over total, 0–100. */
+  percent: number;
+  /** 1-based; 0 before the first batch. */
+  currentBatch: number;
+  batchCount: number | undefined;
+}
+
+export interface RolloutView {
+  id: string;
+  state: RolloutState;
+  actor: string;
+  note: string | undefined;
+  params: Record<string, unknown> | undefined;
+  settings: RolloutSettings;
+  targetCount: number;
+  plan: Record<PlanKind, number> | undefined;
+  approvalsRequired: number;
+  approvals: number;
+  expiresAt: number | undefined;
+  rollbackOf: string | undefined;
+  reason: string | undefined;
+  progress: RolloutProgress;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | undefined;
+}

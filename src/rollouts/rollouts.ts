@@ -1,0 +1,491 @@
+import { compareStreamIds } from '../audit/audit-log.js';
+import { type AuditEvent, parseStoredEvent } from '../audit/event.js';
+import { pskFingerprint } from '../ipsec/psk.js';
+import type { MutableParams } from '../ipsec/update-params.js';
+import {
+  type ChangeState,
+  type ChangeView,
+  TERMINAL_STATES as TERMINAL_CHANGE_STATES,
+} from '../orchestrator/change.js';
+import type { Changes } from '../orchestrator/changes.js';
+import {
+  ChangeStateError,
+  SecretKeyMissingError,
+  UnexpectedScriptResultError,
+} from '../orchestrator/errors.js';
+import { newChangeId } from '../orchestrator/ids.js';
+import type { OrchestratorKeys } from '../orchestrator/keys.js';
+import type { Orchestrator } from '../orchestrator/orchestrator.js';
+import type { RedisConnection, Scripts } from '../orchestrator/scripts.js';
+import type { SecretBox } from '../orchestrator/secret-box.js';
+import { parseOrThrow } from '../validation.js';
+import {
+  ApprovalRefusedError,
+  NothingToRollBackError,
+  RolloutExpiredError,
+  RolloutNotFoundError,
+  RolloutStateError,
+} from './errors.js';
+import { encodeRolloutEvent } from './events.js';
+import { batchCount } from './rate-control.js';
+import {
+  mergeParams,
+  type PlanKind,
+  type RolloutInput,
+  type RolloutSettings,
+  type RolloutState,
+  type RolloutView,
+  rolloutInputSchema,
+  type TargetPlan,
+} from './rollout.js';
+import { RolloutQueue } from './rollout-queue.js';
+
+export interface RolloutsDeps {
+  redis: RedisConnection;
+  keys: OrchestratorKeys;
+  scripts: Scripts;
+  changes: Changes;
+  secrets: SecretBox;
+  queue: RolloutQueue;
+  now?: () => number;
+}
+
+/** A target as stored: public params (Psk as fingerprint) and the sealed Psk apart. */
+interface StoredTarget {
+  ipsecServerId: string;
+  regionId: string;
+  params?: Record<string, unknown>;
+  pskSealed?: string;
+}
+
+/** A target ready to send: its merged params with the Psk opened. */
+export interface RunnableTarget {
+  index: number;
+  ipsecServerId: string;
+  regionId: string;
+  params: MutableParams;
+}
+
+export function newRolloutId(now: number = Date.now()): string {
+  return `rol-${newChangeId(now).slice(4)}`;
+}
+
+/** States a rollout may be cancelled from. */
+const CANCELLABLE: readonly RolloutState[] = [
+  'planning',
+  'awaiting_approval',
+  'approved',
+  'running',
+  'paused',
+];
+
+const toNumber = (value: string | undefined) => (value ? Number(value) : 0);
+const optionalNumber = (value: string | undefined) => (value ? Number(value) : undefined);
+const optionalJson = <T>(value: string | undefined) => (value ? (JSON.parse(value) as T) : undefined);
+
+function sealPsk(
+  params: MutableParams | undefined,
+  secrets: SecretBox,
+  boundTo: string,
+): { params?: Record<string, unknown>; pskSealed?: string } {
+  if (!params) return {};
+  const { Psk, ...rest } = params;
+  if (Psk === undefined) return { params: rest };
+  return { params: { ...rest, Psk: pskFingerprint(Psk) }, pskSealed: secrets.seal(Psk, boundTo) };
+}
+
+/**
+ * The library API of rollouts: create (which plans), read, approve or reject, pause, resume,
+ * cancel, roll back. Every state transition is one Lua script with its audit event; the plan and
+ * the run happen in the rollout worker (worker.ts).
+ */
+export class Rollouts {
+  private readonly now: () => number;
+
+  constructor(readonly deps: RolloutsDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Rollouts over an orchestrator's connection, keys and changes (its own BullMQ queue). */
+  static for(orchestrator: Orchestrator): Rollouts {
+    return new Rollouts({
+      redis: orchestrator.redis,
+      keys: orchestrator.keys,
+      scripts: orchestrator.scripts,
+      changes: orchestrator.changes,
+      secrets: orchestrator.secrets,
+      queue: new RolloutQueue(orchestrator.redis, orchestrator.keys.prefix),
+    });
+  }
+
+  async create(input: RolloutInput): Promise<RolloutView> {
+    const spec = parseOrThrow(rolloutInputSchema, input, 'rollout');
+    const { keys, scripts, secrets } = this.deps;
+    const carriesPsk =
+      spec.params?.Psk !== undefined || spec.targets.some((t) => t.params?.Psk !== undefined);
+    if (carriesPsk && !secrets.canSeal) throw new SecretKeyMissingError();
+
+    const now = this.now();
+    const id = newRolloutId(now);
+    const common = sealPsk(spec.params, secrets, id);
+    const targets = spec.targets.map((target, index) => {
+      const stored: StoredTarget = {
+        ipsecServerId: target.ipsecServerId,
+        regionId: target.regionId,
+        ...sealPsk(target.params, secrets, `${id}/${index}`),
+      };
+      return JSON.stringify(stored);
+    });
+    const settings: RolloutSettings = {
+      strategy: spec.strategy,
+      maxErrors: spec.maxErrors,
+      pause: spec.pause,
+      bakeMs: spec.bakeMs,
+      approvals: spec.approvals,
+      planOnly: spec.planOnly,
+    };
+    const fields: Record<string, string> = {
+      actor: spec.actor,
+      settings: JSON.stringify(settings),
+      targetCount: String(spec.targets.length),
+      approvalsRequired: String(spec.approvals.required),
+      approvals: '0',
+    };
+    if (spec.note) fields.note = spec.note;
+    if (spec.rollbackOf) fields.rollbackOf = spec.rollbackOf;
+    if (common.params) fields.params = JSON.stringify(common.params);
+    if (common.pskSealed) fields.pskSealed = common.pskSealed;
+
+    const result = (await scripts.run(
+      'rollout-create',
+      [keys.rollout(id), keys.rollouts, keys.rolloutTargets(id), keys.audit],
+      [
+        id,
+        now,
+        JSON.stringify(fields),
+        JSON.stringify(targets),
+        encodeRolloutEvent(
+          id,
+          spec.actor,
+          'rollout_created',
+          {
+            targets: spec.targets.length,
+            params: common.params,
+            settings,
+            note: spec.note,
+            rollbackOf: spec.rollbackOf,
+          },
+          now,
+        ),
+      ],
+    )) as string[];
+    if (result[0] !== 'created') throw new UnexpectedScriptResultError('rollout-create', result);
+    await this.deps.queue.add('plan', id);
+    return this.get(id);
+  }
+
+  async get(id: string): Promise<RolloutView> {
+    const record = await this.deps.redis.hgetall(this.deps.keys.rollout(id));
+    if (!record.state) throw new RolloutNotFoundError(id);
+    const settings = JSON.parse(record.settings ?? '{}') as RolloutSettings;
+    const total = toNumber(record.total);
+    const succeeded = toNumber(record.succeeded);
+    const errors = toNumber(record.errors);
+    return {
+      id,
+      state: record.state as RolloutState,
+      actor: record.actor ?? '',
+      note: record.note,
+      params: optionalJson(record.params),
+      settings,
+      targetCount: toNumber(record.targetCount),
+      plan: optionalJson<Record<PlanKind, number>>(record.plan),
+      approvalsRequired: toNumber(record.approvalsRequired),
+      approvals: toNumber(record.approvals),
+      expiresAt: optionalNumber(record.expiresAt),
+      rollbackOf: record.rollbackOf,
+      reason: record.reason,
+      progress: {
+        total,
+        submitted: toNumber(record.submitted),
+        inFlight: toNumber(record.inFlight),
+        succeeded,
+        errors,
+        byState: optionalJson<Record<string, number>>(record.byState) ?? {},
+        percent:
+          total === 0
+            ? record.state === 'completed'
+              ? 100
+              : 0
+            : Math.floor(((succeeded + errors) * 100) / total),
+        currentBatch: toNumber(record.currentBatch),
+        batchCount: record.plan ? batchCount(settings.strategy, total) : undefined,
+      },
+      createdAt: toNumber(record.createdAt),
+      updatedAt: toNumber(record.updatedAt),
+      finishedAt: optionalNumber(record.finishedAt),
+    };
+  }
+
+  /** The plan report, target by target (empty until planning has looked at them). */
+  async plan(id: string): Promise<TargetPlan[]> {
+    const entries = await this.deps.redis.hgetall(this.deps.keys.rolloutPlan(id));
+    return Object.values(entries)
+      .map((body) => JSON.parse(body) as TargetPlan)
+      .sort((a, b) => a.index - b.index);
+  }
+
+  /** Target index → id of the change the rollout submitted for it. */
+  async changeIds(id: string): Promise<Map<number, string>> {
+    const entries = await this.deps.redis.hgetall(this.deps.keys.rolloutChanges(id));
+    return new Map(Object.entries(entries).map(([index, changeId]) => [Number(index), changeId]));
+  }
+
+  /** The rollout's own timeline (its changes keep theirs), oldest first. */
+  async events(id: string): Promise<AuditEvent[]> {
+    const fields = await this.deps.redis.hgetall(this.deps.keys.rollout(id));
+    const events: AuditEvent[] = [];
+    for (const [name, body] of Object.entries(fields)) {
+      if (name.startsWith('e:')) events.push(parseStoredEvent(name.slice(2), body));
+    }
+    return events.sort((a, b) => compareStreamIds(a.id, b.id));
+  }
+
+  /** Every target with its merged params and the Psk opened: what plan and run send. */
+  async targets(id: string): Promise<RunnableTarget[]> {
+    const { redis, keys, secrets } = this.deps;
+    const [common, commonSealed] = await redis.hmget(keys.rollout(id), 'params', 'pskSealed');
+    const commonParams = common ? (JSON.parse(common) as MutableParams) : undefined;
+    if (commonParams && commonSealed) commonParams.Psk = secrets.open(commonSealed, id);
+    const stored = await redis.hgetall(keys.rolloutTargets(id));
+    const targets: RunnableTarget[] = [];
+    for (const [field, body] of Object.entries(stored)) {
+      const index = Number(field);
+      const target = JSON.parse(body) as StoredTarget;
+      const own = target.params as MutableParams | undefined;
+      if (own && target.pskSealed) own.Psk = secrets.open(target.pskSealed, `${id}/${index}`);
+      targets.push({
+        index,
+        ipsecServerId: target.ipsecServerId,
+        regionId: target.regionId,
+        params: mergeParams(commonParams, own),
+      });
+    }
+    return targets.sort((a, b) => a.index - b.index);
+  }
+
+  async approve(id: string, actor: string): Promise<RolloutView> {
+    const { keys, scripts } = this.deps;
+    const now = this.now();
+    const result = (await scripts.run(
+      'rollout-approve',
+      [keys.rollout(id), keys.rolloutApprovals(id), keys.audit],
+      [
+        actor,
+        now,
+        encodeRolloutEvent(id, 'system', 'rollout_expired', { reason: 'approval window closed' }, now),
+        encodeRolloutEvent(id, actor, 'rollout_approval', undefined, now),
+        encodeRolloutEvent(id, actor, 'rollout_approved', undefined, now),
+      ],
+    )) as [string, (string | number)?];
+    switch (result[0]) {
+      case 'approved':
+        await this.deps.queue.add('run', id);
+        break;
+      case 'recorded':
+        break;
+      case 'missing':
+        throw new RolloutNotFoundError(id);
+      case 'wrong_state':
+        throw new RolloutStateError(id, String(result[1]), 'approve');
+      case 'expired':
+        throw new RolloutExpiredError(id);
+      case 'self':
+      case 'duplicate':
+        throw new ApprovalRefusedError(id, result[0]);
+      default:
+        throw new UnexpectedScriptResultError('rollout-approve', result);
+    }
+    return this.get(id);
+  }
+
+  async reject(id: string, actor: string, reason: string): Promise<RolloutView> {
+    const submitter = await this.deps.redis.hget(this.deps.keys.rollout(id), 'actor');
+    if (submitter === null) throw new RolloutNotFoundError(id);
+    if (submitter === actor) throw new ApprovalRefusedError(id, 'self');
+    const now = this.now();
+    await this.transition(id, ['awaiting_approval'], 'rejected', 'reject', {
+      fields: { reason, finishedAt: String(now) },
+      events: [encodeRolloutEvent(id, actor, 'rollout_rejected', { reason }, now)],
+    });
+    return this.get(id);
+  }
+
+  /** Starts no new change until resumed; changes in flight finish. */
+  async pause(id: string, actor: string): Promise<RolloutView> {
+    await this.transition(id, ['running'], 'paused', 'pause', {
+      fields: { reason: 'paused by user' },
+      events: [encodeRolloutEvent(id, actor, 'rollout_paused', undefined, this.now())],
+    });
+    return this.get(id);
+  }
+
+  async resume(id: string, actor: string): Promise<RolloutView> {
+    await this.transition(id, ['paused'], 'running', 'resume', {
+      fields: { reason: '' },
+      events: [encodeRolloutEvent(id, actor, 'rollout_resumed', undefined, this.now())],
+    });
+    return this.get(id);
+  }
+
+  /** Ends the rollout: queued changes are cancelled, changes talking to the cloud finish. */
+  async cancel(id: string, actor: string): Promise<RolloutView> {
+    const now = this.now();
+    await this.transition(id, CANCELLABLE, 'cancelled', 'cancel', {
+      fields: { finishedAt: String(now) },
+      events: [encodeRolloutEvent(id, actor, 'rollout_cancelled', undefined, now)],
+    });
+    await this.cancelWaitingChanges(id, actor);
+    return this.get(id);
+  }
+
+  /** Cancels the rollout's changes still waiting in their lanes (best effort: one may start meanwhile). */
+  async cancelWaitingChanges(id: string, actor: string): Promise<void> {
+    const { redis, keys, changes } = this.deps;
+    const [submitted, outcomes] = await Promise.all([
+      redis.hgetall(keys.rolloutChanges(id)),
+      redis.hgetall(keys.rolloutOutcomes(id)),
+    ]);
+    for (const [index, changeId] of Object.entries(submitted)) {
+      if (outcomes[index]) continue;
+      try {
+        await changes.cancel(changeId, actor);
+      } catch (error) {
+        if (!(error instanceof ChangeStateError)) throw error;
+      }
+    }
+  }
+
+  /**
+   * A new rollout putting back what this one applied: for each target whose change succeeded, the
+   * fields that change set, with the values of its `before` snapshot, newest change first. A Psk
+   * cannot be put back (snapshots hold only its fingerprint) and is left out. The new rollout is
+   * planned and approved like any other.
+   */
+  async rollback(id: string, actor: string, note?: string): Promise<RolloutView> {
+    const original = await this.get(id);
+    if (!['completed', 'halted', 'cancelled'].includes(original.state)) {
+      throw new RolloutStateError(id, original.state, 'roll back');
+    }
+    const { redis, keys, changes } = this.deps;
+    const outcomes = await redis.hgetall(keys.rolloutOutcomes(id));
+    const submitted = await this.changeIds(id);
+    const applied: ChangeView[] = [];
+    for (const [index, changeId] of submitted) {
+      if (outcomes[String(index)] !== 'succeeded') continue;
+      applied.push(await changes.get(changeId));
+    }
+    applied.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
+    const targets = [];
+    for (const change of applied) {
+      const params = restoreParams(change);
+      if (params) targets.push({ ipsecServerId: change.ipsecServerId, regionId: change.regionId, params });
+    }
+    if (targets.length === 0) throw new NothingToRollBackError(id);
+    const { strategy, maxErrors, pause, bakeMs, approvals } = original.settings;
+    return this.create({
+      targets,
+      strategy,
+      maxErrors,
+      pause,
+      bakeMs,
+      approvals,
+      actor,
+      note: note ?? `rollback of ${id}`,
+      rollbackOf: id,
+    } as RolloutInput);
+  }
+
+  /**
+   * Gives every unfinished rollout its job again (a no-op for those that have one: job ids are
+   * derived from rollout ids). Covers a process that died between a transition and adding the
+   * job that follows it; the rollout worker calls it when it starts.
+   */
+  async resumeUnfinished(): Promise<string[]> {
+    const { redis, keys, queue } = this.deps;
+    const resumed: string[] = [];
+    const page = 500;
+    for (let offset = 0; ; offset += page) {
+      const ids = await redis.zrange(keys.rollouts, String(offset), String(offset + page - 1));
+      if (ids.length === 0) return resumed;
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hmget(keys.rollout(id), 'state', 'expiresAt');
+      const rows = (await pipeline.exec()) ?? [];
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as string;
+        const [state, expiresAt] = (rows[i]?.[1] ?? []) as (string | null)[];
+        if (state === 'planning') await queue.add('plan', id);
+        else if (state === 'approved' || state === 'running' || state === 'paused')
+          await queue.add('run', id);
+        else if (state === 'awaiting_approval')
+          await queue.add('expire', id, Math.max(0, Number(expiresAt ?? 0) - this.now()));
+        else continue;
+        resumed.push(id);
+      }
+    }
+  }
+
+  /** One transition script call; throws RolloutStateError when the rollout is elsewhere. */
+  async transition(
+    id: string,
+    from: readonly RolloutState[],
+    to: RolloutState,
+    operation: string,
+    options: { fields?: Record<string, string>; events: string[] },
+  ): Promise<RolloutState> {
+    const { keys, scripts } = this.deps;
+    const result = (await scripts.run(
+      'rollout-transition',
+      [keys.rollout(id), keys.audit],
+      [this.now(), from.join(','), to, JSON.stringify(options.fields ?? {}), ...options.events],
+    )) as string[];
+    if (result[0] === 'done') return result[1] as RolloutState;
+    if (result[0] === 'missing') throw new RolloutNotFoundError(id);
+    if (result[0] === 'wrong_state') {
+      // Already there: this very call ran before and its answer was lost (ioredis sent it again).
+      if (result[1] === to) return to;
+      throw new RolloutStateError(id, String(result[1]), operation);
+    }
+    throw new UnexpectedScriptResultError('rollout-transition', result);
+  }
+
+  close(): Promise<void> {
+    return this.deps.queue.close();
+  }
+}
+
+export function isTerminalChange(state: string): boolean {
+  return TERMINAL_CHANGE_STATES.has(state as ChangeState);
+}
+
+/** The params that put back, from a change's `before`, the fields the change set. */
+export function restoreParams(change: ChangeView): Record<string, unknown> | undefined {
+  const before = change.before;
+  if (!before) return undefined;
+  const set = change.params;
+  const params: Record<string, unknown> = {};
+  for (const field of ['LocalSubnet', 'ClientIpPool', 'IpsecServerName', 'EffectImmediately'] as const) {
+    if (set[field] !== undefined && before[field] !== undefined) params[field] = before[field];
+  }
+  // PskEnabled can only be set to true; a server that had it off cannot be put back by this API.
+  if (set.PskEnabled !== undefined && before.PskEnabled === true) params.PskEnabled = true;
+  for (const nested of ['IkeConfig', 'IpsecConfig'] as const) {
+    const named = set[nested] as Record<string, unknown> | undefined;
+    const was = before[nested] as Record<string, unknown> | undefined;
+    if (!named || !was) continue;
+    const restored: Record<string, unknown> = {};
+    for (const key of Object.keys(named)) if (was[key] !== undefined) restored[key] = was[key];
+    if (Object.keys(restored).length > 0) params[nested] = restored;
+  }
+  return Object.keys(params).length > 0 ? params : undefined;
+}

@@ -1,0 +1,98 @@
+import { hostname } from 'node:os';
+import { DelayedError, type Job, Worker } from 'bullmq';
+import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
+import { CloudClients } from '../orchestrator/cloud-clients.js';
+import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
+import { connectRedis } from '../orchestrator/redis.js';
+import { runRollout } from './controller.js';
+import { expireRollout, planRollout } from './planner.js';
+import { ROLLOUT_QUEUE, type RolloutJobData, type RolloutJobName } from './rollout-queue.js';
+import { Rollouts } from './rollouts.js';
+
+export interface RolloutWorkerSettings
+  extends Omit<ChangeWorkerSettings, 'concurrency' | 'repairIntervalMs'> {
+  /** Rollout jobs at once (plans and controllers; a controller mostly sleeps). */
+  concurrency?: number;
+  /** Targets one plan looks at at once. */
+  planConcurrency?: number;
+  /** How often a controller reads its changes' states. */
+  pollMs?: number;
+}
+
+export interface RolloutWorker {
+  readonly worker: Worker<RolloutJobData, unknown, RolloutJobName>;
+  readonly rollouts: Rollouts;
+  close(): Promise<void>;
+}
+
+/**
+ * The worker of the `rollouts` queue, started beside the change worker (same settings): it plans
+ * rollouts, closes approval windows and runs the controllers that submit changes. The changes
+ * themselves run on the change workers.
+ */
+export async function startRolloutWorker(settings: RolloutWorkerSettings): Promise<RolloutWorker> {
+  const redis = connectRedis(settings.redisUrl, 'worker');
+  const orchestrator = new Orchestrator(redis, settings);
+  const rollouts = Rollouts.for(orchestrator);
+  const cloud = new CloudClients(settings.cloud);
+  const workerId = settings.workerId ?? `rollouts:${hostname()}:${process.pid}`;
+  const planner = {
+    rollouts,
+    cloud: (regionId: string) => cloud.get(DEFAULT_PROFILE, regionId),
+    concurrency: settings.planConcurrency ?? 16,
+    callTimeoutMs: orchestrator.policy.callTimeoutMs,
+  };
+  const stopping = new AbortController();
+  const processor = async (job: Job<RolloutJobData, unknown, RolloutJobName>, token?: string) => {
+    const { rolloutId } = job.data;
+    // A rollout deleted under its job (a test's cleanup, a manual repair) leaves nothing to do.
+    if (!(await redis.exists(orchestrator.keys.rollout(rolloutId)))) return;
+    switch (job.name) {
+      case 'plan':
+        return planRollout(planner, rolloutId);
+      case 'expire':
+        return expireRollout(rollouts, rolloutId);
+      case 'run': {
+        const result = await runRollout(rollouts, rolloutId, {
+          pollMs: settings.pollMs ?? 1_000,
+          log: settings.log,
+          signal: stopping.signal,
+        });
+        if (result === 'stopped') {
+          // Shutting down: hand the controller back to the queue at once, without spending an
+          // attempt, for any worker (this one included, once restarted) to resume from Redis.
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        return;
+      }
+    }
+  };
+  const worker = new Worker<RolloutJobData, unknown, RolloutJobName>(ROLLOUT_QUEUE, processor, {
+    connection: redis,
+    prefix: `{${settings.prefix}}`,
+    concurrency: settings.concurrency ?? 50,
+    lockDuration: orchestrator.policy.leaseMs,
+    stalledInterval: orchestrator.policy.leaseMs,
+    // Plans and controllers resume from Redis, so a stalled job is always taken up again.
+    maxStalledCount: Number.MAX_SAFE_INTEGER,
+    name: workerId,
+  });
+  worker.on('error', (error) => settings.log.error({ err: error }, 'rollout worker error'));
+  worker.on('failed', (job, error) =>
+    settings.log.warn({ err: error, rolloutId: job?.data.rolloutId, job: job?.name }, 'rollout job failed'),
+  );
+  await worker.waitUntilReady();
+  await rollouts.resumeUnfinished();
+  return {
+    worker,
+    rollouts,
+    async close() {
+      stopping.abort();
+      await worker.close();
+      await cloud.close();
+      await rollouts.close();
+      await orchestrator.close();
+    },
+  };
+}

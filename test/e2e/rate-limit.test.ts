@@ -1,0 +1,140 @@
+/**
+ * Issue 6's acceptance: two `ipsec-fleet worker` processes share one API rate per access key and
+ * action (a token bucket in Redis), so with `apiQps` equal to the simulator's `--qps` a whole run
+ * meets no `Throttling.User`; and the same run without the limiter does (the zero is not luck).
+ */
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { ChangeView } from '../../src/orchestrator/change.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
+import { type SimulatorHandle, startSimulator } from '../../src/sim/index.js';
+import { deleteKeys, FAST_POLICY, uniquePrefix } from '../support/orchestrator-harness.js';
+import { killWorkerProcesses, startWorkerProcesses, waitUntil } from '../support/worker-process.js';
+
+const QPS = 5;
+const CHANGES = 30;
+const UPDATE = 'UpdateIpsecServer';
+const TERMINAL = new Set(['succeeded', 'rejected', 'failed', 'cancelled', 'expired']);
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await killWorkerProcesses();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Run {
+  sim: SimulatorHandle;
+  changes: ChangeView[];
+  /** The worker processes' ids, and those that applied changes. */
+  workerIds: string[];
+  appliers: string[];
+  /** (ms since submission, UpdateIpsecServer calls the simulator had received), sampled every 20 ms. */
+  samples: Array<[number, number]>;
+}
+
+/** `count` changes on as many servers, run by two worker processes against a simulator at QPS. */
+async function runFleet(policy: PipelinePolicyInput, count = CHANGES): Promise<Run> {
+  const redisUrl = inject('redisUrl');
+  const prefix = uniquePrefix();
+  const sim = await startSimulator({
+    servers: count,
+    regions: ['cn-shanghai'],
+    seed: 6,
+    faults: { qps: QPS, configuringMs: 0, latencyMs: 5, jitterMs: 20 },
+  });
+  cleanups.push(() => sim.close());
+  const fullPolicy = { ...FAST_POLICY, ...policy };
+  const orchestrator = Orchestrator.connect({ redisUrl, prefix, policy: fullPolicy });
+  cleanups.push(async () => {
+    await orchestrator.close();
+    await deleteKeys(redisUrl, prefix);
+  });
+  const workers = await startWorkerProcesses(2, {
+    redisUrl,
+    prefix,
+    endpoint: sim.endpoint,
+    accessKeyId: sim.accessKeyId,
+    accessKeySecret: sim.accessKeySecret,
+    policy: fullPolicy,
+    concurrency: 10,
+  });
+
+  const samples: Array<[number, number]> = [];
+  const started = performance.now();
+  const sampler = setInterval(() => {
+    samples.push([performance.now() - started, sim.stats().byAction[UPDATE] ?? 0]);
+  }, 20);
+  cleanups.push(async () => clearInterval(sampler));
+  const changes = await Promise.all(
+    sim.servers.map(async (server, index) => {
+      const { change } = await orchestrator.changes.submit({
+        ipsecServerId: server.ipsecServerId,
+        regionId: server.regionId,
+        params: { LocalSubnet: `172.25.${index}.0/24` },
+        actor: 'e2e',
+      });
+      return change;
+    }),
+  );
+  let last: ChangeView[] = [];
+  const done = await waitUntil(
+    async () => {
+      last = await Promise.all(changes.map((change) => orchestrator.changes.get(change.id)));
+      return last.every((change) => TERMINAL.has(change.state)) ? last : undefined;
+    },
+    {
+      timeoutMs: 45_000,
+      intervalMs: 100,
+      describe: () =>
+        `changes not terminal: ${last
+          .filter((change) => !TERMINAL.has(change.state))
+          .map((change) => `${change.id}=${change.state}/${change.lastCode ?? ''}`)
+          .join(', ')}`,
+    },
+  );
+  clearInterval(sampler);
+  samples.push([performance.now() - started, sim.stats().byAction[UPDATE] ?? 0]);
+  const actors = new Set<string>();
+  for (const event of await orchestrator.audit.query()) {
+    if (event.type === 'applied') actors.add(event.actor);
+  }
+  return {
+    sim,
+    changes: done,
+    workerIds: workers.map((worker) => worker.workerId),
+    appliers: [...actors],
+    samples,
+  };
+}
+
+/** Calls per second between the moments the count passed `from` and `to`. */
+function rateBetween(samples: Array<[number, number]>, from: number, to: number): number {
+  const first = samples.find(([, count]) => count >= from) as [number, number];
+  const second = samples.find(([, count]) => count >= to) as [number, number];
+  return ((second[1] - first[1]) / (second[0] - first[0])) * 1_000;
+}
+
+describe('the shared API rate limit', () => {
+  it(`keeps two worker processes at apiQps = the cloud's ${QPS}/s: no Throttling.User in a whole run`, async () => {
+    const run = await runFleet({ apiQps: QPS });
+    expect(run.changes.map((change) => change.state)).toEqual(run.changes.map(() => 'succeeded'));
+    // Both processes did part of the work, so the rate they kept was kept together.
+    expect(run.appliers.sort()).toEqual(run.workerIds.sort());
+
+    const stats = run.sim.stats();
+    expect(stats.byCode['Throttling.User']).toBeUndefined();
+    expect(stats.applies).toBe(CHANGES);
+    expect(stats.byAction[UPDATE]).toBe(2 * CHANGES);
+    // Not throttled by being slow: the run went at the limit while changes were waiting.
+    const achieved = rateBetween(run.samples, 10, 2 * CHANGES - 10);
+    expect(achieved).toBeGreaterThan(QPS * 0.85);
+    expect(achieved).toBeLessThanOrEqual(QPS * 1.1);
+  }, 60_000);
+
+  it('without apiQps, the same run is throttled (and still succeeds, by retrying)', async () => {
+    // Fewer changes: unlimited workers spend most of the run retrying throttled calls.
+    const run = await runFleet({}, 12);
+    expect(run.changes.map((change) => change.state)).toEqual(run.changes.map(() => 'succeeded'));
+    expect(run.sim.stats().byCode['Throttling.User']).toBeGreaterThan(0);
+  }, 60_000);
+});

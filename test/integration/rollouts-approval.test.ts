@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApprovalRefusedError, RolloutStateError } from '../../src/rollouts/errors.js';
+import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+
+let harness: RolloutHarness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+function targets(h: RolloutHarness, count: number) {
+  return h.sim.servers.slice(0, count).map((server) => ({
+    ipsecServerId: server.ipsecServerId,
+    regionId: server.regionId,
+  }));
+}
+
+describe('rollout approvals', () => {
+  it('needs N distinct approvers other than the submitter, then runs', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 2 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 2),
+      params: { IpsecServerName: 'approved-name' },
+      approvals: { required: 2 },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+
+    await expect(h.rollouts.approve(created.id, 'alice')).rejects.toMatchObject({ reason: 'self' });
+    expect((await h.rollouts.approve(created.id, 'bob')).state).toBe('awaiting_approval');
+    const again = await h.rollouts.approve(created.id, 'bob').catch((error: unknown) => error);
+    expect(again).toBeInstanceOf(ApprovalRefusedError);
+    expect(again).toMatchObject({ reason: 'duplicate' });
+    // Nothing ran on one approval out of two.
+    expect(h.sim.stats().applies).toBe(0);
+    const approved = await h.rollouts.approve(created.id, 'carol');
+    expect(['approved', 'running', 'completed']).toContain(approved.state);
+    expect(approved.approvals).toBe(2);
+
+    const done = await h.waitForRollout(created.id, ['completed', 'halted']);
+    expect(done.state).toBe('completed');
+    expect(done.progress).toMatchObject({ total: 2, succeeded: 2, errors: 0, percent: 100 });
+    for (const target of targets(h, 2)) {
+      expect(h.sim.server(target.ipsecServerId)!.config.IpsecServerName).toBe('approved-name');
+    }
+    const events = await h.rollouts.events(created.id);
+    expect(events.map((event) => [event.type, event.actor])).toEqual([
+      ['rollout_created', 'alice'],
+      ['rollout_planned', 'system'],
+      ['rollout_awaiting_approval', 'system'],
+      ['rollout_approval', 'bob'],
+      ['rollout_approval', 'carol'],
+      ['rollout_approved', 'carol'],
+      ['rollout_started', 'system'],
+      ['rollout_completed', 'system'],
+    ]);
+    // The rollout's events are in the global audit stream too.
+    const audit = await h.orchestrator.audit.query({});
+    expect(audit.filter((event) => event.changeId === created.id)).toHaveLength(events.length);
+  });
+
+  it('expires when the approval window closes', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { IpsecServerName: 'never-applied' },
+      approvals: { required: 1, expiresMs: 300 },
+      actor: 'alice',
+    });
+    const expired = await h.waitForRollout(created.id, ['expired'], 5_000);
+    expect(expired.reason).toBe('approval window closed');
+    await expect(h.rollouts.approve(created.id, 'bob')).rejects.toBeInstanceOf(RolloutStateError);
+    expect(h.sim.stats().applies).toBe(0);
+    expect((await h.rollouts.events(created.id)).map((event) => event.type)).toContain('rollout_expired');
+  });
+
+  it('is rejected by someone other than its submitter, with the reason audited', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { IpsecServerName: 'never-applied' },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    await expect(h.rollouts.reject(created.id, 'alice', 'mine')).rejects.toBeInstanceOf(ApprovalRefusedError);
+    const rejected = await h.rollouts.reject(created.id, 'bob', 'wrong window');
+    expect(rejected).toMatchObject({ state: 'rejected', reason: 'wrong window' });
+    await expect(h.rollouts.approve(created.id, 'carol')).rejects.toBeInstanceOf(RolloutStateError);
+    await expect(h.rollouts.rollback(created.id, 'carol')).rejects.toBeInstanceOf(RolloutStateError);
+    const last = (await h.rollouts.events(created.id)).at(-1)!;
+    expect(last).toMatchObject({
+      type: 'rollout_rejected',
+      actor: 'bob',
+      details: { reason: 'wrong window' },
+    });
+  });
+});

@@ -1,0 +1,124 @@
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { InvalidInputError } from '../../src/validation.js';
+import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+
+let harness: RolloutHarness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+const PSK = 'rollout-psk-never-in-clear';
+
+describe('rollout plans', () => {
+  it('classifies every target: would-change, no-op, rejected, blocked; planOnly stops at planned', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 4 } });
+    const h = harness;
+    const [changing, same, overlapping, locked] = h.sim.servers.map((server) => ({
+      ipsecServerId: server.ipsecServerId,
+      regionId: server.regionId,
+    })) as [
+      { ipsecServerId: string; regionId: string },
+      { ipsecServerId: string; regionId: string },
+      { ipsecServerId: string; regionId: string },
+      { ipsecServerId: string; regionId: string },
+    ];
+    h.sim.setFaults({ financialLocked: [locked.ipsecServerId] });
+    const pool = h.sim.server(overlapping.ipsecServerId)!.config.ClientIpPool as string;
+    const sameSubnet = h.sim.server(same.ipsecServerId)!.config.LocalSubnet as string;
+
+    const created = await h.rollouts.create({
+      targets: [
+        { ...changing, params: { LocalSubnet: '172.16.1.0/24', Psk: PSK } },
+        { ...same, params: { LocalSubnet: sameSubnet } },
+        { ...overlapping, params: { LocalSubnet: pool.replace(/\/\d+$/, '/24') } },
+        { ...locked },
+      ],
+      params: { LocalSubnet: '172.16.9.0/24' },
+      planOnly: true,
+      actor: 'alice',
+    });
+    expect(created.state).toBe('planning');
+    const planned = await h.waitForRollout(created.id, ['planned']);
+    expect(planned.plan).toEqual({ 'would-change': 1, 'no-op': 1, rejected: 1, blocked: 1, unknown: 0 });
+
+    const plan = await h.rollouts.plan(created.id);
+    expect(plan.map((entry) => [entry.ipsecServerId, entry.kind, entry.code])).toEqual([
+      [changing.ipsecServerId, 'would-change', undefined],
+      [same.ipsecServerId, 'no-op', undefined],
+      [overlapping.ipsecServerId, 'rejected', 'IllegalParam.LocalSubnet'],
+      [locked.ipsecServerId, 'blocked', 'VpnGateway.FinancialLocked'],
+    ]);
+    expect(plan[0]!.diff).toEqual(
+      expect.arrayContaining([
+        { field: 'LocalSubnet', from: '192.168.0.0/24', to: '172.16.1.0/24' },
+        expect.objectContaining({ field: 'Psk', to: pskFingerprint(PSK) }),
+      ]),
+    );
+    // A plan changes nothing.
+    expect(h.sim.stats().applies).toBe(0);
+    for (const server of h.sim.servers) expect(h.sim.server(server.ipsecServerId)!.history).toEqual([]);
+
+    const events = await h.rollouts.events(created.id);
+    expect(events.map((event) => event.type)).toEqual(['rollout_created', 'rollout_planned']);
+
+    // The Psk is sealed: no key of this test holds it in clear.
+    const redis = new Redis(h.redisUrl);
+    try {
+      const keys = await redis.keys(`{${h.prefix}}*`);
+      for (const key of keys) {
+        const type = await redis.type(key);
+        const dump =
+          type === 'hash'
+            ? JSON.stringify(await redis.hgetall(key))
+            : type === 'stream'
+              ? JSON.stringify(await redis.xrange(key, '-', '+'))
+              : type === 'string'
+                ? ((await redis.get(key)) ?? '')
+                : '';
+        expect(dump, key).not.toContain(PSK);
+      }
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('refuses bad input naming each field, and stores nothing', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const h = harness;
+    const error = await h.rollouts
+      .create({
+        targets: [
+          { ipsecServerId: 'not an id', regionId: 'cn-shanghai' },
+          { ipsecServerId: 'iss-1', regionId: 'cn-shanghai', params: { LocalSubnet: 'nope' } },
+        ],
+        strategy: { concurrency: '150%' },
+        maxErrors: -1,
+        actor: 'alice',
+      } as never)
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    const fields = (error as InvalidInputError).issues.map((issue) => issue.field);
+    expect(fields).toEqual(
+      expect.arrayContaining(['targets.0.ipsecServerId', 'targets.1.params.LocalSubnet', 'maxErrors']),
+    );
+    expect(fields.some((field) => field.startsWith('strategy'))).toBe(true);
+
+    const empty = await h.rollouts.create({ targets: [], actor: 'alice' }).catch((caught: unknown) => caught);
+    expect((empty as InvalidInputError).issues.map((issue) => issue.field)).toContain('targets');
+    const noParams = await h.rollouts
+      .create({ targets: [{ ipsecServerId: 'iss-1', regionId: 'cn-shanghai' }], actor: 'alice' })
+      .catch((caught: unknown) => caught);
+    expect((noParams as InvalidInputError).issues.map((issue) => issue.field)).toContain('targets.0.params');
+
+    const redis = new Redis(h.redisUrl);
+    try {
+      expect(await redis.keys(`{${h.prefix}}:rollout:*`)).toEqual([]);
+      expect(await redis.zcard(`{${h.prefix}}:rollouts`)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});

@@ -1,0 +1,233 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ChangeState } from '../../src/orchestrator/change.js';
+import { TERMINAL_STATES } from '../../src/orchestrator/change.js';
+import type { RolloutInput } from '../../src/rollouts/rollout.js';
+import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+
+let harness: RolloutHarness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+function targets(h: RolloutHarness, count = h.sim.servers.length) {
+  return h.sim.servers.slice(0, count).map((server) => ({
+    ipsecServerId: server.ipsecServerId,
+    regionId: server.regionId,
+  }));
+}
+
+/** Creates, waits for the plan, and approves (bob) a rollout submitted by alice. */
+async function approved(h: RolloutHarness, input: Omit<RolloutInput, 'actor'>) {
+  const created = await h.rollouts.create({ actor: 'alice', ...input });
+  await h.waitForRollout(created.id, ['awaiting_approval']);
+  await h.rollouts.approve(created.id, 'bob');
+  return created.id;
+}
+
+/** Samples how many of the rollout's changes are not finished, until the rollout ends. */
+async function sampleInFlight(h: RolloutHarness, id: string, until: string[]): Promise<number[]> {
+  const samples: number[] = [];
+  for (;;) {
+    const ids = [...(await h.rollouts.changeIds(id)).values()];
+    const states = await Promise.all(
+      ids.map(async (changeId) => (await h.orchestrator.changes.get(changeId)).state),
+    );
+    samples.push(states.filter((state) => !TERMINAL_STATES.has(state as ChangeState)).length);
+    if (until.includes((await h.rollouts.get(id)).state)) return samples;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('running a rollout', () => {
+  it('runs batches in order and never has more than a batch in flight', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 6, faults: { configuringMs: 0, latencyMs: 15 } } });
+    const h = harness;
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { LocalSubnet: '172.16.5.0/24' },
+      strategy: { batches: [1, '50%'] },
+    });
+    const samples = await sampleInFlight(h, id, ['completed', 'halted']);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(3);
+    expect(Math.max(...samples)).toBeGreaterThan(1);
+    const done = await h.rollouts.get(id);
+    expect(done.state).toBe('completed');
+    // Batches of 1, then 3 (50% of 6), then the last size again for the 2 left.
+    expect(done.progress).toMatchObject({
+      total: 6,
+      succeeded: 6,
+      percent: 100,
+      currentBatch: 3,
+      batchCount: 3,
+    });
+    expect(done.progress.byState).toEqual({ succeeded: 6 });
+    for (const target of targets(h)) {
+      expect(h.sim.server(target.ipsecServerId)!.config.LocalSubnet).toBe('172.16.5.0/24');
+    }
+    // Changes went through the ordinary pipeline, in target order across batches.
+    const changes = await Promise.all(
+      [...(await h.rollouts.changeIds(id)).entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([, changeId]) => h.orchestrator.changes.get(changeId)),
+    );
+    expect(changes.map((change) => change.actor)).toEqual(Array(6).fill('alice'));
+    expect(changes[0]!.finishedAt!).toBeLessThanOrEqual(
+      Math.min(...changes.slice(1).map((c) => c.createdAt)),
+    );
+  });
+
+  it('ramps concurrency 1, 2, 4 up to its limit', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 8, faults: { configuringMs: 0, latencyMs: 15 } } });
+    const h = harness;
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { LocalSubnet: '172.16.6.0/24' },
+      strategy: { concurrency: '50%' },
+    });
+    const samples = await sampleInFlight(h, id, ['completed', 'halted']);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(4);
+    expect(Math.max(...samples)).toBeGreaterThan(2);
+    expect((await h.rollouts.get(id)).progress).toMatchObject({ succeeded: 8, percent: 100 });
+    // The ramp starts at one: the second change was submitted after the first one finished.
+    const changes = await Promise.all(
+      [...(await h.rollouts.changeIds(id)).values()].map((changeId) => h.orchestrator.changes.get(changeId)),
+    );
+    changes.sort((a, b) => a.createdAt - b.createdAt);
+    expect(changes[1]!.createdAt).toBeGreaterThanOrEqual(changes[0]!.finishedAt!);
+  });
+
+  it('halts once errors exceed maxErrors: no new change starts', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 5 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h),
+      params: { LocalSubnet: '172.16.7.0/24' },
+      strategy: { batches: [1] },
+      maxErrors: 1,
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    // Every call fails from now on: each change fails after its transient attempts.
+    h.sim.setFaults({ failRate: 1 });
+    await h.rollouts.approve(created.id, 'bob');
+    const halted = await h.waitForRollout(created.id, ['halted', 'completed'], 20_000);
+    expect(halted.state).toBe('halted');
+    expect(halted.progress).toMatchObject({ total: 5, submitted: 2, errors: 2, succeeded: 0, inFlight: 0 });
+    expect(halted.reason).toMatch(/2 errors exceeded maxErrors 1/);
+    expect((await h.rollouts.changeIds(created.id)).size).toBe(2);
+  });
+
+  it('pauses after the first batch until resumed', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 3 } });
+    const h = harness;
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { IpsecServerName: 'paused-rollout' },
+      strategy: { batches: [1] },
+      pause: 'first',
+    });
+    const paused = await h.waitForRollout(id, ['paused']);
+    expect(paused).toMatchObject({ reason: 'paused after batch 1' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await h.rollouts.get(id)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
+    await h.rollouts.resume(id, 'bob');
+    const done = await h.waitForRollout(id, ['completed']);
+    expect(done.progress.succeeded).toBe(3);
+    const types = (await h.rollouts.events(id)).map((event) => event.type);
+    expect(types).toEqual(expect.arrayContaining(['rollout_paused', 'rollout_resumed', 'rollout_completed']));
+    expect(types.filter((type) => type === 'rollout_paused')).toHaveLength(1);
+  });
+
+  it('pause by a user holds new changes; cancel ends the rollout and starts nothing more', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 4 } });
+    const h = harness;
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { IpsecServerName: 'cancelled-rollout' },
+      strategy: { batches: [1] },
+      bakeMs: 300,
+    });
+    await h.waitForRollout(id, ['running']);
+    await h.rollouts.pause(id, 'bob');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const held = (await h.rollouts.get(id)).progress.submitted;
+    expect(held).toBeLessThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await h.rollouts.get(id)).progress.submitted).toBe(held);
+
+    await h.rollouts.resume(id, 'bob');
+    await h.rollouts.cancel(id, 'bob');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const cancelled = await h.rollouts.get(id);
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.progress.submitted).toBeLessThanOrEqual(held + 1);
+    expect(cancelled.progress.submitted).toBeLessThan(4);
+    await expect(h.rollouts.resume(id, 'bob')).rejects.toMatchObject({ code: 'ROLLOUT_STATE_CONFLICT' });
+  });
+});
+
+describe('a controller handed over', () => {
+  it('resumes in another worker from Redis, submitting nothing twice', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 4 } });
+    const h = harness;
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { IpsecServerName: 'handed-over' },
+      strategy: { batches: [1, 2] },
+      pause: 'first',
+    });
+    await h.waitForRollout(id, ['paused']);
+    // The worker running the controller shuts down mid-rollout; another one takes the job up.
+    await h.rolloutWorker.close();
+    await h.startRolloutWorker();
+    await h.rollouts.resume(id, 'bob');
+    const done = await h.waitForRollout(id, ['completed']);
+    expect(done.progress).toMatchObject({ total: 4, submitted: 4, succeeded: 4, currentBatch: 3 });
+    expect((await h.rollouts.changeIds(id)).size).toBe(4);
+    for (const t of targets(h)) expect(h.sim.server(t.ipsecServerId)!.history).toHaveLength(1);
+    expect((await h.rollouts.events(id)).filter((event) => event.type === 'rollout_paused')).toHaveLength(1);
+  });
+});
+
+describe('rolling back', () => {
+  it('restores each applied target from its change before snapshot, newest first', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 3 } });
+    const h = harness;
+    const original = new Map(
+      targets(h).map((t) => [t.ipsecServerId, structuredClone(h.sim.server(t.ipsecServerId)!.config)]),
+    );
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { LocalSubnet: '172.16.8.0/24', IkeConfig: { IkeLifetime: 3600 } },
+      strategy: { batches: [1] },
+    });
+    await h.waitForRollout(id, ['completed']);
+    for (const t of targets(h)) {
+      expect(h.sim.server(t.ipsecServerId)!.config).toMatchObject({
+        LocalSubnet: '172.16.8.0/24',
+        IkeConfig: { IkeLifetime: 3600 },
+      });
+    }
+
+    const rollback = await h.rollouts.rollback(id, 'carol');
+    expect(rollback.rollbackOf).toBe(id);
+    await h.waitForRollout(rollback.id, ['awaiting_approval']);
+    const plan = await h.rollouts.plan(rollback.id);
+    // Newest applied first: the reverse of the original batch order.
+    expect(plan.map((entry) => entry.ipsecServerId)).toEqual(
+      targets(h)
+        .map((t) => t.ipsecServerId)
+        .reverse(),
+    );
+    expect(plan.every((entry) => entry.kind === 'would-change')).toBe(true);
+    await h.rollouts.approve(rollback.id, 'bob');
+    await h.waitForRollout(rollback.id, ['completed']);
+    for (const t of targets(h)) {
+      const before = original.get(t.ipsecServerId)!;
+      const now = h.sim.server(t.ipsecServerId)!.config;
+      expect(now.LocalSubnet).toBe(before.LocalSubnet);
+      expect(now.IkeConfig).toEqual(before.IkeConfig);
+    }
+  });
+});
