@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../log.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
+import type { Rollouts } from '../rollouts/rollouts.js';
 import { AuditTail } from './audit-tail.js';
 import { BEARER_SECURITY, createAuthorizer } from './auth/authorize.js';
 import type { TokenStore } from './auth/tokens.js';
@@ -13,6 +14,7 @@ import { changesRoutes } from './routes/changes.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { rolloutsRoutes } from './routes/rollouts.js';
 import { serversRoutes } from './routes/servers.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -25,6 +27,8 @@ export interface BuildAppOptions {
   logger?: Logger | undefined;
   /** Largest request body in bytes (413 beyond); default 64 KiB. */
   bodyLimit?: number | undefined;
+  /** The rollouts library (issue 6); without it the /v1/rollouts routes are not served. */
+  rollouts?: Rollouts | undefined;
 }
 
 export type ApiApp = FastifyInstance<
@@ -82,6 +86,7 @@ export function buildApp(options: BuildAppOptions): ApiApp {
   });
   app.register(serversRoutes, { orchestrator, auth });
   app.register(auditRoutes, { orchestrator, auth });
+  if (options.rollouts) app.register(rolloutsRoutes, { rollouts: options.rollouts, auth });
 
   app.addHook('onReady', async () => {
     tail.start();

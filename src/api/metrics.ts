@@ -6,6 +6,7 @@ import type { Orchestrator } from '../orchestrator/orchestrator.js';
 /** The state a change is in after an event of this type; other types leave it where it was. */
 const STATE_AFTER: Readonly<Record<string, ChangeState>> = {
   submitted: 'queued',
+  approved: 'queued',
   running: 'running',
   dry_run_passed: 'running',
   applied: 'running',
@@ -17,7 +18,11 @@ const STATE_AFTER: Readonly<Record<string, ChangeState>> = {
   expired: 'expired',
 };
 
-export function stateAfter(event: Pick<AuditEvent, 'type'>): ChangeState | undefined {
+export function stateAfter(event: Pick<AuditEvent, 'type'> & { details?: unknown }): ChangeState | undefined {
+  // A submission the approval policy caught carries its approval terms and waits for approval.
+  if (event.type === 'submitted' && (event.details as { approval?: unknown } | undefined)?.approval) {
+    return 'awaiting_approval';
+  }
   return Object.hasOwn(STATE_AFTER, event.type) ? STATE_AFTER[event.type] : undefined;
 }
 
@@ -173,7 +178,9 @@ export class AuditMetrics {
     const state = stateAfter(event);
     if (state) this.moveTo(event.changeId, state);
 
-    if (event.type === 'submitted') this.submittedAt.set(event.changeId, event.ts);
+    // A change held for approval joins its lane when approved: its lane wait starts then.
+    if (event.type === 'submitted' || event.type === 'approved')
+      this.submittedAt.set(event.changeId, event.ts);
     else if (event.type === 'running' || (state && TERMINAL_STATES.has(state))) {
       const submitted = this.submittedAt.get(event.changeId);
       if (submitted !== undefined) {

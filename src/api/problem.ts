@@ -43,6 +43,12 @@ const TITLES: Readonly<Record<string, string>> = {
   SECRET_KEY_MISSING: 'Secret key missing',
   PAYLOAD_TOO_LARGE: 'Payload too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  ROLLOUT_NOT_FOUND: 'Rollout not found',
+  ROLLOUT_STATE_CONFLICT: 'Rollout state conflict',
+  APPROVER_IS_SUBMITTER: 'Approver is the submitter',
+  APPROVAL_DUPLICATE: 'Approval duplicate',
+  ROLLOUT_EXPIRED: 'Rollout expired',
+  ROLLBACK_EMPTY: 'Nothing to roll back',
   SERVICE_UNAVAILABLE: 'Service unavailable',
   INTERNAL_ERROR: 'Internal error',
 };
@@ -57,6 +63,13 @@ const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   CHANGE_NOT_FOUND: 404,
   CHANGE_STATE_CONFLICT: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
+  ROLLOUT_NOT_FOUND: 404,
+  // Separation of duties: the submitter may not approve or reject their own rollout.
+  APPROVER_IS_SUBMITTER: 403,
+  ROLLOUT_STATE_CONFLICT: 409,
+  APPROVAL_DUPLICATE: 409,
+  ROLLOUT_EXPIRED: 409,
+  ROLLBACK_EMPTY: 409,
 };
 
 /** Fastify's own client errors, by their codes. */

@@ -36,6 +36,15 @@ export const changeSchema = z
     finishedAt: z.number().optional(),
     before: configSchema.optional().describe('the server as read before the dry run'),
     after: configSchema.optional().describe('the server as verified after the apply'),
+    approval: z
+      .object({
+        required: z.number().int().describe('distinct approvals the change needs'),
+        approvers: z.array(z.string()).describe('who approved it so far (never its submitter)'),
+        expiresAt: z.number().describe('epoch ms at which it expires unless approved'),
+        reason: z.string().optional().describe('why it was rejected'),
+      })
+      .optional()
+      .describe('present when the approval policy held the change in awaiting_approval'),
   })
   .meta({ id: 'Change' });
 

@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 export const AUDIT_EVENT_TYPES = [
   'submitted',
+  'approval',
+  'approved',
   'running',
   'dry_run_passed',
   'applied',

@@ -170,7 +170,7 @@ export interface ServerSentEvent {
   id: string | undefined;
 }
 
-interface PreparedRequest {
+export interface PreparedRequest {
   method: 'GET' | 'POST';
   path: string;
   query?: Record<string, string | number | undefined>;
@@ -373,7 +373,7 @@ export class ApiClient {
     await this.pool.destroy();
   }
 
-  private async json<T extends z.ZodType>(
+  protected async json<T extends z.ZodType>(
     request: PreparedRequest,
     schema: T,
     options: RequestOptions,
@@ -409,7 +409,7 @@ export class ApiClient {
   }
 
   /** Sends a request whose answer is a stream and returns the body of a 2xx answer. */
-  private async openStream(request: PreparedRequest, options: RequestOptions): Promise<StreamBody> {
+  protected async openStream(request: PreparedRequest, options: RequestOptions): Promise<StreamBody> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     // The deadline covers the headers; after that the caller's signal alone may stop the stream.
     const { controller, release } = deadline(timeoutMs, options.signal);
@@ -427,7 +427,7 @@ export class ApiClient {
     }
   }
 
-  private async *readStream<T>(
+  protected async *readStream<T>(
     body: StreamBody,
     signal: AbortSignal | undefined,
     parse: (chunks: AsyncIterable<string>) => AsyncGenerator<T>,
@@ -579,7 +579,7 @@ interface ReadableBody extends AsyncIterable<Buffer | Uint8Array> {
   destroy(error?: Error): unknown;
 }
 
-class StreamBody {
+export class StreamBody {
   constructor(
     private readonly body: ReadableBody,
     readonly request: PreparedRequest,

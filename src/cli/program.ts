@@ -1,12 +1,14 @@
 import { Command } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { registerApiCommand } from './commands/api.js';
+import { registerApproveCommands } from './commands/approve.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerCancelCommand } from './commands/cancel.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerGetCommand } from './commands/get.js';
 import { registerLaneCommand } from './commands/lane.js';
 import { registerListCommand } from './commands/list.js';
+import { registerRolloutCommand } from './commands/rollout.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSimCommand } from './commands/sim.js';
 import { registerSubmitCommand } from './commands/submit.js';
@@ -31,8 +33,10 @@ export function buildProgram(): Command {
   registerGetCommand(program);
   registerListCommand(program);
   registerCancelCommand(program);
+  registerApproveCommands(program);
   registerLaneCommand(program);
   registerAuditCommand(program);
+  registerRolloutCommand(program);
   registerDemoCommand(program);
   return program;
 }

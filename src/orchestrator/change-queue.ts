@@ -2,6 +2,9 @@ import { Queue } from 'bullmq';
 import type { RedisConnection } from './scripts.js';
 
 export const CHANGE_QUEUE = 'changes';
+/** The name of the delayed job that expires a change still awaiting approval at its deadline. */
+export const EXPIRE_JOB = 'expire';
+const expireJobId = (changeId: string) => `${changeId}-expire`;
 
 /**
  * The change hash is the record, so finished jobs are removed at once. Unexpected failures (Redis
@@ -37,6 +40,24 @@ export class ChangeQueue {
 
   async makeRunnable(changeId: string, ipsecServerId: string): Promise<void> {
     await this.queue.add('change', { changeId, ipsecServerId }, JOB_OPTIONS(changeId));
+  }
+
+  /**
+   * One delayed job per change awaiting approval, due at its deadline: the wait costs no polling.
+   * Added before the change is stored, so a crash in between leaves at most a job that finds
+   * nothing to expire, never a change that waits forever.
+   */
+  async scheduleExpiry(changeId: string, ipsecServerId: string, delayMs: number): Promise<void> {
+    await this.queue.add(
+      EXPIRE_JOB,
+      { changeId, ipsecServerId },
+      { ...JOB_OPTIONS(expireJobId(changeId)), delay: Math.max(0, delayMs) },
+    );
+  }
+
+  /** Best effort: an expiry job that stays finds the change approved or ended and does nothing. */
+  async discardExpiry(changeId: string): Promise<void> {
+    await this.discard(expireJobId(changeId));
   }
 
   /** BullMQ's key of a job's hash, for scripts that check whether a lane head has a job. */

@@ -67,6 +67,14 @@ export function toChangeView(id: string, record: ChangeRecord): ChangeView {
     finishedAt: optionalNumber(record.finishedAt),
     before: optionalJson(record.before),
     after: optionalJson(record.after),
+    approval: record.approvalsRequired
+      ? {
+          required: Number(record.approvalsRequired),
+          approvers: record.approvers ? (JSON.parse(record.approvers) as string[]) : [],
+          expiresAt: Number(record.expiresAt ?? 0),
+          reason: record.reason,
+        }
+      : undefined,
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
 
 export const CHANGE_STATES = [
+  'awaiting_approval',
   'queued',
   'running',
   'backing_off',
@@ -21,7 +22,10 @@ export const TERMINAL_STATES: ReadonlySet<ChangeState> = new Set([
   'expired',
 ]);
 /** States a change can be cancelled from: it is waiting, not talking to the cloud. */
-export const CANCELLABLE_STATES: readonly ChangeState[] = ['queued', 'backing_off'];
+export const CANCELLABLE_STATES: readonly ChangeState[] = ['awaiting_approval', 'queued', 'backing_off'];
+
+/** A decision's reason (a rejection): 1 to 1024 characters. */
+export const approvalReasonSchema = z.string().min(1).max(1024);
 
 const text = (max: number) => z.string().min(1).max(max);
 
@@ -59,6 +63,10 @@ export interface ChangeView {
   finishedAt: number | undefined;
   before: Record<string, unknown> | undefined;
   after: Record<string, unknown> | undefined;
+  /** Set when the approval policy caught the change: what it needs, who approved, until when. */
+  approval:
+    | { required: number; approvers: string[]; expiresAt: number; reason: string | undefined }
+    | undefined;
 }
 
 export const listChangesQuerySchema = z.strictObject({

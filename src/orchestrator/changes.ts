@@ -3,6 +3,7 @@ import { type AuditContext, encodeEvent } from '../audit/event.js';
 import { pskFingerprint } from '../ipsec/psk.js';
 import { parseOrThrow } from '../validation.js';
 import {
+  approvalReasonSchema,
   CANCELLABLE_STATES,
   type ChangeState,
   type ChangeSubmissionInput,
@@ -15,6 +16,7 @@ import {
 import type { ChangeQueue } from './change-queue.js';
 import { toChangeView } from './change-record.js';
 import {
+  ApproverIsSubmitterError,
   ChangeNotFoundError,
   ChangeStateError,
   IdempotencyConflictError,
@@ -23,10 +25,12 @@ import {
 } from './errors.js';
 import { clientTokenFor, newChangeId } from './ids.js';
 import type { OrchestratorKeys } from './keys.js';
+import { type ApprovalPolicy, needsApproval } from './policy.js';
 import type { RedisConnection, Scripts } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 
 export const DEFAULT_PROFILE = 'default';
+const EXPIRED_DETAILS = { reason: 'approval window closed' };
 
 export interface ChangesDeps {
   redis: RedisConnection;
@@ -35,7 +39,17 @@ export interface ChangesDeps {
   queue: ChangeQueue;
   secrets: SecretBox;
   idempotencyRetentionMs: number;
+  /** Which changes wait for approval; none when absent. */
+  approval?: ApprovalPolicy | undefined;
   now?: () => number;
+}
+
+export interface SubmitOptions {
+  /**
+   * The change was approved already (a rollout's change, approved with its rollout): the approval
+   * policy does not hold it again.
+   */
+  preApproved?: boolean;
 }
 
 export interface SubmitResult {
@@ -93,9 +107,9 @@ export class Changes {
     this.now = deps.now ?? Date.now;
   }
 
-  async submit(input: ChangeSubmissionInput): Promise<SubmitResult> {
+  async submit(input: ChangeSubmissionInput, options: SubmitOptions = {}): Promise<SubmitResult> {
     const submission = parseOrThrow(changeSubmissionSchema, input, 'change');
-    const { keys, scripts, secrets } = this.deps;
+    const { keys, scripts, secrets, queue } = this.deps;
     const { Psk, ...rest } = submission.params;
     if (Psk !== undefined && !secrets.canSeal) throw new SecretKeyMissingError();
 
@@ -112,6 +126,18 @@ export class Changes {
     };
     if (submission.note) fields.note = submission.note;
     if (Psk !== undefined) fields.pskSealed = secrets.seal(Psk, id);
+    const policy = this.deps.approval;
+    const approval =
+      !options.preApproved && policy && needsApproval(policy, submission.params)
+        ? { required: policy.required, expiresAt: now + policy.expiresMs }
+        : undefined;
+    if (approval) {
+      fields.approvalsRequired = String(approval.required);
+      fields.expiresAt = String(approval.expiresAt);
+      // Before the change exists: a crash after this leaves a job that finds nothing to expire.
+      await queue.scheduleExpiry(id, submission.ipsecServerId, policy?.expiresMs ?? 0);
+    }
+    const initialState: ChangeState = approval ? 'awaiting_approval' : 'queued';
     // The idempotency body is the submission as sent, Psk included (hashed, never stored), so a
     // retry with another key is told apart from one with the same key.
     const bodyHash = submission.idempotencyKey
@@ -137,6 +163,7 @@ export class Changes {
         bodyHash,
         this.deps.idempotencyRetentionMs,
         JSON.stringify(fields),
+        initialState,
         encodeEvent(
           {
             actor: submission.actor,
@@ -146,13 +173,14 @@ export class Changes {
             attempt: 0,
           },
           'submitted',
-          { details: { params: publicParams, note: submission.note } },
+          { details: { params: publicParams, note: submission.note, approval } },
           now,
         ),
       ],
     )) as [string, string, number?];
 
     const [outcome, changeId] = result;
+    if (approval && outcome !== 'created') await queue.discardExpiry(id);
     if (outcome === 'mismatch') throw new IdempotencyConflictError(changeId);
     if (outcome === 'existing') {
       // The first submitter may have died before making its change runnable; doing it again is free.
@@ -161,8 +189,14 @@ export class Changes {
       return { change, created: false };
     }
     if (outcome !== 'created') throw new UnexpectedScriptResultError('submit', result);
-    if (result[2] === 1) await this.deps.queue.makeRunnable(id, submission.ipsecServerId);
-    const stored = { ...fields, state: 'queued', runs: '0', createdAt: String(now), updatedAt: String(now) };
+    if (result[2] === 1) await queue.makeRunnable(id, submission.ipsecServerId);
+    const stored = {
+      ...fields,
+      state: initialState,
+      runs: '0',
+      createdAt: String(now),
+      updatedAt: String(now),
+    };
     return { change: toChangeView(id, stored), created: true };
   }
 
@@ -220,7 +254,111 @@ export class Changes {
     });
     if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'cancel');
     await this.deps.queue.discard(id);
+    if (change.state === 'awaiting_approval') await this.deps.queue.discardExpiry(id);
     return this.get(id);
+  }
+
+  /**
+   * One approval of a change awaiting approval, by someone other than its submitter; the same
+   * approver counts once. The approval that makes the required number puts the change in its
+   * server's lane (approve.lua), and it runs when it reaches the head.
+   */
+  async approve(id: string, actor: string): Promise<ChangeView> {
+    const { keys, scripts, queue } = this.deps;
+    const change = await this.get(id);
+    const now = this.now();
+    const context = auditContext(change, actor);
+    const required = change.approval?.required ?? 1;
+    const result = (await scripts.run(
+      'approve',
+      [keys.change(id), keys.lane(change.ipsecServerId), keys.audit],
+      [
+        id,
+        actor,
+        now,
+        encodeEvent(auditContext(change, 'system'), 'expired', { details: EXPIRED_DETAILS }, now),
+        encodeEvent(context, 'approval', { details: { required } }, now),
+        encodeEvent(context, 'approved', { details: { required } }, now),
+      ],
+    )) as [string, (string | number)?];
+    switch (result[0]) {
+      case 'approved':
+        await queue.discardExpiry(id);
+        if (result[1] === 1) await queue.makeRunnable(id, change.ipsecServerId);
+        break;
+      case 'recorded':
+      case 'duplicate':
+        break;
+      case 'missing':
+        throw new ChangeNotFoundError(id);
+      case 'expired':
+        await queue.discardExpiry(id);
+        throw new ChangeStateError(id, 'expired', 'approve');
+      case 'self':
+        throw new ApproverIsSubmitterError(id);
+      case 'wrong_state':
+        // Approved by this very call, its answer lost with the connection (ioredis sent it again):
+        // the same approval, not a conflict. Whoever approved it may not have made it runnable.
+        if (result[1] === 'queued') {
+          const again = await this.get(id);
+          if (again.approval?.approvers.includes(actor)) {
+            await this.makeHeadRunnable(change.ipsecServerId);
+            return again;
+          }
+        }
+        throw new ChangeStateError(id, String(result[1]), 'approve');
+      default:
+        throw new UnexpectedScriptResultError('approve', result);
+    }
+    return this.get(id);
+  }
+
+  /** Rejects a change awaiting approval, with a reason: it ends `rejected`, never applied. */
+  async reject(id: string, actor: string, reason: string): Promise<ChangeView> {
+    const why = parseOrThrow(approvalReasonSchema, reason, 'reason');
+    const change = await this.get(id);
+    if (change.state === 'awaiting_approval' && change.actor === actor)
+      throw new ApproverIsSubmitterError(id);
+    const result = await this.finish(change, {
+      state: 'rejected',
+      allowedFrom: ['awaiting_approval'],
+      fields: { reason: why },
+      events: [
+        encodeEvent(auditContext(change, actor), 'rejected', { details: { reason: why } }, this.now()),
+      ],
+    });
+    if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'reject');
+    await this.deps.queue.discardExpiry(id);
+    return this.get(id);
+  }
+
+  /**
+   * The expiry job of a change awaiting approval: past its deadline it ends `expired`. Answers
+   * how many ms early the job woke (0 when it is done), for the job to sleep again.
+   */
+  async expire(id: string): Promise<number> {
+    const { redis, keys } = this.deps;
+    const [state, expiresAt, ipsecServerId, regionId] = await redis.hmget(
+      keys.change(id),
+      'state',
+      'expiresAt',
+      'ipsecServerId',
+      'regionId',
+    );
+    if (state !== 'awaiting_approval' || !ipsecServerId) return 0;
+    const now = this.now();
+    const early = Number(expiresAt ?? 0) - now;
+    if (early > 0) return early;
+    const context = { actor: 'system', changeId: id, ipsecServerId, regionId: regionId ?? '', attempt: 0 };
+    await this.finish(
+      { id, ipsecServerId },
+      {
+        state: 'expired',
+        allowedFrom: ['awaiting_approval'],
+        events: [encodeEvent(context, 'expired', { details: EXPIRED_DETAILS }, now)],
+      },
+    );
+    return 0;
   }
 
   /** The changes waiting on a server, in the order they will run (head first). */

@@ -76,3 +76,10 @@ export class UnknownProfileError extends IpsecFleetError {
     super('PROFILE_UNKNOWN', `credential profile ${profile} is not configured`);
   }
 }
+
+/** Separation of duties: the submitter of a change may not approve or reject it. */
+export class ApproverIsSubmitterError extends IpsecFleetError {
+  constructor(readonly changeId: string) {
+    super('APPROVER_IS_SUBMITTER', `change ${changeId}: its submitter cannot approve or reject it`);
+  }
+}

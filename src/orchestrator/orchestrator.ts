@@ -55,6 +55,7 @@ export class Orchestrator {
       queue: this.queue,
       secrets: this.secrets,
       idempotencyRetentionMs: this.policy.idempotencyRetentionMs,
+      approval: this.policy.approval,
     });
     this.audit = new AuditLog(redis, this.keys);
   }

@@ -8,7 +8,7 @@ import { isSatisfiedBy } from '../ipsec/diff.js';
 import { type IpsecServer, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
-import type { ChangeJobData } from './change-queue.js';
+import { type ChangeJobData, EXPIRE_JOB } from './change-queue.js';
 import { type ChangeRecord, paramsToSend, RUN_FIELDS, recordFromValues } from './change-record.js';
 import { type Changes, DEFAULT_PROFILE } from './changes.js';
 import { LeaseLostError, UnexpectedScriptResultError, VerifyMismatchError } from './errors.js';
@@ -75,6 +75,11 @@ export function createChangeProcessor(deps: PipelineDeps) {
 
   return async function processChange(job: Job<ChangeJobData>, token?: string): Promise<void> {
     const { changeId: id, ipsecServerId } = job.data;
+    if (job.name === EXPIRE_JOB) {
+      const early = await deps.changes.expire(id);
+      if (early > 0) await delay(job, token, early);
+      return;
+    }
     const owner = `${deps.workerId}/${token ?? job.id}`;
     const template = JSON.stringify({ ts: now(), actor: deps.workerId, changeId: id, ipsecServerId });
     const acquired = (await scripts.run(

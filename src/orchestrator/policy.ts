@@ -11,6 +11,26 @@ const backoffSchema = z.strictObject({
   maxAttempts: z.number().int().positive().optional(),
 });
 
+/** What makes a change wait for approval: a Psk in its params, EffectImmediately=true, or anything. */
+export const APPROVAL_TRIGGERS = ['Psk', 'EffectImmediately', 'always'] as const;
+export type ApprovalTrigger = (typeof APPROVAL_TRIGGERS)[number];
+
+/**
+ * Which changes wait in `awaiting_approval` before they join their lane, how many distinct
+ * approvers (never the submitter) they need, and how long they may wait before they expire.
+ */
+export const approvalPolicySchema = z.strictObject({
+  /** Default: none (no change waits for approval). */
+  when: z.array(z.enum(APPROVAL_TRIGGERS)).default([]),
+  required: z.number().int().min(1).max(16).default(1),
+  expiresMs: z
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 3_600_000),
+});
+export type ApprovalPolicy = z.output<typeof approvalPolicySchema>;
+
 /**
  * How the pipeline answers each class of cloud error (DESIGN.md's table); every number can be
  * set per deployment (IPSEC_FLEET_POLICY, JSON) and tests set short ones.
@@ -49,6 +69,8 @@ export const pipelinePolicySchema = z.strictObject({
    * latency between calls: apiQps equal to the quota then meets no throttling.
    */
   apiBurst: z.number().min(1).optional(),
+  /** Changes that wait for approval before they join their lane (default: none). */
+  approval: approvalPolicySchema.default({ when: [], required: 1, expiresMs: 24 * 3_600_000 }),
 });
 
 export type PipelinePolicy = z.output<typeof pipelinePolicySchema>;
@@ -62,4 +84,14 @@ export type BackoffRule = z.output<typeof backoffSchema>;
 export function backoffDelay(rule: BackoffRule, attempt: number, random: () => number = Math.random): number {
   const ceiling = Math.min(rule.maxMs, rule.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(random() * ceiling);
+}
+
+/** Whether the approval policy catches a change with these params. */
+export function needsApproval(policy: ApprovalPolicy, params: Record<string, unknown>): boolean {
+  return policy.when.some(
+    (trigger) =>
+      trigger === 'always' ||
+      (trigger === 'Psk' && params.Psk !== undefined) ||
+      (trigger === 'EffectImmediately' && params.EffectImmediately === true),
+  );
 }

@@ -79,14 +79,17 @@ export async function runRollout(
     const target = toRun[position] as RunnableTarget;
     let changeId: string;
     try {
-      const { change } = await changes.submit({
-        ipsecServerId: target.ipsecServerId,
-        regionId: target.regionId,
-        params: target.params,
-        actor,
-        note: `rollout ${rolloutId}`,
-        idempotencyKey: `rollout/${rolloutId}/${target.index}`,
-      });
+      const { change } = await changes.submit(
+        {
+          ipsecServerId: target.ipsecServerId,
+          regionId: target.regionId,
+          params: target.params,
+          actor,
+          note: `rollout ${rolloutId}`,
+          idempotencyKey: `rollout/${rolloutId}/${target.index}`,
+        },
+        { preApproved: true },
+      );
       changeId = change.id;
     } catch (error) {
       // Refused at the border (it will be refused again): an error outcome, not a job to retry.

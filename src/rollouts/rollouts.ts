@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { compareStreamIds } from '../audit/audit-log.js';
 import { type AuditEvent, parseStoredEvent } from '../audit/event.js';
 import { pskFingerprint } from '../ipsec/psk.js';
@@ -64,6 +65,21 @@ export interface RunnableTarget {
   ipsecServerId: string;
   regionId: string;
   params: MutableParams;
+}
+
+export const listRolloutsQuerySchema = z.strictObject({
+  /** Opaque cursor from the previous page. */
+  cursor: z
+    .string()
+    .regex(/^\d+:[\w-]+$/, 'must be a cursor returned by a previous page')
+    .optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+});
+export type ListRolloutsQuery = z.input<typeof listRolloutsQuerySchema>;
+
+export interface RolloutPage {
+  rollouts: RolloutView[];
+  nextCursor?: string;
 }
 
 export function newRolloutId(now: number = Date.now()): string {
@@ -457,6 +473,42 @@ export class Rollouts {
       throw new RolloutStateError(id, String(result[1]), operation);
     }
     throw new UnexpectedScriptResultError('rollout-transition', result);
+  }
+
+  /** Rollouts newest first, `limit` at a time; `nextCursor` resumes after the last one. */
+  async list(query: ListRolloutsQuery = {}): Promise<RolloutPage> {
+    const { cursor, limit } = parseOrThrow(listRolloutsQuerySchema, query, 'list query');
+    const { redis, keys } = this.deps;
+    let max = '+inf';
+    let after: string | undefined;
+    if (cursor) [max, after] = cursor.split(':') as [string, string];
+    const rollouts: RolloutView[] = [];
+    for (let offset = 0; ; ) {
+      const rows = await redis.zrevrangebyscore(
+        keys.rollouts,
+        max,
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        offset,
+        limit + 1,
+      );
+      if (rows.length === 0) return { rollouts };
+      offset += rows.length / 2;
+      for (let i = 0; i < rows.length; i += 2) {
+        const id = rows[i] as string;
+        const score = rows[i + 1] as string;
+        // Rollouts created in the same millisecond share a score: resume after the cursor's id.
+        if (after && score === max && id >= after) continue;
+        try {
+          rollouts.push(await this.get(id));
+        } catch (error) {
+          if (error instanceof RolloutNotFoundError) continue;
+          throw error;
+        }
+        if (rollouts.length === limit) return { rollouts, nextCursor: `${score}:${id}` };
+      }
+    }
   }
 
   close(): Promise<void> {

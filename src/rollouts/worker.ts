@@ -3,6 +3,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { CloudClients } from '../orchestrator/cloud-clients.js';
 import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
+import { RateLimiter } from '../orchestrator/rate-limiter.js';
 import { connectRedis } from '../orchestrator/redis.js';
 import { runRollout } from './controller.js';
 import { expireRollout, planRollout } from './planner.js';
@@ -34,7 +35,15 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
   const redis = connectRedis(settings.redisUrl, 'worker');
   const orchestrator = new Orchestrator(redis, settings);
   const rollouts = Rollouts.for(orchestrator);
-  const cloud = new CloudClients(settings.cloud);
+  // Plans call the cloud too (a dry run and a batched read per target): they take their tokens
+  // from the same shared buckets as the change workers, or a plan of thousands of targets would
+  // run into the cloud's throttling and starve the changes of the quota.
+  const { apiQps, apiBurst } = orchestrator.policy;
+  const limiter =
+    apiQps === undefined
+      ? undefined
+      : new RateLimiter(orchestrator.scripts, orchestrator.keys, { qps: apiQps, burst: apiBurst });
+  const cloud = new CloudClients(settings.cloud, limiter);
   const workerId = settings.workerId ?? `rollouts:${hostname()}:${process.pid}`;
   const planner = {
     rollouts,

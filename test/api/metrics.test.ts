@@ -98,6 +98,13 @@ describe('audit-derived metrics: the mapping', () => {
     expect(stateAfter(event('toString'))).toBeUndefined();
   });
 
+  it('puts a change held for approval in awaiting_approval, and approved in queued', () => {
+    const held = event('submitted', { details: { approval: { required: 1, expiresAt: 1 } } });
+    expect(stateAfter(held)).toBe('awaiting_approval');
+    expect(stateAfter(event('approval'))).toBeUndefined();
+    expect(stateAfter(event('approved'))).toBe('queued');
+  });
+
   it('names the cloud call of an event from its type, or its code and phase', () => {
     expect(cloudCallOf(event('dry_run_passed'))).toEqual({
       action: 'UpdateIpsecServer',

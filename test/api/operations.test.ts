@@ -71,6 +71,8 @@ describe('OpenAPI', () => {
         'GET /v1/changes',
         'GET /v1/changes/{id}',
         'POST /v1/changes/{id}/cancel',
+        'POST /v1/changes/{id}/approve',
+        'POST /v1/changes/{id}/reject',
         'GET /v1/changes/{id}/events',
         'GET /v1/servers/{id}/lane',
         'GET /v1/audit',

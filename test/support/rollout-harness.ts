@@ -17,7 +17,13 @@ export interface RolloutHarness extends Harness {
 
 /** The change harness (real Redis, simulator, change worker) plus a rollout worker beside it. */
 export async function startRolloutHarness(
-  options: { sim?: SimulatorOptionsInput; policy?: PipelinePolicyInput; pollMs?: number } = {},
+  options: {
+    sim?: SimulatorOptionsInput;
+    policy?: PipelinePolicyInput;
+    pollMs?: number;
+    /** Targets one plan looks at at once (4 unless told). */
+    planConcurrency?: number;
+  } = {},
 ): Promise<RolloutHarness> {
   const harness = await startHarness({
     sim: { servers: 6, faults: { configuringMs: 0 }, ...options.sim },
@@ -38,7 +44,7 @@ export async function startRolloutHarness(
     },
     log: createLogger({ level: 'silent' }),
     pollMs: options.pollMs ?? 20,
-    planConcurrency: 4,
+    planConcurrency: options.planConcurrency ?? 4,
   };
   const rolloutWorkers: RolloutWorker[] = [];
   const start = async () => {

@@ -4,6 +4,7 @@ import { diffConfig, type FieldChange } from '../../ipsec/diff.js';
 import { ipsecServerSchema } from '../../ipsec/server.js';
 import type { MutableParams } from '../../ipsec/update-params.js';
 import {
+  approvalReasonSchema,
   type ChangeView,
   changeSubmissionSchema,
   listChangesQuerySchema,
@@ -55,6 +56,20 @@ const listQuerySchema = z.strictObject({
 });
 
 const changeResponse = z.object({ change: changeSchema });
+
+const rejectBodySchema = z.strictObject({
+  reason: approvalReasonSchema.describe('why the change is rejected, 1 to 1024 characters (audited)'),
+});
+
+/** Bodiless POSTs (cancel, approve) take no body, or an empty one; anything else is a 400. */
+function requireEmptyBody(body: unknown): void {
+  const empty =
+    body === undefined ||
+    body === null ||
+    body === '' ||
+    (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
+  if (!empty) throw new InvalidInputError('request', [{ field: 'body', rule: 'must be empty' }]);
+}
 
 /**
  * What the change would alter, from the server as read before its dry run. Both sides carry the
@@ -180,14 +195,62 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
       },
     },
     async (request) => {
-      const body: unknown = request.body;
-      const empty =
-        body === undefined ||
-        body === null ||
-        body === '' ||
-        (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
-      if (!empty) throw new InvalidInputError('request', [{ field: 'body', rule: 'must be empty' }]);
+      requireEmptyBody(request.body);
       const change = await orchestrator.changes.cancel(request.params.id, principalOf(request).name);
+      return { change };
+    },
+  );
+
+  app.post(
+    '/v1/changes/:id/approve',
+    {
+      onRequest: auth.require('approver'),
+      schema: {
+        summary: 'Approve a change awaiting approval',
+        description:
+          'Role: approver. Its submitter cannot approve it (403 APPROVER_IS_SUBMITTER); an approver ' +
+          'counts once, so approving again changes nothing. The approval that makes the number ' +
+          'the policy requires puts the change in its server lane (state queued). A change that ' +
+          'is not awaiting approval, or whose approval window closed (it expires), is a 409. No body.',
+        tags: ['changes'],
+        security: BEARER_SECURITY,
+        params: changeParamsSchema,
+        response: {
+          200: changeResponse,
+          ...problemResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      requireEmptyBody(request.body);
+      const change = await orchestrator.changes.approve(request.params.id, principalOf(request).name);
+      return { change };
+    },
+  );
+
+  app.post(
+    '/v1/changes/:id/reject',
+    {
+      onRequest: auth.require('approver'),
+      schema: {
+        summary: 'Reject a change awaiting approval',
+        description:
+          'Role: approver. The change ends rejected, with the reason, and is never applied. Its ' +
+          'submitter cannot reject it (403 APPROVER_IS_SUBMITTER: cancel it instead); a change ' +
+          'that is not awaiting approval is a 409.',
+        tags: ['changes'],
+        security: BEARER_SECURITY,
+        params: changeParamsSchema,
+        body: rejectBodySchema,
+        response: {
+          200: changeResponse,
+          ...problemResponses(400, 401, 403, 404, 409, 413, 415),
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const change = await orchestrator.changes.reject(id, principalOf(request).name, request.body.reason);
       return { change };
     },
   );

@@ -6,6 +6,7 @@ import { TokenStore } from '../../api/auth/tokens.js';
 import { envSchema, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { Orchestrator } from '../../orchestrator/orchestrator.js';
+import { Rollouts } from '../../rollouts/rollouts.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 
@@ -65,7 +66,8 @@ export function registerServeCommand(program: Command): void {
         secretKey: config.IPSEC_FLEET_SECRET_KEY,
         policy: config.IPSEC_FLEET_POLICY ? JSON.parse(config.IPSEC_FLEET_POLICY) : undefined,
       });
-      const app = buildApp({ orchestrator, tokens, logger });
+      const rollouts = Rollouts.for(orchestrator);
+      const app = buildApp({ orchestrator, tokens, logger, rollouts });
       try {
         await app.listen({
           host: options.host ?? config.IPSEC_FLEET_HOST,
@@ -73,6 +75,7 @@ export function registerServeCommand(program: Command): void {
         });
       } catch (error) {
         await app.close().catch(() => undefined);
+        await rollouts.close().catch(() => undefined);
         await orchestrator.close().catch(() => undefined);
         throw error;
       }
@@ -94,6 +97,7 @@ export function registerServeCommand(program: Command): void {
         logger.info({ signal }, 'stopping: finishing the requests in flight');
         app
           .close()
+          .then(() => rollouts.close())
           .then(() => orchestrator.close())
           .then(
             () => {

@@ -1,5 +1,7 @@
 --[[
-  Creates a change in state `queued` at the tail of its server's lane, with its audit event.
+  Creates a change in state `queued` at the tail of its server's lane, with its audit event; or,
+  when the approval policy caught it, in state `awaiting_approval` outside any lane (it blocks
+  nobody until approve.lua puts it in its lane).
 
   Input:
     KEYS[1] change hash            KEYS[2] lane list
@@ -9,7 +11,8 @@
     ARGV[3] body hash for the idempotency key ('' when the submission has none)
     ARGV[4] idempotency retention (ms)
     ARGV[5] change fields (JSON object of strings)
-    ARGV[6] the `submitted` audit event (JSON)
+    ARGV[6] initial state: 'queued' or 'awaiting_approval'
+    ARGV[7] the `submitted` audit event (JSON)
   Output:
     { 'created', changeId, lanePosition (1 = head; 0 when it has left its lane already) }
     { 'existing', changeId }       the idempotency key was used before with the same body
@@ -37,8 +40,8 @@ if rcall('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 0 then
   return { 'created', ARGV[1], index and index + 1 or 0 }
 end
 
-local fields = appendEvents(KEYS[6], 6, { 'state', 'queued', 'runs', '0', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
+local fields = appendEvents(KEYS[6], 7, { 'state', ARGV[6], 'runs', '0', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
 hsetFields(KEYS[1], ARGV[5], fields)
-local position = rcall('RPUSH', KEYS[2], ARGV[1])
 rcall('ZADD', KEYS[4], ARGV[2], ARGV[1])
-return { 'created', ARGV[1], position }
+if ARGV[6] ~= 'queued' then return { 'created', ARGV[1], 0 } end
+return { 'created', ARGV[1], rcall('RPUSH', KEYS[2], ARGV[1]) }
