@@ -36,6 +36,11 @@ export const envSchema = z.object({
     .refine(isJsonObject, 'must be a JSON object, e.g. {"busy":{"baseMs":2000,"maxMs":60000}}')
     .optional(),
   IPSEC_FLEET_WORKER_CONCURRENCY: positiveInt(50),
+  /**
+   * Named credential profiles, a JSON file `{ "profiles": { "<name>": { "accessKeyId",
+   * "accessKeySecret", "securityToken"? } } }` (see src/orchestrator/profiles.ts).
+   */
+  IPSEC_FLEET_PROFILES_FILE: z.string().min(1).optional(),
   /** `serve`: where the HTTP API listens, and the bearer tokens it accepts (hashes only). */
   IPSEC_FLEET_HOST: z.string().min(1).default('127.0.0.1'),
   IPSEC_FLEET_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),

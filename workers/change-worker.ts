@@ -1,7 +1,7 @@
-import { credentialsFromEnv } from '../src/aliyun/credentials.js';
 import type { Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { type ChangeWorker, startChangeWorker } from '../src/orchestrator/orchestrator.js';
+import { loadProfiles } from '../src/orchestrator/profiles.js';
 import { startRolloutWorker } from '../src/rollouts/worker.js';
 
 export interface ChangeWorkerProcessOptions {
@@ -25,7 +25,7 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
     concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY,
     cloud: {
       endpoint: config.IPSEC_FLEET_ENDPOINT,
-      profiles: { default: credentialsFromEnv(config) },
+      profiles: loadProfiles(config),
       timeoutMs: config.IPSEC_FLEET_HTTP_TIMEOUT_MS,
       maxConnections: config.IPSEC_FLEET_HTTP_CONNECTIONS,
     },

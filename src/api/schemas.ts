@@ -28,6 +28,7 @@ export const changeSchema = z
     actor: z.string().describe('the name of the token that submitted the change'),
     note: z.string().optional(),
     clientToken: z.string().describe('the ClientToken of every apply of this change'),
+    profile: z.string().optional().describe('the credential profile the change runs with'),
     runs: z.number().int(),
     lastCode: z.string().optional(),
     nextAt: z.number().optional().describe('epoch ms of the next attempt while backing off'),

@@ -81,6 +81,7 @@ export interface SubmitChangeBody {
   regionId: string;
   params: MutableParamsInput;
   note?: string | undefined;
+  profile?: string | undefined;
 }
 
 export interface SubmitChangeResult {

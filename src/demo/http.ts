@@ -1,6 +1,8 @@
 import { Agent, request } from 'undici';
 import type { AuditEvent } from '../audit/event.js';
 import type { ChangeView } from '../orchestrator/change.js';
+import type { RolloutView, TargetPlan } from '../rollouts/rollout.js';
+import type { RolloutSpecInput } from '../rollouts/rollout-spec.js';
 
 /** An HTTP answer the demo did not expect, with the problem document when there is one. */
 export class DemoHttpError extends Error {
@@ -30,10 +32,17 @@ export class DemoHttp {
     method: 'GET' | 'POST',
     url: string,
     what: string,
-    options: { body?: unknown; headers?: Record<string, string>; auth?: boolean; ok?: number[] } = {},
+    options: {
+      body?: unknown;
+      headers?: Record<string, string>;
+      auth?: boolean;
+      /** Another identity's token (the rollout's approver). */
+      token?: string;
+      ok?: number[];
+    } = {},
   ): Promise<{ status: number; json: unknown }> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
-    if (options.auth !== false) headers.authorization = `Bearer ${this.token}`;
+    if (options.auth !== false) headers.authorization = `Bearer ${options.token ?? this.token}`;
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -76,6 +85,34 @@ export class DemoHttp {
       cursor = page.nextCursor;
     } while (cursor);
     return changes;
+  }
+
+  async createRollout(spec: RolloutSpecInput, idempotencyKey: string): Promise<RolloutView> {
+    const { json } = await this.call('POST', `${this.apiUrl}/v1/rollouts`, 'POST /v1/rollouts', {
+      body: spec,
+      headers: { 'idempotency-key': idempotencyKey },
+    });
+    return (json as { rollout: RolloutView }).rollout;
+  }
+
+  async rollout(id: string): Promise<{ rollout: RolloutView; plan: TargetPlan[] }> {
+    const { json } = await this.call(
+      'GET',
+      `${this.apiUrl}/v1/rollouts/${encodeURIComponent(id)}`,
+      'GET /v1/rollouts/:id',
+    );
+    return json as { rollout: RolloutView; plan: TargetPlan[] };
+  }
+
+  /** One approval, with the approver's own token (never the submitter's). */
+  async approveRollout(id: string, approverToken: string): Promise<RolloutView> {
+    const { json } = await this.call(
+      'POST',
+      `${this.apiUrl}/v1/rollouts/${encodeURIComponent(id)}/approve`,
+      'POST /v1/rollouts/:id/approve',
+      { token: approverToken },
+    );
+    return (json as { rollout: RolloutView }).rollout;
   }
 
   async changeTimeline(id: string): Promise<AuditEvent[]> {

@@ -10,6 +10,7 @@ import { DemoChildren } from './children.js';
 import { DemoHttp } from './http.js';
 import { countStates, ProgressView } from './progress.js';
 import { type DemoRedis, deletePrefixKeys, displayRedisUrl, resolveDemoRedis } from './redis.js';
+import { formatRolloutSummary, rolloutOk, rolloutVerdict, runRolloutPart } from './rollout.js';
 import { KIND_LEGEND, type PlannedChange, planScenario, type Scenario } from './scenario.js';
 import { formatSummary, formatTable, type SummaryRow, summaryRows } from './summary.js';
 
@@ -36,6 +37,8 @@ export const DEMO_POLICY: PipelinePolicyInput = {
 
 const SIM_SETTINGS = { seed: 7, busyRate: 0.2, configuringMs: 800 };
 const POLL_MS = 250;
+const SUBMITTER = 'demo';
+const APPROVER = 'demo-approver';
 
 interface SimBanner {
   endpoint: string;
@@ -176,7 +179,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     abort.abort();
   });
 
-  say(`ipsec-fleet demo: ${options.servers} simulated IPsec servers, two workers, the HTTP API`);
+  say(
+    `ipsec-fleet demo: ${options.servers} simulated IPsec servers, two workers, the HTTP API; ` +
+      'a mix of changes, then a fleet rollout',
+  );
   let redis: DemoRedis | undefined;
   let workDir: string;
   try {
@@ -246,19 +252,29 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       baseEnv,
       { secretStdout: true },
     );
-    const [banner, tokenOutput] = await guard(
+    // Two identities: `demo` submits, `demo-approver` approves the rollout (never its submitter).
+    // One after the other: both append to the same tokens file.
+    const createToken = async (name: string, roles: string) => {
+      const output = await children.run(
+        `token-${name}`,
+        ['token', 'create', '--name', name, '--roles', roles, '--file', tokensFile],
+        baseEnv,
+      );
+      const created = output.trim().split('\n').pop() ?? '';
+      if (!/^ipf_\S+$/.test(created))
+        throw new Error(`ipsec-fleet token create printed no token (see ${logPath})`);
+      return created;
+    };
+    const [banner, [token, approverToken]] = await guard(
       Promise.all([
         sim.firstJson<SimBanner>(),
-        children.run(
-          'token',
-          ['token', 'create', '--name', 'demo', '--roles', 'submitter,viewer', '--file', tokensFile],
-          baseEnv,
-        ),
+        (async () => {
+          // The submitter may approve too, only never its own rollout (403 APPROVER_IS_SUBMITTER).
+          const submitterToken = await createToken(SUBMITTER, 'submitter,approver,viewer');
+          return [submitterToken, await createToken(APPROVER, 'approver')] as const;
+        })(),
       ]),
     );
-    const token = tokenOutput.trim().split('\n').pop() ?? '';
-    if (!/^ipf_\S+$/.test(token))
-      throw new Error(`ipsec-fleet token create printed no token (see ${logPath})`);
     say(
       `  sim      ${banner.endpoint}  (${banner.servers.length} servers; ${SIM_SETTINGS.busyRate * 100}% of ` +
         `updates answer VpnGateway.Configuring, and every gateway does for ${SIM_SETTINGS.configuringMs} ms after an apply)`,
@@ -414,6 +430,22 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       if (error instanceof DemoAborted) throw error;
       story = `(audit not available: ${error instanceof Error ? error.message : String(error)})`;
     }
+
+    // Part two: a fleet rollout over the same API, planned, approved by a second identity, watched.
+    say();
+    const rollout = await runRolloutPart({
+      http,
+      servers,
+      submitter: SUBMITTER,
+      submitterToken: token,
+      approver: APPROVER,
+      approverToken,
+      idempotencyKey: `${prefix}-rollout`,
+      deadlineMs: options.short ? 25_000 : 60_000,
+      out,
+      guard,
+    });
+
     say();
     say(formatSummary(rows));
     say();
@@ -436,14 +468,20 @@ export async function runDemo(options: DemoOptions): Promise<number> {
               .map((row) => `${row.change} (${row.kind}) is ${row.actual}, expected ${row.expected}`)
               .join('; '),
     );
-    exitCode = wrong.length === 0 && race.ok ? 0 : 1;
+    say();
+    say(formatRolloutSummary(rollout));
+    say(rolloutVerdict(rollout));
+    exitCode = wrong.length === 0 && race.ok && rolloutOk(rollout) ? 0 : 1;
     summarized = true;
 
     const sample = ids.get(1) ?? '<change id>';
     say();
     say(`API       ${http.apiUrl}        docs ${http.apiUrl}/docs (OpenAPI: ${http.apiUrl}/openapi.json)`);
     if (options.keepRunning) {
-      say(`token     ${token}   (roles submitter, viewer; the tokens file holds only its hash)`);
+      say(
+        `token     ${token}   (${SUBMITTER}: roles submitter, approver, viewer; the tokens file holds only its hash)`,
+      );
+      say(`approver  ${approverToken}   (${APPROVER}: role approver)`);
       say(`sim       ${banner.endpoint}  (curl ${banner.endpoint}/_sim/stats)`);
       say(`redis     ${displayRedisUrl(redis.url)}  prefix ${prefix}`);
       say(`logs      ${logPath}`);

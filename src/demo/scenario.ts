@@ -48,10 +48,10 @@ export interface Scenario {
 /** The fewest servers that hold one of each: locked, race, illegal, IKE, PSK, subnet. */
 export const MIN_SERVERS = 6;
 
-const IKE_UPGRADE = {
+export const IKE_UPGRADE = {
   IkeConfig: { IkeVersion: 'ikev2', IkeEncAlg: 'aes256', IkeAuthAlg: 'sha256', IkePfs: 'group14' },
   IpsecConfig: { IpsecEncAlg: 'aes256', IpsecAuthAlg: 'sha256', IpsecPfs: 'group14' },
-};
+} as const;
 
 /** A fresh pre-shared key: 24 printable ASCII characters (the API allows 1-100). */
 export function newPsk(): string {

@@ -7,7 +7,7 @@ export type ChangeRecord = Record<string, string>;
 
 /**
  * The fields a worker needs to run a change, read in one HMGET by the acquire script (the first
- * four are the ones the script itself looks at). Audit timeline fields (`e:<stream id>`) are
+ * five are the ones the script itself looks at). Audit timeline fields (`e:<stream id>`) are
  * never read on this path.
  */
 export const RUN_FIELDS = [
@@ -15,11 +15,11 @@ export const RUN_FIELDS = [
   'runs',
   'lastCode',
   'regionId',
+  'profile',
   'ipsecServerId',
   'params',
   'pskSealed',
   'clientToken',
-  'profile',
   'before',
   'busyCount',
   'busySince',
@@ -59,6 +59,7 @@ export function toChangeView(id: string, record: ChangeRecord): ChangeView {
     actor: record.actor ?? '',
     note: record.note,
     clientToken: record.clientToken ?? '',
+    profile: record.profile ?? 'default',
     runs: Number(record.runs ?? 0),
     lastCode: record.lastCode,
     nextAt: optionalNumber(record.nextAt),

@@ -29,6 +29,11 @@ export const approvalReasonSchema = z.string().min(1).max(1024);
 
 const text = (max: number) => z.string().min(1).max(max);
 
+/** A credential profile's name (never its secrets). */
+export const profileNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, ".", "-" or "_"');
+
 /** A submission, as the library, the HTTP API and the CLI accept it. */
 export const changeSubmissionSchema = z.strictObject({
   ipsecServerId: z
@@ -39,6 +44,8 @@ export const changeSubmissionSchema = z.strictObject({
   actor: text(128),
   note: text(1024).optional(),
   idempotencyKey: text(256).optional(),
+  /** The credential profile to change it with (`default` unless named); checked by the worker. */
+  profile: profileNameSchema.optional(),
 });
 
 export type ChangeSubmission = z.output<typeof changeSubmissionSchema>;
@@ -55,6 +62,8 @@ export interface ChangeView {
   actor: string;
   note: string | undefined;
   clientToken: string;
+  /** The credential profile it runs with. */
+  profile: string;
   runs: number;
   lastCode: string | undefined;
   nextAt: number | undefined;

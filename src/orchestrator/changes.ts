@@ -122,7 +122,7 @@ export class Changes {
       params: JSON.stringify(publicParams),
       actor: submission.actor,
       clientToken: clientTokenFor(id),
-      profile: DEFAULT_PROFILE,
+      profile: submission.profile ?? DEFAULT_PROFILE,
     };
     if (submission.note) fields.note = submission.note;
     if (Psk !== undefined) fields.pskSealed = secrets.seal(Psk, id);
@@ -466,6 +466,8 @@ export class Changes {
     }
     return result;
   }
+
+  /** The credential profile a change runs with (fixed at submit; `default` for older changes). */
 
   /** Moves a delayed change job to the front of the queue (a circuit closed, a waiter may go). */
   async wake(changeId: string): Promise<void> {

@@ -50,6 +50,7 @@ export class OrchestratorKeys {
     return `${this.tag}:circuit:${account}`;
   }
 
+  /** `circuit(account)` + `:waiters`: acquire.lua builds both from `circuit('')` and a profile. */
   circuitWaiters(account: string): string {
     return `${this.tag}:circuit:${account}:waiters`;
   }

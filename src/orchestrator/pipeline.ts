@@ -84,15 +84,8 @@ export function createChangeProcessor(deps: PipelineDeps) {
     const template = JSON.stringify({ ts: now(), actor: deps.workerId, changeId: id, ipsecServerId });
     const acquired = (await scripts.run(
       'acquire',
-      [
-        keys.change(id),
-        keys.lane(ipsecServerId),
-        keys.lock(ipsecServerId),
-        keys.audit,
-        keys.circuit(DEFAULT_PROFILE),
-        keys.circuitWaiters(DEFAULT_PROFILE),
-      ],
-      [id, owner, policy.leaseMs, now(), template, ...RUN_FIELDS],
+      [keys.change(id), keys.lane(ipsecServerId), keys.lock(ipsecServerId), keys.audit],
+      [id, owner, policy.leaseMs, now(), template, keys.circuit(''), ...RUN_FIELDS],
     )) as [string, ...(string | null)[]];
 
     switch (acquired[0]) {
@@ -146,17 +139,19 @@ export function createChangeProcessor(deps: PipelineDeps) {
   async function run(change: RunningChange, signal: AbortSignal): Promise<void> {
     const { id, record, audit } = change;
     const { ipsecServerId, regionId } = audit;
-    const { caller, reader } = deps.cloud(change.profile, regionId);
     const params = paramsToSend(id, record, deps.secrets);
     const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
     const callOptions = { signal, timeoutMs: policy.callTimeoutMs };
     // A throttled call is retried in place, lease held: it is the quota speaking, not the gateway,
     // and restarting the change from its dry run would only spend more of the quota.
     const call = <T>(fn: () => Promise<T>): Promise<T> => retryThrottled(fn, policy.throttled, random);
-    const read = () => call(() => reader.read(regionId, ipsecServerId));
     let phase: Phase = 'read';
 
     try {
+      // Inside the try: a profile this worker does not know (PROFILE_UNKNOWN) is a permanent
+      // error of the read phase, so the change ends `rejected` instead of failing its job.
+      const { caller, reader } = deps.cloud(change.profile, regionId);
+      const read = () => call(() => reader.read(regionId, ipsecServerId));
       const before = record.before ? undefined : redactServer(await read());
       phase = 'dry-run';
       const dryRun = await call(() => sendDryRun(caller, request, callOptions));

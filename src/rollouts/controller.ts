@@ -1,10 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IpsecFleetError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { UnexpectedScriptResultError } from '../orchestrator/errors.js';
 import { RolloutStateError } from './errors.js';
 import { encodeRolloutEvent } from './events.js';
-import { batchRanges, concurrencyLimit, errorThreshold, rampedConcurrency } from './rate-control.js';
+import {
+  batchRanges,
+  concurrencyLimit,
+  errorThreshold,
+  rampedConcurrency,
+  startWindow,
+} from './rate-control.js';
 import type { RolloutState } from './rollout.js';
 import { isTerminalChange, type Rollouts, type RunnableTarget } from './rollouts.js';
 
@@ -14,6 +21,8 @@ export interface ControllerOptions {
   log: Logger;
   /** Aborted when the worker shuts down: the controller stops where it is (see worker.ts). */
   signal?: AbortSignal;
+  /** The window of `maxChangesPerMinute` (60,000 ms; shorter in tests). */
+  rateWindowMs?: number;
 }
 
 /** What a controller run ended with: the rollout ended, or the worker asked it to stop first. */
@@ -83,6 +92,7 @@ export async function runRollout(
         {
           ipsecServerId: target.ipsecServerId,
           regionId: target.regionId,
+          ...(target.profile !== DEFAULT_PROFILE ? { profile: target.profile } : {}),
           params: target.params,
           actor,
           note: `rollout ${rolloutId}`,
@@ -105,6 +115,27 @@ export async function runRollout(
   };
   // Refused submissions have an outcome and no change.
   for (const position of outcomes.keys()) if (!submitted.has(position)) submitted.set(position, '');
+
+  // maxChangesPerMinute: a sliding window over the times this controller started changes. It
+  // lives here rather than in a shared Redis structure because one controller alone submits a
+  // rollout's changes; the start times are kept in the rollout hash (`rateStarts`, written before
+  // the changes are submitted), so a controller resumed by another worker honours the window its
+  // predecessor opened. A crash between the write and the submissions only leaves slots unused.
+  const rateLimit = settings.maxChangesPerMinute;
+  const rateWindowMs = options.rateWindowMs ?? 60_000;
+  let starts: number[] = JSON.parse((await redis.hget(rolloutKey, 'rateStarts')) ?? '[]') as number[];
+  /** Keeps the positions the window allows now, records their start, and says when more may go. */
+  const admit = async (positions: number[]): Promise<{ admitted: number[]; waitMs: number }> => {
+    if (rateLimit === undefined || positions.length === 0) return { admitted: positions, waitMs: 0 };
+    const now = Date.now();
+    const window = startWindow(starts, rateLimit, rateWindowMs, now);
+    const admitted = positions.slice(0, window.allowed);
+    starts = [...window.recent, ...admitted.map(() => now)];
+    if (admitted.length > 0) await redis.hset(rolloutKey, 'rateStarts', JSON.stringify(starts));
+    const freesAt = startWindow(starts, rateLimit, rateWindowMs, now).freesAt;
+    const waitMs = admitted.length < positions.length ? Math.max(1, (freesAt ?? now) - now) : 0;
+    return { admitted, waitMs };
+  };
 
   for (;;) {
     if (signal?.aborted) return 'stopped';
@@ -210,12 +241,15 @@ export async function runRollout(
     }
 
     if (ranges) {
+      const [start, end] = ranges[batch] as [number, number];
+      // A batch the rate limit started only in part goes on as the window allows.
+      const started = submitted.has(start);
       // A batch starts when the one before it has finished, baked, and (if asked) been resumed.
-      if (running > 0) {
+      if (!started && running > 0) {
         await wait(options.pollMs);
         continue;
       }
-      if (batch > 0) {
+      if (batch > 0 && !started) {
         if (settings.bakeMs > 0 && Number(bakedBefore ?? 0) < batch) {
           await redis.hset(rolloutKey, {
             bakedBefore: String(batch),
@@ -240,16 +274,19 @@ export async function runRollout(
           continue;
         }
       }
-      const [start, end] = ranges[batch] as [number, number];
       await redis.hset(rolloutKey, 'currentBatch', String(batch + 1));
       const positions = [];
       for (let position = start; position < end; position++)
         if (!submitted.has(position)) positions.push(position);
+      const { admitted, waitMs } = await admit(positions);
       // A batch may be thousands of targets: submit a bounded number at a time.
-      for (let i = 0; i < positions.length; i += SUBMIT_CHUNK) {
-        await Promise.all(positions.slice(i, i + SUBMIT_CHUNK).map(submit));
+      for (let i = 0; i < admitted.length; i += SUBMIT_CHUNK) {
+        await Promise.all(admitted.slice(i, i + SUBMIT_CHUNK).map(submit));
       }
-      options.log.info({ rolloutId, batch: batch + 1, size: end - start }, 'rollout batch started');
+      if (!started) {
+        options.log.info({ rolloutId, batch: batch + 1, size: end - start }, 'rollout batch started');
+      }
+      if (waitMs > 0) await wait(Math.min(options.pollMs, waitMs));
       continue;
     }
 
@@ -260,7 +297,8 @@ export async function runRollout(
       for (let position = firstUnsubmitted; position < total && positions.length < room; position++) {
         if (!submitted.has(position)) positions.push(position);
       }
-      await Promise.all(positions.map(submit));
+      const { admitted } = await admit(positions);
+      await Promise.all(admitted.map(submit));
     }
     await wait(options.pollMs);
   }

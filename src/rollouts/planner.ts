@@ -1,19 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AliyunApiError } from '../aliyun/errors.js';
 import type { RpcCaller } from '../aliyun/types.js';
-import { sendDryRun } from '../ipsec/api.js';
+import { IpsecFleetError } from '../errors.js';
+import { listIpsecServers, sendDryRun } from '../ipsec/api.js';
 import { classifyError } from '../ipsec/classify-error.js';
 import { diffConfig } from '../ipsec/diff.js';
 import { IpsecServerNotFoundError } from '../ipsec/errors.js';
+import { MAX_PAGE_SIZE } from '../ipsec/list-request.js';
+import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
+import { UnknownProfileError } from '../orchestrator/errors.js';
 import type { ServerReader } from '../orchestrator/server-reader.js';
 import { RolloutStateError } from './errors.js';
 import { encodeRolloutEvent } from './events.js';
-import type { PlanKind, RolloutSettings, TargetPlan } from './rollout.js';
+import {
+  globToRegExp,
+  MAX_TARGETS,
+  type PlanKind,
+  type RolloutSelector,
+  type RolloutSettings,
+  type TargetPlan,
+} from './rollout.js';
 import type { Rollouts, RunnableTarget } from './rollouts.js';
 
 export interface PlannerDeps {
   rollouts: Rollouts;
-  cloud(regionId: string): { caller: RpcCaller; reader: ServerReader };
+  /** The cloud client of a credential profile for a region; throws UnknownProfileError. */
+  cloud(profile: string, regionId: string): { caller: RpcCaller; reader: ServerReader };
   /** Targets looked at at once (a dry run and a batched read each). */
   concurrency: number;
   callTimeoutMs: number;
@@ -43,8 +55,22 @@ function codeOf(error: unknown): { code: string; message: string } {
  * everything the params set, else a would-change with the field diff.
  */
 export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Promise<TargetPlan> {
-  const { caller, reader } = deps.cloud(target.regionId);
-  const base = { index: target.index, ipsecServerId: target.ipsecServerId, regionId: target.regionId };
+  const base: Omit<TargetPlan, 'kind'> = {
+    index: target.index,
+    ipsecServerId: target.ipsecServerId,
+    regionId: target.regionId,
+  };
+  if (target.profile !== DEFAULT_PROFILE) base.profile = target.profile;
+  let cloud: { caller: RpcCaller; reader: ServerReader };
+  try {
+    cloud = deps.cloud(target.profile, target.regionId);
+  } catch (error) {
+    // A profile this worker does not know: the change would be rejected, so is the target.
+    if (error instanceof UnknownProfileError)
+      return { ...base, kind: 'rejected', code: error.code, message: error.message };
+    throw error;
+  }
+  const { caller, reader } = cloud;
   const retries = deps.retries ?? 4;
   for (let attempt = 0; ; attempt++) {
     const [dryRun, read] = await Promise.allSettled([
@@ -71,6 +97,73 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
   }
 }
 
+/** A selector that cannot become targets: too many, none, or a listing the cloud refused. */
+export class SelectorError extends IpsecFleetError {
+  constructor(message: string) {
+    super('SELECTOR_INVALID', message);
+  }
+}
+
+/**
+ * The targets of a selector: ListIpsecServers per region (per VPN gateway when given, which the
+ * API filters on), names matched against the glob, each server once, in region/gateway order as
+ * listed, so that a plan resumed after a crash finds the same targets at the same indexes. More
+ * than MAX_TARGETS matches is an error (stopping at the first one too many), as is none.
+ */
+export async function resolveSelector(
+  deps: Pick<PlannerDeps, 'cloud' | 'callTimeoutMs'>,
+  selector: RolloutSelector,
+  maxTargets = MAX_TARGETS,
+): Promise<{ ipsecServerId: string; regionId: string; profile?: string }[]> {
+  const profile = selector.profile ?? DEFAULT_PROFILE;
+  const name = selector.namePattern ? globToRegExp(selector.namePattern) : undefined;
+  const seen = new Set<string>();
+  const found: { ipsecServerId: string; regionId: string; profile?: string }[] = [];
+  for (const regionId of selector.regions) {
+    let caller: RpcCaller;
+    try {
+      caller = deps.cloud(profile, regionId).caller;
+    } catch (error) {
+      if (error instanceof UnknownProfileError) throw new SelectorError(`selector: ${error.message}`);
+      throw error;
+    }
+    for (const vpnGatewayId of selector.vpnGatewayIds ?? [undefined]) {
+      const query = {
+        RegionId: regionId,
+        MaxResults: MAX_PAGE_SIZE,
+        ...(vpnGatewayId ? { VpnGatewayId: vpnGatewayId } : {}),
+      };
+      try {
+        for await (const server of listIpsecServers(caller, query, { timeoutMs: deps.callTimeoutMs })) {
+          if (seen.has(server.IpsecServerId)) continue;
+          if (name && !name.test(server.IpsecServerName ?? '')) continue;
+          seen.add(server.IpsecServerId);
+          if (found.length >= maxTargets) {
+            throw new SelectorError(
+              `selector matches more than ${maxTargets} IPsec servers; narrow it (regions, vpnGatewayIds, namePattern) or split the rollout`,
+            );
+          }
+          found.push({
+            ipsecServerId: server.IpsecServerId,
+            regionId,
+            ...(profile !== DEFAULT_PROFILE ? { profile } : {}),
+          });
+        }
+      } catch (error) {
+        if (error instanceof SelectorError) throw error;
+        // Busy, throttled or transient: the plan job is retried. Anything else will not pass.
+        if (classifyError(error) === 'permanent' || classifyError(error) === 'account-locked') {
+          const { code, message } = codeOf(error);
+          throw new SelectorError(`selector: ListIpsecServers in ${regionId} failed: ${code}: ${message}`);
+        }
+        throw error;
+      }
+    }
+  }
+  if (found.length === 0) throw new SelectorError('selector matches no IPsec server');
+  return found;
+}
+
 /**
  * Plans a rollout: every target not judged yet (a resumed job skips those a dead worker finished),
  * `concurrency` at a time, each verdict stored as it comes; then `planned` (planOnly) or
@@ -81,6 +174,27 @@ export async function planRollout(deps: PlannerDeps, rolloutId: string): Promise
   const { redis, keys, queue } = rollouts.deps;
   const rollout = await rollouts.get(rolloutId);
   if (rollout.state !== 'planning') return;
+  if (rollout.selector && !(await redis.hget(keys.rollout(rolloutId), 'targetsResolved'))) {
+    const found = await resolveSelector(deps, rollout.selector).catch((error: unknown) => {
+      if (error instanceof SelectorError) return error;
+      throw error;
+    });
+    if (found instanceof SelectorError) {
+      const now = Date.now();
+      await rollouts
+        .transition(rolloutId, ['planning'], 'rejected', 'plan', {
+          fields: { finishedAt: String(now), reason: found.message },
+          events: [
+            encodeRolloutEvent(rolloutId, 'system', 'rollout_rejected', { reason: found.message }, now),
+          ],
+        })
+        .catch((error) => {
+          if (!(error instanceof RolloutStateError)) throw error;
+        });
+      return;
+    }
+    await rollouts.storeResolvedTargets(rolloutId, found);
+  }
   const done = new Set(Object.keys(await redis.hgetall(keys.rolloutPlan(rolloutId))).map(Number));
   const todo = (await rollouts.targets(rolloutId)).filter((target) => !done.has(target.index));
 

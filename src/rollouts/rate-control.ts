@@ -45,3 +45,20 @@ export function errorThreshold(value: number | string, total: number): number {
 export function batchCount(strategy: Strategy, total: number): number | undefined {
   return 'batches' in strategy ? batchRanges(strategy.batches, total).length : undefined;
 }
+
+/**
+ * `maxChangesPerMinute` as a sliding window over the times changes were started: the starts still
+ * inside the window, how many more may start now, and when the oldest leaves it (so a controller
+ * knows how long to wait when none may).
+ */
+export function startWindow(
+  starts: readonly number[],
+  limit: number,
+  windowMs: number,
+  now: number,
+): { recent: number[]; allowed: number; freesAt: number | undefined } {
+  const recent = starts.filter((at) => at > now - windowMs);
+  const allowed = Math.max(0, limit - recent.length);
+  const oldest = recent.length > 0 ? Math.min(...recent) : undefined;
+  return { recent, allowed, freesAt: oldest === undefined ? undefined : oldest + windowMs };
+}

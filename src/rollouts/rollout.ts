@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type MutableParams, mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
+import { profileNameSchema } from '../orchestrator/change.js';
 
 /**
  * A rollout: one params patch carried to many servers, planned (dry run + read of each), approved
@@ -86,11 +87,45 @@ export const rolloutTargetSchema = z.strictObject({
   regionId: regionIdSchema,
   /** Overrides the rollout's params for this target (IkeConfig/IpsecConfig merge key by key). */
   params: mutableParamsSchema.optional(),
+  /** The credential profile of this target's account (`default` unless named). */
+  profile: profileNameSchema.optional(),
 });
+
+/**
+ * Targets found by the plan rather than listed: every IPsec server ListIpsecServers shows in the
+ * regions (through `profile`), narrowed to the VPN gateways and to names matching `namePattern`.
+ * The pattern is a glob over the whole IpsecServerName, case-sensitive: `*` is any run of
+ * characters (empty too), `?` exactly one; nothing else is special (a glob, not a regex, so a
+ * user's pattern cannot make matching slow).
+ */
+export const rolloutSelectorSchema = z.strictObject({
+  regions: z.array(regionIdSchema).min(1).max(50),
+  vpnGatewayIds: z
+    .array(
+      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be a VPN gateway id such as vpn-bp1...'),
+    )
+    .min(1)
+    .max(100)
+    .optional(),
+  namePattern: z.string().min(1).max(128).optional(),
+  profile: profileNameSchema.optional(),
+});
+export type RolloutSelector = z.infer<typeof rolloutSelectorSchema>;
+
+/** The glob of `namePattern` as an anchored regex (see rolloutSelectorSchema). */
+export function globToRegExp(pattern: string): RegExp {
+  const body = pattern
+    .split('')
+    .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${body}$`, 's');
+}
 
 export const rolloutInputSchema = z
   .strictObject({
-    targets: z.array(rolloutTargetSchema).min(1).max(MAX_TARGETS),
+    /** The servers, listed; or `selector`, resolved when the rollout is planned (exactly one). */
+    targets: z.array(rolloutTargetSchema).min(1).max(MAX_TARGETS).optional(),
+    selector: rolloutSelectorSchema.optional(),
     params: mutableParamsSchema.optional(),
     strategy: strategySchema.default({ batches: ['100%'] }),
     maxErrors: thresholdSchema.default(0),
@@ -98,6 +133,11 @@ export const rolloutInputSchema = z
     pause: z.enum(['none', 'first', 'every']).default('none'),
     /** Wait this long after a batch before the next one starts (batches strategy only). */
     bakeMs: z.number().int().min(0).max(DAY_MS).default(0),
+    /**
+     * Start at most this many changes in any 60-second window (a sliding window, either strategy):
+     * a batch bigger than that is started over several windows.
+     */
+    maxChangesPerMinute: z.number().int().min(1).max(MAX_TARGETS).optional(),
     approvals: z
       .strictObject({
         required: z.number().int().min(1).max(10).default(1),
@@ -117,8 +157,22 @@ export const rolloutInputSchema = z
     rollbackOf: z.string().min(1).optional(),
   })
   .superRefine((input, ctx) => {
+    if ((input.targets === undefined) === (input.selector === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give exactly one of targets (a list) and selector (regions, vpnGatewayIds, namePattern)',
+      });
+    }
+    if (input.selector && !input.params) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['params'],
+        message: 'is required with a selector (its targets have no params of their own)',
+      });
+    }
     const seen = new Set<string>();
-    input.targets.forEach((target, index) => {
+    (input.targets ?? []).forEach((target, index) => {
       if (!input.params && !target.params) {
         ctx.addIssue({
           code: 'custom',
@@ -146,6 +200,8 @@ export interface RolloutSettings {
   maxErrors: number | string;
   pause: 'none' | 'first' | 'every';
   bakeMs: number;
+  /** Changes started in any window of a minute, at most (absent: no such limit). */
+  maxChangesPerMinute?: number | undefined;
   approvals: { required: number; expiresMs: number };
   planOnly: boolean;
 }
@@ -169,6 +225,8 @@ export interface TargetPlan {
   index: number;
   ipsecServerId: string;
   regionId: string;
+  /** Set when the target names a profile other than `default`. */
+  profile?: string;
   kind: PlanKind;
   /** The cloud's code for rejected, blocked and unknown. */
   code?: string;
@@ -200,7 +258,10 @@ export interface RolloutView {
   note: string | undefined;
   params: Record<string, unknown> | undefined;
   settings: RolloutSettings;
+  /** Targets listed, or found by the selector once planned (0 until then). */
   targetCount: number;
+  /** Set when the targets are chosen by a selector rather than listed. */
+  selector: RolloutSelector | undefined;
   plan: Record<PlanKind, number> | undefined;
   approvalsRequired: number;
   approvals: number;

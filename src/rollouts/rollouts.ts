@@ -8,7 +8,7 @@ import {
   type ChangeView,
   TERMINAL_STATES as TERMINAL_CHANGE_STATES,
 } from '../orchestrator/change.js';
-import type { Changes } from '../orchestrator/changes.js';
+import { type Changes, DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import {
   ChangeStateError,
   SecretKeyMissingError,
@@ -33,6 +33,7 @@ import {
   mergeParams,
   type PlanKind,
   type RolloutInput,
+  type RolloutSelector,
   type RolloutSettings,
   type RolloutState,
   type RolloutView,
@@ -55,6 +56,7 @@ export interface RolloutsDeps {
 interface StoredTarget {
   ipsecServerId: string;
   regionId: string;
+  profile?: string;
   params?: Record<string, unknown>;
   pskSealed?: string;
 }
@@ -64,6 +66,8 @@ export interface RunnableTarget {
   index: number;
   ipsecServerId: string;
   regionId: string;
+  /** The credential profile (`default` unless the target named one). */
+  profile: string;
   params: MutableParams;
 }
 
@@ -138,16 +142,18 @@ export class Rollouts {
     const spec = parseOrThrow(rolloutInputSchema, input, 'rollout');
     const { keys, scripts, secrets } = this.deps;
     const carriesPsk =
-      spec.params?.Psk !== undefined || spec.targets.some((t) => t.params?.Psk !== undefined);
+      spec.params?.Psk !== undefined || (spec.targets ?? []).some((t) => t.params?.Psk !== undefined);
     if (carriesPsk && !secrets.canSeal) throw new SecretKeyMissingError();
 
     const now = this.now();
     const id = newRolloutId(now);
     const common = sealPsk(spec.params, secrets, id);
-    const targets = spec.targets.map((target, index) => {
+    // With a selector the targets are found (and stored) by the plan.
+    const targets = (spec.targets ?? []).map((target, index) => {
       const stored: StoredTarget = {
         ipsecServerId: target.ipsecServerId,
         regionId: target.regionId,
+        ...(target.profile ? { profile: target.profile } : {}),
         ...sealPsk(target.params, secrets, `${id}/${index}`),
       };
       return JSON.stringify(stored);
@@ -157,17 +163,19 @@ export class Rollouts {
       maxErrors: spec.maxErrors,
       pause: spec.pause,
       bakeMs: spec.bakeMs,
+      ...(spec.maxChangesPerMinute ? { maxChangesPerMinute: spec.maxChangesPerMinute } : {}),
       approvals: spec.approvals,
       planOnly: spec.planOnly,
     };
     const fields: Record<string, string> = {
       actor: spec.actor,
       settings: JSON.stringify(settings),
-      targetCount: String(spec.targets.length),
+      targetCount: String(targets.length),
       approvalsRequired: String(spec.approvals.required),
       approvals: '0',
     };
     if (spec.note) fields.note = spec.note;
+    if (spec.selector) fields.selector = JSON.stringify(spec.selector);
     if (spec.rollbackOf) fields.rollbackOf = spec.rollbackOf;
     if (common.params) fields.params = JSON.stringify(common.params);
     if (common.pskSealed) fields.pskSealed = common.pskSealed;
@@ -185,7 +193,8 @@ export class Rollouts {
           spec.actor,
           'rollout_created',
           {
-            targets: spec.targets.length,
+            targets: targets.length,
+            selector: spec.selector,
             params: common.params,
             settings,
             note: spec.note,
@@ -215,6 +224,7 @@ export class Rollouts {
       params: optionalJson(record.params),
       settings,
       targetCount: toNumber(record.targetCount),
+      selector: optionalJson<RolloutSelector>(record.selector),
       plan: optionalJson<Record<PlanKind, number>>(record.plan),
       approvalsRequired: toNumber(record.approvalsRequired),
       approvals: toNumber(record.approvals),
@@ -267,6 +277,32 @@ export class Rollouts {
     return events.sort((a, b) => compareStreamIds(a.id, b.id));
   }
 
+  /**
+   * Stores the targets a selector resolved to (the plan does this once, before judging them): they
+   * replace any stored by an earlier attempt of the same plan, which found them in the same order.
+   */
+  async storeResolvedTargets(
+    id: string,
+    targets: readonly { ipsecServerId: string; regionId: string; profile?: string | undefined }[],
+  ): Promise<void> {
+    const { redis, keys } = this.deps;
+    const multi = redis.multi().del(keys.rolloutTargets(id));
+    for (let i = 0; i < targets.length; i += 1_000) {
+      const chunk: Record<string, string> = {};
+      targets.slice(i, i + 1_000).forEach((target, offset) => {
+        const stored: StoredTarget = {
+          ipsecServerId: target.ipsecServerId,
+          regionId: target.regionId,
+          ...(target.profile ? { profile: target.profile } : {}),
+        };
+        chunk[String(i + offset)] = JSON.stringify(stored);
+      });
+      multi.hset(keys.rolloutTargets(id), chunk);
+    }
+    multi.hset(keys.rollout(id), { targetCount: String(targets.length), targetsResolved: '1' });
+    await multi.exec();
+  }
+
   /** Every target with its merged params and the Psk opened: what plan and run send. */
   async targets(id: string): Promise<RunnableTarget[]> {
     const { redis, keys, secrets } = this.deps;
@@ -284,6 +320,7 @@ export class Rollouts {
         index,
         ipsecServerId: target.ipsecServerId,
         regionId: target.regionId,
+        profile: target.profile ?? DEFAULT_PROFILE,
         params: mergeParams(commonParams, own),
       });
     }
@@ -405,16 +442,23 @@ export class Rollouts {
     const targets = [];
     for (const change of applied) {
       const params = restoreParams(change);
-      if (params) targets.push({ ipsecServerId: change.ipsecServerId, regionId: change.regionId, params });
+      if (params)
+        targets.push({
+          ipsecServerId: change.ipsecServerId,
+          regionId: change.regionId,
+          ...(change.profile !== DEFAULT_PROFILE ? { profile: change.profile } : {}),
+          params,
+        });
     }
     if (targets.length === 0) throw new NothingToRollBackError(id);
-    const { strategy, maxErrors, pause, bakeMs, approvals } = original.settings;
+    const { strategy, maxErrors, pause, bakeMs, approvals, maxChangesPerMinute } = original.settings;
     return this.create({
       targets,
       strategy,
       maxErrors,
       pause,
       bakeMs,
+      ...(maxChangesPerMinute ? { maxChangesPerMinute } : {}),
       approvals,
       actor,
       note: note ?? `rollback of ${id}`,

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { DelayedError, type Job, Worker } from 'bullmq';
-import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { CloudClients } from '../orchestrator/cloud-clients.js';
 import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
 import { RateLimiter } from '../orchestrator/rate-limiter.js';
@@ -18,6 +17,8 @@ export interface RolloutWorkerSettings
   planConcurrency?: number;
   /** How often a controller reads its changes' states. */
   pollMs?: number;
+  /** The window of a rollout's maxChangesPerMinute: a minute, shorter only in tests. */
+  rateWindowMs?: number;
 }
 
 export interface RolloutWorker {
@@ -47,7 +48,7 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
   const workerId = settings.workerId ?? `rollouts:${hostname()}:${process.pid}`;
   const planner = {
     rollouts,
-    cloud: (regionId: string) => cloud.get(DEFAULT_PROFILE, regionId),
+    cloud: (profile: string, regionId: string) => cloud.get(profile, regionId),
     concurrency: settings.planConcurrency ?? 16,
     callTimeoutMs: orchestrator.policy.callTimeoutMs,
   };
@@ -66,6 +67,7 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
           pollMs: settings.pollMs ?? 1_000,
           log: settings.log,
           signal: stopping.signal,
+          ...(settings.rateWindowMs ? { rateWindowMs: settings.rateWindowMs } : {}),
         });
         if (result === 'stopped') {
           // Shutting down: hand the controller back to the queue at once, without spending an

@@ -192,6 +192,41 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     expect(plan[0]).toMatchObject({ index: 0, kind: 'would-change' });
   });
 
+  it('a selector instead of targets: resolved by the plan; both at once is a 400', async () => {
+    const both = await call('submitter', {
+      method: 'POST',
+      url: '/v1/rollouts',
+      payload: {
+        targets: targets(1),
+        selector: { regions: ['cn-shanghai'] },
+        params: { IpsecServerName: 'by_selector' },
+      },
+    });
+    expect(both.statusCode).toBe(400);
+    expect(JSON.stringify(both.json().errors)).toMatch(/exactly one of targets/);
+    const created = await create({
+      selector: { regions: ['cn-shanghai'], namePattern: 'sim-ipsec-000[12]*' },
+      params: { IpsecServerName: 'by_selector' },
+      maxChangesPerMinute: 5,
+      planOnly: true,
+    });
+    await waitFor(created.id, ['planned', 'rejected']);
+    const response = await call('viewer', { method: 'GET', url: `/v1/rollouts/${created.id}` });
+    const { rollout } = response.json();
+    // `[` is not special in the glob: nothing is named that, so nothing matches.
+    expect(rollout).toMatchObject({ state: 'rejected', reason: 'selector matches no IPsec server' });
+    expect(rollout.selector).toEqual({ regions: ['cn-shanghai'], namePattern: 'sim-ipsec-000[12]*' });
+    expect(rollout.settings.maxChangesPerMinute).toBe(5);
+    const matching = await create({
+      selector: { regions: ['cn-shanghai'], namePattern: 'sim-ipsec-000?' },
+      params: { IpsecServerName: 'by_selector' },
+      planOnly: true,
+    });
+    const planned = await waitFor(matching.id, ['planned']);
+    expect(planned.targetCount).toBe(h.sim.servers.length);
+    expect(planned.plan?.['would-change']).toBe(h.sim.servers.length);
+  });
+
   it('Idempotency-Key: the same body returns the first rollout, another body is a 409', async () => {
     const body = { targets: targets(1), params: { IpsecServerName: 'idem' }, planOnly: true };
     const post = (payload: object, key: string) =>

@@ -40,8 +40,38 @@ function summaryRows(stdout: string): Row[] {
   return rows;
 }
 
+interface RolloutRow {
+  id: string;
+  targets: number;
+  plan: string;
+  expected: string;
+  actual: string;
+  changed: number;
+  errors: number;
+}
+
+/** The rollout table's one row, under `rollout  targets  plan ...` and its dashes. */
+function rolloutRow(stdout: string): RolloutRow | undefined {
+  const lines = stdout.split('\n');
+  const header = lines.findIndex((line) =>
+    /^rollout\s+targets\s+plan\s+expected\s+actual\s+changed\s+errors\s+batches$/.test(line),
+  );
+  const row = header < 0 ? undefined : lines[header + 2];
+  if (!row) return undefined;
+  const [id, targets, plan, expected, actual, changed, errors] = row.trim().split(/\s+/);
+  return {
+    id: id ?? '',
+    targets: Number(targets),
+    plan: plan ?? '',
+    expected: expected ?? '',
+    actual: actual ?? '',
+    changed: Number(changed),
+    errors: Number(errors),
+  };
+}
+
 describe('ipsec-fleet demo', () => {
-  it('runs --short to the end with every change in the state it should reach', {
+  it('runs --short to the end with every change and the rollout in the state they should reach', {
     timeout: 60_000,
   }, async () => {
     const startedAt = Date.now();
@@ -64,6 +94,19 @@ describe('ipsec-fleet demo', () => {
     expect(locked?.attempts, context).toBeGreaterThan(1);
     expect(result.stdout, context).toMatch(/^ok: race on iss-/m);
     expect(result.stdout, context).toMatch(/^ok: all 13 changes ended as expected/m);
+    // The rollout: planned, refused to its submitter, approved by a second identity, completed.
+    expect(result.stdout, context).toMatch(/planned in [\d.]+ s .*: would-change \d+ · no-op \d+/);
+    expect(result.stdout, context).toContain('may not approve it: HTTP 403 APPROVER_IS_SUBMITTER');
+    expect(result.stdout, context).toMatch(/approved by demo-approver \(1\/1\)/);
+    const rollout = rolloutRow(result.stdout);
+    expect(rollout, context).toBeDefined();
+    expect(rollout?.id, context).toMatch(/^rol-/);
+    expect(rollout?.targets, context).toBe(12);
+    expect(rollout?.expected, context).toBe('completed');
+    expect(rollout?.actual, context).toBe('completed');
+    expect(rollout?.errors, context).toBe(0);
+    expect(rollout?.changed, context).toBeGreaterThan(0);
+    expect(result.stdout, context).toMatch(/^ok: rollout rol-\S+ completed as expected/m);
     expect(result.stdout).toContain('/v1/audit?format=jsonl');
     expect(result.stdout).toMatch(/ipsec-fleet audit --change chg-/);
     expect(elapsed).toBeLessThan(60_000);

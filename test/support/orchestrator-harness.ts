@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import type { Credentials } from '../../src/aliyun/types.js';
 import { createLogger } from '../../src/log.js';
 import { type ChangeWorker, Orchestrator, startChangeWorker } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
@@ -38,7 +39,13 @@ export function uniquePrefix(): string {
 }
 
 export async function startHarness(
-  options: { sim?: SimulatorOptionsInput; policy?: PipelinePolicyInput; workers?: number } = {},
+  options: {
+    sim?: SimulatorOptionsInput;
+    policy?: PipelinePolicyInput;
+    workers?: number;
+    /** Credential profiles besides `default` (the simulator's primary key). */
+    profiles?: Record<string, Credentials>;
+  } = {},
 ): Promise<Harness> {
   const redisUrl = inject('redisUrl');
   const prefix = uniquePrefix();
@@ -61,7 +68,10 @@ export async function startHarness(
         concurrency: workerOptions.concurrency ?? 10,
         cloud: {
           endpoint: sim.endpoint,
-          profiles: { default: { accessKeyId: sim.accessKeyId, accessKeySecret: sim.accessKeySecret } },
+          profiles: {
+            default: { accessKeyId: sim.accessKeyId, accessKeySecret: sim.accessKeySecret },
+            ...options.profiles,
+          },
           timeoutMs: 2_000,
           maxConnections: 8,
         },

@@ -1,3 +1,4 @@
+import type { Credentials } from '../../src/aliyun/types.js';
 import { createLogger } from '../../src/log.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
 import type { RolloutView } from '../../src/rollouts/rollout.js';
@@ -23,11 +24,16 @@ export async function startRolloutHarness(
     pollMs?: number;
     /** Targets one plan looks at at once (4 unless told). */
     planConcurrency?: number;
+    /** Credential profiles besides `default` (the simulator's primary key), for both workers. */
+    profiles?: Record<string, Credentials>;
+    /** The window of maxChangesPerMinute (a minute unless told). */
+    rateWindowMs?: number;
   } = {},
 ): Promise<RolloutHarness> {
   const harness = await startHarness({
     sim: { servers: 6, faults: { configuringMs: 0 }, ...options.sim },
     policy: options.policy,
+    profiles: options.profiles,
   });
   const settings = {
     redisUrl: harness.redisUrl,
@@ -38,6 +44,7 @@ export async function startRolloutHarness(
       endpoint: harness.sim.endpoint,
       profiles: {
         default: { accessKeyId: harness.sim.accessKeyId, accessKeySecret: harness.sim.accessKeySecret },
+        ...options.profiles,
       },
       timeoutMs: 2_000,
       maxConnections: 8,
@@ -45,6 +52,7 @@ export async function startRolloutHarness(
     log: createLogger({ level: 'silent' }),
     pollMs: options.pollMs ?? 20,
     planConcurrency: options.planConcurrency ?? 4,
+    ...(options.rateWindowMs ? { rateWindowMs: options.rateWindowMs } : {}),
   };
   const rolloutWorkers: RolloutWorker[] = [];
   const start = async () => {

@@ -41,10 +41,15 @@ export const rolloutSchema = z
       maxErrors: z.union([z.number(), z.string()]),
       pause: z.enum(['none', 'first', 'every']),
       bakeMs: z.number(),
+      maxChangesPerMinute: z.number().optional(),
       approvals: z.object({ required: z.number(), expiresMs: z.number() }),
       planOnly: z.boolean(),
     }),
     targetCount: z.number(),
+    selector: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('how the targets are chosen, when not listed (resolved by the plan)'),
     plan: z.record(z.string(), z.number()).optional().describe('targets by plan verdict'),
     approvalsRequired: z.number(),
     approvals: z.number(),

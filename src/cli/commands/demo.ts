@@ -20,18 +20,23 @@ const demoOptionsSchema = z.strictObject({
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .summary('run the whole system on a simulated fleet: changes, backoff, a financial lock, a race')
+    .summary(
+      'run the whole system on a simulated fleet: changes, backoff, a financial lock, a race, a rollout',
+    )
     .description(
       [
         'Start the simulator, the API (serve) and two workers as child processes, against the Redis at ' +
           'REDIS_URL (default redis://127.0.0.1:6379) or, when nothing answers there, a private ' +
           'redis-server from PATH. Submit a mix of changes over the HTTP API (PSK rotations, subnet ' +
           'changes, IKE upgrades, two changes racing for one server, one illegal LocalSubnet, one ' +
-          'server behind a financial lock the demo lifts), show the progress, and end with a summary ' +
-          'of what each change should have become and what it became.',
+          'server behind a financial lock the demo lifts) and show the progress. Then run a fleet ' +
+          'rollout (an IKE upgrade for every server, batches 1, 25%, the rest; maxErrors 0): print its ' +
+          'plan, approve it as a second identity (its submitter may not) and draw its progress until ' +
+          'it completes. End with a summary of what each change and the rollout should have become ' +
+          'and what they became.',
         'Everything lives under a key prefix of its own, deleted at the end; nothing is flushed. ' +
           "The processes' logs go to a temporary file, named at the start.",
-        'Exit codes: 0 every change ended as expected, 1 otherwise, 2 no Redis (the message says how ' +
+        'Exit codes: 0 every change and the rollout ended as expected, 1 otherwise, 2 no Redis (the message says how ' +
           'to get one) or a bad flag, 130 interrupted.',
       ].join('\n\n'),
     )

@@ -51,6 +51,7 @@ const submitFlagsSchema = z.object({
     .string()
     .regex(/^[\x20-\x7e]{1,256}$/, 'must be 1 to 256 printable ASCII characters')
     .optional(),
+  '--profile': changeSubmissionSchema.shape.profile,
   '--wait': z.boolean().optional(),
 });
 
@@ -175,6 +176,7 @@ export async function prepareSubmission(flags: Record<string, unknown>): Promise
     params: params as MutableParamsInput,
   };
   if (options['--note'] !== undefined) body.note = options['--note'];
+  if (options['--profile'] !== undefined) body.profile = options['--profile'];
   return { body, idempotencyKey: options['--idempotency-key'], wait: options['--wait'] === true };
 }
 
@@ -218,6 +220,7 @@ export function registerSubmitCommand(program: Command): void {
     .option('--ipsec-config <file>', 'IpsecConfig from a JSON file, e.g. {"IpsecPfs":"group14"}')
     .option('--psk-file <file>', 'the new pre-shared key from a file, or - for stdin (never from a flag)')
     .option('--note <text>', 'why: kept with the change and in its audit trail')
+    .option('--profile <name>', "the worker's credential profile to change it with (default: default)")
     .option(
       '--idempotency-key <key>',
       'retry-safe submission: the same key and body return the first change instead of a new one',

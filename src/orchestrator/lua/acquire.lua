@@ -5,11 +5,15 @@
 
   Input:
     KEYS[1] change hash       KEYS[2] lane list            KEYS[3] lock (lease)
-    KEYS[4] audit stream      KEYS[5] account circuit      KEYS[6] circuit waiters set
+    KEYS[4] audit stream
     ARGV[1] change id         ARGV[2] owner token          ARGV[3] lease (ms)
     ARGV[4] now (ms)
     ARGV[5] audit event template (JSON; type, attempt, region and delay are filled in here)
-    ARGV[6..] the change fields to return; the first four must be state, runs, lastCode, regionId
+    ARGV[6] circuit key prefix: the account circuit is <prefix><profile>, its waiters set
+            <prefix><profile>:waiters (built here from the change's own profile, under the same
+            hash tag, which saves the caller a read before every run)
+    ARGV[7..] the change fields to return; the first five must be state, runs, lastCode, regionId,
+            profile
   Output:
     { 'acquired', value... }             the fields asked for, after the transition
     { 'missing' } | { 'terminal', state } | { 'not_head', headId }
@@ -21,7 +25,7 @@ local rcall = redis.call
 --- @include "emit"
 
 local names = {}
-for i = 6, #ARGV do names[#names + 1] = ARGV[i] end
+for i = 7, #ARGV do names[#names + 1] = ARGV[i] end
 local change = rcall('HMGET', KEYS[1], unpack(names))
 local state = change[1]
 if not state then return { 'missing' } end
@@ -32,9 +36,10 @@ if head ~= ARGV[1] then return { 'not_head', head or '' } end
 local event = cjson.decode(ARGV[5])
 event.attempt = tonumber(change[2])
 event.regionId = change[4]
-local circuit = rcall('HMGET', KEYS[5], 'until', 'probe')
+local circuitKey = ARGV[6] .. (change[5] or 'default')
+local circuit = rcall('HMGET', circuitKey, 'until', 'probe')
 if circuit[2] and circuit[2] ~= ARGV[1] then
-  rcall('SADD', KEYS[6], ARGV[1])
+  rcall('SADD', circuitKey .. ':waiters', ARGV[1])
   if change[3] ~= 'CircuitOpen' then
     event.type = 'backoff'
     event.code = 'CircuitOpen'
