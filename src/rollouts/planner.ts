@@ -9,6 +9,7 @@ import { IpsecServerNotFoundError } from '../ipsec/errors.js';
 import { MAX_PAGE_SIZE } from '../ipsec/list-request.js';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { UnknownProfileError } from '../orchestrator/errors.js';
+import { backoffDelay, type PipelinePolicy, pipelinePolicySchema } from '../orchestrator/policy.js';
 import type { ServerReader } from '../orchestrator/server-reader.js';
 import { RolloutStateError } from './errors.js';
 import { encodeRolloutEvent } from './events.js';
@@ -29,10 +30,19 @@ export interface PlannerDeps {
   /** Targets looked at at once (a dry run and a batched read each). */
   concurrency: number;
   callTimeoutMs: number;
-  /** Retries of a busy, throttled or transient answer before the target is `unknown`. */
-  retries?: number;
-  retryBaseMs?: number;
+  /**
+   * How busy, transient and throttled answers are retried (the pipeline policy's rules; DESIGN's
+   * defaults unless told). A target still failing when the rule gives up is `unknown`.
+   */
+  policy?: Pick<PipelinePolicy, 'busy' | 'transient' | 'throttled'>;
+  /** The longest one target's retries may wait in all, whatever the rules allow (default 60 s). */
+  maxWaitMs?: number;
 }
+
+/** The default cap on one target's retries in a plan. */
+export const PLAN_MAX_WAIT_MS = 60_000;
+
+const DEFAULT_POLICY = pipelinePolicySchema.parse({});
 
 /** Codes that mean "this account or server may not be changed now", not "these params are wrong". */
 const BLOCKING_CODES = new Set(['VpnGateway.FinancialLocked', 'Forbidden']);
@@ -71,8 +81,11 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
     throw error;
   }
   const { caller, reader } = cloud;
-  const retries = deps.retries ?? 4;
-  for (let attempt = 0; ; attempt++) {
+  const policy = deps.policy ?? DEFAULT_POLICY;
+  const maxWaitMs = deps.maxWaitMs ?? PLAN_MAX_WAIT_MS;
+  const started = Date.now();
+  const attempts = { busy: 0, transient: 0, throttled: 0 };
+  for (;;) {
     const [dryRun, read] = await Promise.allSettled([
       sendDryRun(
         caller,
@@ -92,8 +105,18 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
     if (BLOCKING_CODES.has(code) || errorClass === 'account-locked')
       return { ...base, kind: 'blocked', code, message };
     if (errorClass === 'permanent') return { ...base, kind: 'rejected', code, message };
-    if (attempt >= retries) return { ...base, kind: 'unknown', code, message };
-    await sleep(Math.round(Math.random() * (deps.retryBaseMs ?? 250) * 2 ** attempt));
+    // Busy, throttled or transient: retried as the change pipeline would, within a bounded wait.
+    const kind = errorClass === 'busy' || errorClass === 'throttled' ? errorClass : 'transient';
+    const rule = policy[kind];
+    attempts[kind]++;
+    const delay = backoffDelay(rule, attempts[kind]);
+    const waitLimit = Math.min(maxWaitMs, rule.giveUpAfterMs ?? maxWaitMs);
+    if (
+      (rule.maxAttempts !== undefined && attempts[kind] >= rule.maxAttempts) ||
+      Date.now() - started + delay > waitLimit
+    )
+      return { ...base, kind: 'unknown', code, message };
+    await sleep(delay);
   }
 }
 

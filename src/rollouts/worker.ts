@@ -15,6 +15,8 @@ export interface RolloutWorkerSettings
   concurrency?: number;
   /** Targets one plan looks at at once. */
   planConcurrency?: number;
+  /** The longest a plan retries one busy, throttled or transient target (default 60 s). */
+  planMaxWaitMs?: number;
   /** How often a controller reads its changes' states. */
   pollMs?: number;
   /** The window of a rollout's maxChangesPerMinute: a minute, shorter only in tests. */
@@ -51,6 +53,8 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
     cloud: (profile: string, regionId: string) => cloud.get(profile, regionId),
     concurrency: settings.planConcurrency ?? 16,
     callTimeoutMs: orchestrator.policy.callTimeoutMs,
+    policy: orchestrator.policy,
+    ...(settings.planMaxWaitMs !== undefined ? { maxWaitMs: settings.planMaxWaitMs } : {}),
   };
   const stopping = new AbortController();
   const processor = async (job: Job<RolloutJobData, unknown, RolloutJobName>, token?: string) => {

@@ -4,14 +4,15 @@ import { TERMINAL_STATES } from '../../src/orchestrator/change.js';
 import { batchRanges } from '../../src/rollouts/rate-control.js';
 import type { RolloutInput } from '../../src/rollouts/rollout.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+import { keyA, keyB } from '../support/sim-harness.js';
 
 /**
- * A fleet-sized rollout on the simulator with faults: busy gateways, locked servers and targets
- * whose params the cloud refuses. Sized to stay well under a minute on two cores.
+ * A fleet-sized rollout on the simulator with faults: busy gateways, one locked account (of two,
+ * owning the servers round-robin) and targets whose params the cloud refuses. Sized to stay well
+ * under a minute on two cores.
  */
 
 const FLEET = Number(process.env.ROLLOUT_FLEET_TARGETS ?? 1_000);
-const LOCKED = 5;
 const ILLEGAL = 7;
 /** Servers past the big rollout's, for the maxErrors one. */
 const SMALL = 20;
@@ -48,27 +49,37 @@ describe('a fleet rollout with faults', () => {
     harness = await startRolloutHarness({
       sim: {
         servers: FLEET + SMALL,
+        accessKeys: [keyA, keyB],
         faults: { busyRate: 0.1, configuringMs: 20 },
       },
+      // `default` is keyA (the simulator's primary key); keyB's account is the locked one.
+      profiles: { bravo: keyB },
       planConcurrency: 32,
     });
     const h = harness;
     // The change worker of the harness runs 10 at a time: a fleet wants more.
     await h.startWorker({ concurrency: 50 });
     const servers = h.sim.servers.slice(0, FLEET);
-    const locked = new Set(spread(LOCKED, 97, 13));
-    const illegal = new Set(spread(ILLEGAL, 131, 40));
-    h.sim.setFaults({ financialLocked: [...locked].map((i) => servers[i]!.ipsecServerId) });
+    // Every server of keyB's account is locked: its targets are blocked, whatever their params.
+    const locked = new Set(
+      [...servers.keys()].filter((i) => servers[i]!.ownerAccessKeyId === keyB.accessKeyId),
+    );
+    expect(locked.size).toBe(Math.floor(FLEET / 2));
+    // The illegal subnets are on the open account (on the locked one, the lock answers first).
+    const open = [...servers.keys()].filter((i) => !locked.has(i));
+    const illegal = new Set(spread(ILLEGAL, 65, 20).map((k) => open[k]!));
+    h.sim.setFaults({ financialLocked: [`account:${keyB.accessKeyId}`] });
 
     const targets = servers.map((server, index) => {
-      if (!illegal.has(index)) return { ipsecServerId: server.ipsecServerId, regionId: server.regionId };
-      // A LocalSubnet inside the server's own client pool: the cloud refuses it.
-      const pool = h.sim.server(server.ipsecServerId)!.config.ClientIpPool;
-      return {
+      const target = {
         ipsecServerId: server.ipsecServerId,
         regionId: server.regionId,
-        params: { LocalSubnet: pool.replace(/\/\d+$/, '/28') },
+        ...(locked.has(index) ? { profile: 'bravo' } : {}),
       };
+      if (!illegal.has(index)) return target;
+      // A LocalSubnet inside the server's own client pool: the cloud refuses it.
+      const pool = h.sim.server(server.ipsecServerId)!.config.ClientIpPool;
+      return { ...target, params: { LocalSubnet: pool.replace(/\/\d+$/, '/28') } };
     });
     const started = Date.now();
     const planned = await approved(h, {
@@ -78,13 +89,13 @@ describe('a fleet rollout with faults', () => {
       maxErrors: 0,
     });
 
-    // The plan: illegal params rejected, locked servers blocked, everything else would change.
-    const wouldChange = FLEET - LOCKED - ILLEGAL;
+    // The plan: illegal params rejected, the locked account's servers blocked, the rest would change.
+    const wouldChange = FLEET - locked.size - ILLEGAL;
     expect(planned.plan).toEqual({
       'would-change': wouldChange,
       'no-op': 0,
       rejected: ILLEGAL,
-      blocked: LOCKED,
+      blocked: locked.size,
       unknown: 0,
     });
     const plan = await h.rollouts.plan(planned.id);
@@ -107,8 +118,8 @@ describe('a fleet rollout with faults', () => {
       for (let position = start; position < end; position++) batchOf.set(runnable[position]!, batch);
     });
     const sizes = ranges.map(([start, end]) => end - start);
-    // 988 would-change: 10% and 30% round up, the last batch takes what is left.
-    expect(sizes).toEqual([99, 297, 297, 295]);
+    // 493 would-change: 10% and 30% round up, the last batch takes what is left.
+    expect(sizes).toEqual([50, 148, 148, 147]);
     let samples = 0;
     let maxInFlight = 0;
     const batchesSeen = new Set<number>();

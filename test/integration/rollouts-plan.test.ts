@@ -121,4 +121,48 @@ describe('rollout plans', () => {
       redis.disconnect();
     }
   });
+
+  it('retries a busy gateway by the policy: busy for a while still plans as would-change', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 2, faults: { busyRate: 1 } } });
+    const h = harness;
+    const targets = h.sim.servers.map((server) => ({
+      ipsecServerId: server.ipsecServerId,
+      regionId: server.regionId,
+    }));
+    const created = await h.rollouts.create({
+      targets,
+      params: { LocalSubnet: '172.16.30.0/24' },
+      planOnly: true,
+      actor: 'alice',
+    });
+    // Longer than the old fixed retries (4 × 250 ms, jittered) waited; well within the busy rule.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect((await h.rollouts.get(created.id)).state).toBe('planning');
+    h.sim.setFaults({ busyRate: 0 });
+    const planned = await h.waitForRollout(created.id, ['planned']);
+    expect(planned.plan).toEqual({ 'would-change': 2, 'no-op': 0, rejected: 0, blocked: 0, unknown: 0 });
+    expect(h.sim.stats().byCode['VpnGateway.Configuring'] ?? 0).toBeGreaterThan(4);
+  });
+
+  it('gives up on a target busy past the busy rule: unknown', async () => {
+    harness = await startRolloutHarness({
+      sim: { servers: 1, faults: { busyRate: 1 } },
+      policy: { busy: { baseMs: 20, maxMs: 100, giveUpAfterMs: 500 } },
+    });
+    const h = harness;
+    const server = h.sim.servers[0]!;
+    const started = Date.now();
+    const created = await h.rollouts.create({
+      targets: [{ ipsecServerId: server.ipsecServerId, regionId: server.regionId }],
+      params: { LocalSubnet: '172.16.31.0/24' },
+      planOnly: true,
+      actor: 'alice',
+    });
+    const planned = await h.waitForRollout(created.id, ['planned']);
+    expect(planned.plan).toMatchObject({ unknown: 1 });
+    expect(await h.rollouts.plan(created.id)).toMatchObject([
+      { kind: 'unknown', code: 'VpnGateway.Configuring' },
+    ]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });
