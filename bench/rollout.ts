@@ -168,11 +168,11 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         bench: 'rollout',
-        targets: {
+        targets: TARGETS,
+        met: {
           quotaSaturation: quotaSaturation >= GOALS.quotaSaturation,
           throttled: throttled === GOALS.throttled,
         },
-        targetCount: TARGETS,
         quotaQps: QPS,
         apiBurst: BURST ?? Math.max(1, QPS / 2),
         state: finished.state,
