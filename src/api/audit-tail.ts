@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { type AuditEvent, parseStoredEvent } from '../audit/event.js';
+import { IpsecFleetError } from '../errors.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
 
 export type AuditListener = (event: AuditEvent) => void;
@@ -188,5 +189,5 @@ export class AuditTail {
 
 function fieldValue(fields: string[], name: string): string {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1] as string;
-  throw new Error(`the entry has no \`${name}\` field`);
+  throw new IpsecFleetError('AUDIT_ENTRY_MALFORMED', `the entry has no \`${name}\` field`);
 }

@@ -3,7 +3,7 @@ import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { projectRoot } from '../package-info.js';
-import { DemoSetupError } from './redis.js';
+import { DemoRunError, DemoSetupError } from './redis.js';
 
 /** The built binary every demo process runs, as a user would run it. */
 export const cliPath = join(projectRoot, 'dist/src/cli/main.js');
@@ -162,7 +162,7 @@ export class DemoChildren {
     const how = await child.exited;
     clearTimeout(timer);
     if (how !== 'exited with code 0') {
-      throw new Error(`ipsec-fleet ${args.join(' ')} ${how} (see ${this.logPath})`);
+      throw new DemoRunError(`ipsec-fleet ${args.join(' ')} ${how} (see ${this.logPath})`);
     }
     return stdout;
   }

@@ -9,6 +9,13 @@ export class DemoSetupError extends IpsecFleetError {
   }
 }
 
+/** A process or service of the demo failed while it ran (exit 1, unlike a setup problem's 2). */
+export class DemoRunError extends IpsecFleetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('DEMO_RUN_FAILED', message, options);
+  }
+}
+
 export interface DemoRedis {
   url: string;
   /** Set when the demo started its own redis-server (stopped, and thrown away, at the end). */

@@ -9,7 +9,13 @@ import type { PipelinePolicyInput } from '../orchestrator/policy.js';
 import { DemoChildren } from './children.js';
 import { DemoHttp } from './http.js';
 import { countStates, ProgressView } from './progress.js';
-import { type DemoRedis, deletePrefixKeys, displayRedisUrl, resolveDemoRedis } from './redis.js';
+import {
+  type DemoRedis,
+  DemoRunError,
+  deletePrefixKeys,
+  displayRedisUrl,
+  resolveDemoRedis,
+} from './redis.js';
 import { formatRolloutSummary, rolloutOk, rolloutVerdict, runRolloutPart } from './rollout.js';
 import { KIND_LEGEND, type PlannedChange, planScenario, type Scenario } from './scenario.js';
 import { formatSummary, formatTable, type SummaryRow, summaryRows } from './summary.js';
@@ -262,7 +268,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       );
       const created = output.trim().split('\n').pop() ?? '';
       if (!/^ipf_\S+$/.test(created))
-        throw new Error(`ipsec-fleet token create printed no token (see ${logPath})`);
+        throw new DemoRunError(`ipsec-fleet token create printed no token (see ${logPath})`);
       return created;
     };
     const [banner, [token, approverToken]] = await guard(
@@ -304,7 +310,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     for (;;) {
       const why = await guard(http.notReady());
       if (why === undefined) break;
-      if (Date.now() > readyBy) throw new Error(`the API is not ready after 15 s: ${why}`);
+      if (Date.now() > readyBy) throw new DemoRunError(`the API is not ready after 15 s: ${why}`);
       await guard(new Promise((resolve) => setTimeout(resolve, 200)));
     }
     say(`  api      ${http.apiUrl}  (docs ${http.apiUrl}/docs)`);

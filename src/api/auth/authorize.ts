@@ -71,6 +71,11 @@ export function createAuthorizer(app: FastifyInstance, tokens: TokenStore): Auth
 
 /** The principal of a request that passed a role check (a bug if it did not). */
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new Error('the route has no role check: request.principal is not set');
+  if (!request.principal) {
+    throw new IpsecFleetError(
+      'ROUTE_WITHOUT_ROLE_CHECK',
+      'the route has no role check: request.principal is not set',
+    );
+  }
   return request.principal;
 }
