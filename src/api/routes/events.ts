@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -8,6 +7,7 @@ import { type ChangeState, TERMINAL_STATES } from '../../orchestrator/change.js'
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import type { AuditTail } from '../audit-tail.js';
 import { problem, problemResponses, sendProblem } from '../problem.js';
+import { SseStreams } from '../sse.js';
 import { changeParamsSchema } from './changes.js';
 
 export interface EventsRoutesOptions {
@@ -18,10 +18,6 @@ export interface EventsRoutesOptions {
   /** Comment lines that keep idle connections (and proxies) open; default 15 s. */
   heartbeatMs?: number | undefined;
 }
-
-/** A client that reads slower than this much buffered output is cut off: memory stays bounded. */
-const MAX_BUFFERED_BYTES = 1024 * 1024;
-const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 function isTerminal(event: AuditEvent): boolean {
   return TERMINAL_STATES.has(event.type as ChangeState);
@@ -42,11 +38,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fast
   const { orchestrator, tail } = options;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  /** Open streams, ended when the app closes so that closing does not wait for clients. */
-  const open = new Set<() => void>();
-  app.addHook('preClose', async () => {
-    for (const end of [...open]) end();
-  });
+  const streams = new SseStreams(app, heartbeatMs);
 
   app.get(
     '/v1/changes/:id/events',
@@ -93,51 +85,22 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fast
         return sendProblem(reply, problem(404, 'CHANGE_NOT_FOUND', `change ${id} does not exist`));
       }
 
-      const stream = new PassThrough();
-      const lastEventId = request.headers['last-event-id'];
-      let lastSent = typeof lastEventId === 'string' && STREAM_ID.test(lastEventId) ? lastEventId : undefined;
-      let ended = false;
-      const heartbeat = setInterval(() => write(': heartbeat\n\n'), heartbeatMs);
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        clearInterval(heartbeat);
-        unsubscribe();
-        open.delete(end);
-        if (!stream.destroyed) stream.end();
-      };
-      open.add(end);
-      // Ended by us, or destroyed by Fastify when the client goes away.
-      stream.on('close', end);
-
-      function write(text: string) {
-        if (ended) return;
-        if (stream.writableLength > MAX_BUFFERED_BYTES) {
-          request.log.warn({ changeId: id }, 'SSE client too slow; closing its stream');
-          stream.destroy();
-          return;
-        }
-        stream.write(text);
-      }
+      const sse = streams.start(request, reply, unsubscribe);
+      let lastSent = sse.lastEventId;
       const send = (event: AuditEvent) => {
-        if (ended) return;
+        if (sse.ended) return;
         if (lastSent === undefined || compareStreamIds(event.id, lastSent) > 0) {
           lastSent = event.id;
-          write(frame(event));
+          sse.write(frame(event));
         }
-        if (isTerminal(event)) end();
+        if (isTerminal(event)) sse.end();
       };
 
       for (const event of timeline) send(event);
       for (const event of early.splice(0)) send(event);
       deliver = send;
 
-      // The 200 schema only documents the stream: Fastify pipes a stream payload unserialized.
-      return (reply as FastifyReply)
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache')
-        .header('x-accel-buffering', 'no')
-        .send(stream);
+      return (reply as FastifyReply).send(sse.body);
     },
   );
 };

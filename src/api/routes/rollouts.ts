@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -12,6 +11,7 @@ import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
 import { auditEventResponseSchema } from '../schemas.js';
+import { SseStreams } from '../sse.js';
 
 export interface RolloutsRoutesOptions {
   rollouts: Rollouts;
@@ -144,17 +144,11 @@ function progressOf(rollout: RolloutView) {
   };
 }
 
-const MAX_BUFFERED_BYTES = 1024 * 1024;
-const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
-
 export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = async (app, options) => {
   const { rollouts, auth } = options;
   const pollMs = options.pollMs ?? 500;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const open = new Set<() => void>();
-  app.addHook('preClose', async () => {
-    for (const end of [...open]) end();
-  });
+  const streams = new SseStreams(app, heartbeatMs);
 
   app.post(
     '/v1/rollouts',
@@ -399,47 +393,24 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
       const { id } = request.params;
       // A 404 before the stream starts.
       let rollout = await rollouts.get(id);
-      const stream = new PassThrough();
-      const lastEventId = request.headers['last-event-id'];
-      let lastSent = typeof lastEventId === 'string' && STREAM_ID.test(lastEventId) ? lastEventId : undefined;
       let lastProgress = '';
-      let ended = false;
       let timer: NodeJS.Timeout | undefined;
-      const heartbeat = setInterval(() => write(': heartbeat\n\n'), heartbeatMs);
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        clearInterval(heartbeat);
-        clearTimeout(timer);
-        open.delete(end);
-        if (!stream.destroyed) stream.end();
-      };
-      open.add(end);
-      stream.on('close', end);
-
-      function write(text: string) {
-        if (ended) return;
-        if (stream.writableLength > MAX_BUFFERED_BYTES) {
-          request.log.warn({ rolloutId: id }, 'SSE client too slow; closing its stream');
-          stream.destroy();
-          return;
-        }
-        stream.write(text);
-      }
+      const sse = streams.start(request, reply, () => clearTimeout(timer));
+      let lastSent = sse.lastEventId;
 
       const tick = async () => {
         const events = await rollouts.events(id);
         for (const event of events) {
           if (lastSent !== undefined && compareStreamIds(event.id, lastSent) <= 0) continue;
           lastSent = event.id;
-          write(
+          sse.write(
             `id: ${event.id}\nevent: audit\ndata: ${JSON.stringify(auditEventResponseSchema.parse(event))}\n\n`,
           );
         }
         const progress = JSON.stringify(progressOf(rollout));
         if (progress !== lastProgress) {
           lastProgress = progress;
-          write(`event: progress\ndata: ${progress}\n\n`);
+          sse.write(`event: progress\ndata: ${progress}\n\n`);
         }
       };
       const loop = async () => {
@@ -447,22 +418,18 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
           rollout = await rollouts.get(id);
           const terminal = isTerminal(rollout);
           await tick();
-          if (terminal) end();
-          else if (!ended) timer = setTimeout(loop, pollMs);
+          if (terminal) sse.end();
+          else if (!sse.ended) timer = setTimeout(loop, pollMs);
         } catch (error) {
           request.log.warn({ err: error, rolloutId: id }, 'rollout event stream failed');
-          end();
+          sse.end();
         }
       };
       await tick();
-      if (isTerminal(rollout)) end();
+      if (isTerminal(rollout)) sse.end();
       else timer = setTimeout(loop, pollMs);
 
-      return (reply as FastifyReply)
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache')
-        .header('x-accel-buffering', 'no')
-        .send(stream);
+      return (reply as FastifyReply).send(sse.body);
     },
   );
 };
