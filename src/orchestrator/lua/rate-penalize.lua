@@ -11,21 +11,10 @@
   Output: the bucket's tokens after the penalty (negative: owed), as a string
 ]]
 local rcall = redis.call
-local time = rcall('TIME')
-local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local rate = tonumber(ARGV[1]) / 1000
-local burst = tonumber(ARGV[2])
+--- @include "bucket"
 
-local saved = rcall('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(saved[1]) or burst
-local at = tonumber(saved[2]) or now
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate)
-  at = now
-end
+local bucket = loadBucket(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 -- Whatever was saved up is spent too: the cloud just said there is nothing left.
-tokens = math.min(tokens, 0) - tonumber(ARGV[3]) * rate
-
-rcall('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
-rcall('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
-return tostring(tokens)
+bucket.tokens = math.min(bucket.tokens, 0) - tonumber(ARGV[3]) * bucket.rate
+saveBucket(bucket)
+return tostring(bucket.tokens)

@@ -15,24 +15,11 @@
   Output: milliseconds the caller waits before sending its call (0: send now)
 ]]
 local rcall = redis.call
-local time = rcall('TIME')
-local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local rate = tonumber(ARGV[1]) / 1000
-local burst = tonumber(ARGV[2])
+--- @include "bucket"
 
-local saved = rcall('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(saved[1]) or burst
-local at = tonumber(saved[2]) or now
--- A clock that went back (a failover to a replica running behind) refills nothing until it catches up.
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate)
-  at = now
-end
-tokens = tokens - 1
-
-rcall('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
--- Gone once it would be full again: a bucket created afresh is exactly that bucket.
-rcall('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
+local bucket = loadBucket(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+bucket.tokens = bucket.tokens - 1
+saveBucket(bucket)
 -- A hair of slack for float rounding, so a token exactly due is not made to wait a millisecond.
-if tokens >= -1e-9 then return 0 end
-return math.ceil(-tokens / rate)
+if bucket.tokens >= -1e-9 then return 0 end
+return math.ceil(-bucket.tokens / bucket.rate)
