@@ -9,6 +9,7 @@ import type { MutableParamsInput } from '../ipsec/update-params.js';
 import { type ChangeState, type ChangeView, TERMINAL_STATES } from '../orchestrator/change.js';
 import type { LaneEntry } from '../orchestrator/changes.js';
 import { packageVersion } from '../package-info.js';
+import { sleep } from '../sleep.js';
 import type { FieldIssue } from '../validation.js';
 
 /**
@@ -671,19 +672,4 @@ export async function* parseServerSentEvents(chunks: AsyncIterable<string>): Asy
       else if (field === 'id' && !value.includes('\0')) id = value;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -10,7 +10,7 @@ import { CloudClients, type CloudSettings } from './cloud-clients.js';
 import { OrchestratorKeys } from './keys.js';
 import { createChangeProcessor } from './pipeline.js';
 import { type PipelinePolicy, type PipelinePolicyInput, pipelinePolicySchema } from './policy.js';
-import { RateLimiter } from './rate-limiter.js';
+import { rateLimiterFor } from './rate-limiter.js';
 import { connectRedis } from './redis.js';
 import { Scripts } from './scripts.js';
 import { SecretBox } from './secret-box.js';
@@ -96,12 +96,10 @@ export async function startChangeWorker(settings: ChangeWorkerSettings): Promise
   const redis = connectRedis(settings.redisUrl, 'worker');
   const orchestrator = new Orchestrator(redis, settings);
   const workerId = settings.workerId ?? `worker:${hostname()}:${process.pid}`;
-  const { apiQps, apiBurst } = orchestrator.policy;
-  const limiter =
-    apiQps === undefined
-      ? undefined
-      : new RateLimiter(orchestrator.scripts, orchestrator.keys, { qps: apiQps, burst: apiBurst });
-  const cloud = new CloudClients(settings.cloud, limiter);
+  const cloud = new CloudClients(
+    settings.cloud,
+    rateLimiterFor(orchestrator.policy, orchestrator.scripts, orchestrator.keys),
+  );
   const processor = createChangeProcessor({
     changes: orchestrator.changes,
     keys: orchestrator.keys,

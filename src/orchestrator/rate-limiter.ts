@@ -1,7 +1,9 @@
 import { AliyunTransportError } from '../aliyun/errors.js';
 import type { CallOptions, RpcCaller, RpcParams } from '../aliyun/types.js';
 import { classifyError } from '../ipsec/classify-error.js';
+import { sleep } from '../sleep.js';
 import type { OrchestratorKeys } from './keys.js';
+import type { PipelinePolicy } from './policy.js';
 import type { Scripts } from './scripts.js';
 
 export interface RateLimit {
@@ -67,20 +69,6 @@ export class RateLimiter {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * A cloud client whose every call first takes a token of its (access key, action) bucket, and
  * whose throttled answers slow that bucket for every worker. Errors are the inner client's: an
@@ -117,4 +105,15 @@ export class RateLimitedCaller implements RpcCaller {
       throw error;
     }
   }
+}
+
+/** The shared limiter a deployment's policy asks for (`apiQps`), or none: then no Redis work at all. */
+export function rateLimiterFor(
+  policy: PipelinePolicy,
+  scripts: Scripts,
+  keys: OrchestratorKeys,
+): RateLimiter | undefined {
+  return policy.apiQps === undefined
+    ? undefined
+    : new RateLimiter(scripts, keys, { qps: policy.apiQps, burst: policy.apiBurst });
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { DelayedError, type Job, Worker } from 'bullmq';
 import { CloudClients } from '../orchestrator/cloud-clients.js';
 import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
-import { RateLimiter } from '../orchestrator/rate-limiter.js';
+import { rateLimiterFor } from '../orchestrator/rate-limiter.js';
 import { connectRedis } from '../orchestrator/redis.js';
 import { runRollout } from './controller.js';
 import { expireRollout, planRollout } from './planner.js';
@@ -41,12 +41,10 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
   // Plans call the cloud too (a dry run and a batched read per target): they take their tokens
   // from the same shared buckets as the change workers, or a plan of thousands of targets would
   // run into the cloud's throttling and starve the changes of the quota.
-  const { apiQps, apiBurst } = orchestrator.policy;
-  const limiter =
-    apiQps === undefined
-      ? undefined
-      : new RateLimiter(orchestrator.scripts, orchestrator.keys, { qps: apiQps, burst: apiBurst });
-  const cloud = new CloudClients(settings.cloud, limiter);
+  const cloud = new CloudClients(
+    settings.cloud,
+    rateLimiterFor(orchestrator.policy, orchestrator.scripts, orchestrator.keys),
+  );
   const workerId = settings.workerId ?? `rollouts:${hostname()}:${process.pid}`;
   const planner = {
     rollouts,
