@@ -26,12 +26,7 @@ export class AuditLog {
 
   /** A change's whole timeline, oldest first: the `e:<stream id>` fields of its hash. */
   async forChange(changeId: string): Promise<AuditEvent[]> {
-    const fields = await this.redis.hgetall(this.keys.change(changeId));
-    const events: AuditEvent[] = [];
-    for (const [name, body] of Object.entries(fields)) {
-      if (name.startsWith('e:')) events.push(parseStoredEvent(name.slice(2), body));
-    }
-    return events.sort((a, b) => compareStreamIds(a.id, b.id));
+    return timelineOf(await this.redis.hgetall(this.keys.change(changeId)));
   }
 
   async query(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -91,6 +86,15 @@ function inRange(event: AuditEvent, query: AuditQuery): boolean {
   return (
     (query.from === undefined || event.ts >= query.from) && (query.to === undefined || event.ts <= query.to)
   );
+}
+
+/** The timeline kept in a change hash (its `e:<stream id>` fields), oldest first. */
+export function timelineOf(fields: Record<string, string>): AuditEvent[] {
+  const events: AuditEvent[] = [];
+  for (const [name, body] of Object.entries(fields)) {
+    if (name.startsWith('e:')) events.push(parseStoredEvent(name.slice(2), body));
+  }
+  return events.sort((a, b) => compareStreamIds(a.id, b.id));
 }
 
 export function compareStreamIds(a: string, b: string): number {

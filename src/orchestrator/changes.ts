@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type AuditContext, encodeEvent } from '../audit/event.js';
+import { timelineOf } from '../audit/audit-log.js';
+import { type AuditContext, type AuditEvent, encodeEvent } from '../audit/event.js';
 import { pskFingerprint } from '../ipsec/psk.js';
 import { parseOrThrow } from '../validation.js';
 import {
@@ -204,6 +205,13 @@ export class Changes {
     const record = await this.deps.redis.hgetall(this.deps.keys.change(id));
     if (!record.state) throw new ChangeNotFoundError(id);
     return toChangeView(id, record);
+  }
+
+  /** The change and its audit timeline, from the one hash that holds both (one read). */
+  async getWithTimeline(id: string): Promise<{ change: ChangeView; timeline: AuditEvent[] }> {
+    const record = await this.deps.redis.hgetall(this.deps.keys.change(id));
+    if (!record.state) throw new ChangeNotFoundError(id);
+    return { change: toChangeView(id, record), timeline: timelineOf(record) };
   }
 
   async list(query: ListChangesQuery = {}): Promise<ChangePage> {

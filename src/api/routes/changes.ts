@@ -146,10 +146,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
     },
     async (request) => {
       const { id } = request.params;
-      const [timeline, change] = await Promise.all([
-        orchestrator.audit.forChange(id),
-        orchestrator.changes.get(id),
-      ]);
+      const { change, timeline } = await orchestrator.changes.getWithTimeline(id);
       return { change, timeline, diff: changeDiff(change) };
     },
   );
