@@ -3,27 +3,18 @@
  * AliyunClient to the simulator, the path every pipeline step takes. Prints one JSON line.
  *
  * The simulator runs in a child process (the built CLI, as users run it) so client and server
- * each get a core instead of sharing one event loop. Dry runs rotate over many servers with
+ * each get a core instead of sharing one event loop; the CPU each side spent per call is reported
+ * too, a steadier figure than calls/s on a shared machine. Dry runs rotate over many servers with
  * configuringMs 0, so no call is refused as busy; any answer other than DryRunOperation fails
  * the run rather than inflating the figure.
  *
  * Tunables (environment): BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (0.5), BENCH_CONCURRENCY (64),
  * BENCH_CONNECTIONS (8), BENCH_SERVERS (100).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { AliyunClient } from '../src/aliyun/client.js';
 import { AliyunApiError } from '../src/aliyun/errors.js';
 import { toWireParams } from '../src/ipsec/wire.js';
-import { projectRoot } from '../src/package-info.js';
-
-interface Banner {
-  endpoint: string;
-  accessKeyId: string;
-  accessKeySecret: string;
-  servers: Array<{ ipsecServerId: string; regionId: string }>;
-}
+import { startSimProcess } from './support/sim-process.js';
 
 function numberFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -40,34 +31,9 @@ const concurrency = Math.floor(numberFromEnv('BENCH_CONCURRENCY', 64));
 const connections = Math.floor(numberFromEnv('BENCH_CONNECTIONS', 8));
 const serverCount = Math.floor(numberFromEnv('BENCH_SERVERS', 100));
 
-function startSimulatorProcess(): Promise<{ child: ChildProcess; banner: Banner }> {
-  const cli = join(projectRoot, 'dist/src/cli/main.js');
-  const child = spawn(
-    process.execPath,
-    [cli, 'sim', '--port', '0', '--servers', String(serverCount), '--configuring-ms', '0'],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } },
-  );
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    child.once('exit', (code) => reject(new Error(`the simulator exited (code ${code}) before listening`)));
-    lines.once('line', (line) => {
-      child.removeAllListeners('exit');
-      lines.close();
-      resolve({ child, banner: JSON.parse(line) as Banner });
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
 async function main(): Promise<void> {
-  const { child, banner } = await startSimulatorProcess();
+  const sim = await startSimProcess(['--servers', String(serverCount), '--configuring-ms', '0']);
+  const { banner } = sim;
   const client = new AliyunClient({
     credentials: { accessKeyId: banner.accessKeyId, accessKeySecret: banner.accessKeySecret },
     endpoint: banner.endpoint,
@@ -110,13 +76,17 @@ async function main(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, warmupSeconds * 1000));
   counting = true;
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
+  const simCpuBefore = sim.cpuSeconds();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   counting = false;
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  const simCpuAfter = sim.cpuSeconds();
   running = false;
   await Promise.all(workers);
   await client.close();
-  await stop(child);
+  await sim.stop();
   if (unexpected) throw unexpected;
 
   process.stdout.write(
@@ -127,6 +97,12 @@ async function main(): Promise<void> {
       seconds: Number(elapsed.toFixed(3)),
       concurrency,
       connections,
+      // CPU per call: what the figure costs each side, steadier than calls/s on a shared machine.
+      clientCpuUsPerCall: Number(((cpu.user + cpu.system) / counted).toFixed(1)),
+      simCpuUsPerCall:
+        simCpuBefore === undefined || simCpuAfter === undefined
+          ? undefined
+          : Number((((simCpuAfter - simCpuBefore) * 1e6) / counted).toFixed(1)),
     })}\n`,
   );
 }

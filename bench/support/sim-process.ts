@@ -28,7 +28,9 @@ export interface SimProcess {
  */
 export function startSimProcess(flags: string[]): Promise<SimProcess> {
   const cli = join(projectRoot, 'dist/src/cli/main.js');
-  const child = spawn(process.execPath, [cli, 'sim', '--port', '0', ...flags], {
+  // BENCH_SIM_NODE_FLAGS (e.g. "--cpu-prof") profiles the simulator apart from the bench.
+  const nodeFlags = (process.env.BENCH_SIM_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, cli, 'sim', '--port', '0', ...flags], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, LOG_LEVEL: 'warn' },
   });

@@ -221,6 +221,7 @@ export class Fleet {
   readonly servers: LiveServer[];
   private readonly byId = new Map<string, LiveServer>();
   private readonly byOwnerRegion = new Map<string, LiveServer[]>();
+  private readonly positions = new Map<LiveServer, number>();
 
   constructor(records: readonly SimServerRecord[], histories?: ReadonlyMap<string, SimHistoryEntry[]>) {
     this.servers = records.map((record) => ({
@@ -228,8 +229,9 @@ export class Fleet {
       history: histories?.get(record.IpsecServerId)?.map((entry) => ({ ...entry })) ?? [],
       configuringUntil: 0,
     }));
-    for (const server of this.servers) {
+    for (const [position, server] of this.servers.entries()) {
       this.byId.set(server.record.IpsecServerId, server);
+      this.positions.set(server, position);
       const key = ownerRegionKey(server.record.ownerAccessKeyId, server.record.RegionId);
       const list = this.byOwnerRegion.get(key);
       if (list) list.push(server);
@@ -243,6 +245,20 @@ export class Fleet {
 
   ownedIn(accessKeyId: string, regionId: string): readonly LiveServer[] {
     return this.byOwnerRegion.get(ownerRegionKey(accessKeyId, regionId)) ?? [];
+  }
+
+  /**
+   * The servers among `ids` that the key owns in the region, in listing order: a lookup per id,
+   * because readers ask for a few ids at a time and a scan of the region would cost them all.
+   */
+  ownedInById(accessKeyId: string, regionId: string, ids: Iterable<string>): LiveServer[] {
+    const found: LiveServer[] = [];
+    for (const id of new Set(ids)) {
+      const server = this.byId.get(id);
+      if (server?.record.ownerAccessKeyId === accessKeyId && server.record.RegionId === regionId)
+        found.push(server);
+    }
+    return found.sort((a, b) => (this.positions.get(a) ?? 0) - (this.positions.get(b) ?? 0));
   }
 }
 

@@ -29,11 +29,13 @@ function decodeNextToken(token: string | undefined, total: number): number {
 
 export function listIpsecServers(context: ActionContext): ActionResult {
   const query = parseParams(parseListWireParams, context.params);
-  const ids = query.IpsecServerId ? new Set(query.IpsecServerId) : undefined;
+  const { fleet } = context.state;
+  const candidates = query.IpsecServerId
+    ? fleet.ownedInById(context.key.accessKeyId, query.RegionId, query.IpsecServerId)
+    : fleet.ownedIn(context.key.accessKeyId, query.RegionId);
   const matches: LiveServer[] = [];
-  for (const server of context.state.fleet.ownedIn(context.key.accessKeyId, query.RegionId)) {
+  for (const server of candidates) {
     const record = server.record;
-    if (ids && !ids.has(record.IpsecServerId)) continue;
     if (query.VpnGatewayId !== undefined && record.VpnGatewayId !== query.VpnGatewayId) continue;
     if (query.IpsecServerName !== undefined && record.IpsecServerName !== query.IpsecServerName) continue;
     if (query.ResourceGroupId !== undefined && record.ResourceGroupId !== query.ResourceGroupId) continue;
