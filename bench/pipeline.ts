@@ -14,6 +14,10 @@
  *   raw       BullMQ Queue + Worker (no-op, concurrency 50, removeOnComplete), one add() per job,
  *             before and after the pipeline trials (the faster run is the yardstick);
  *   pipeline  one change per server, one trial per worker concurrency, the best one reported;
+ *   floor     BullMQ jobs that make a change's cloud calls (read, dry run, apply, read) through the
+ *             same client and reader, with no orchestration: no lease, lane, audit or state. What
+ *             the ratio could be if orchestration cost nothing: the gap between floorRatio and
+ *             throughputRatio is ours, the rest is HTTP and the simulator sharing the machine;
  *   hot       200 changes on one server against 200 changes on 200 servers (invariant 9);
  *   trace     diagnostics, outside the headline figures: latency of each step (wrapped
  *             methods) and MONITOR's attribution of every command to the script that ran it.
@@ -29,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AliyunClient } from '../src/aliyun/client.js';
+import { sendDryRun, sendUpdateIpsecServer } from '../src/ipsec/api.js';
 import { createLogger } from '../src/log.js';
 import { type ChangeJobData, ChangeQueue } from '../src/orchestrator/change-queue.js';
 import { Changes } from '../src/orchestrator/changes.js';
@@ -36,6 +41,7 @@ import { OrchestratorKeys } from '../src/orchestrator/keys.js';
 import { Orchestrator, startChangeWorker } from '../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../src/orchestrator/policy.js';
 import { Scripts } from '../src/orchestrator/scripts.js';
+import { ServerReader } from '../src/orchestrator/server-reader.js';
 import { type PrivateRedis, startPrivateRedis } from '../src/redis/private-server.js';
 import type { SimStats } from '../src/sim/index.js';
 import {
@@ -427,6 +433,78 @@ async function hotPhase(ctx: TrialContext, concurrency: number) {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The same cloud calls as a change, from BullMQ jobs with nothing else: the yardstick's queue and
+ * the pipeline's connection settings (auto-pipelined ioredis, as the orchestrator uses), client,
+ * reader and worker concurrency. Its jobs/s over raw jobs/s bounds what any orchestration that
+ * makes these calls could reach on this machine.
+ */
+async function floorPhase(ctx: TrialContext, concurrency: number, jobs: number) {
+  const { banner } = ctx.sim;
+  const connection = new Redis(ctx.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+  const prefix = '{floor}';
+  const client = new AliyunClient({
+    endpoint: banner.endpoint,
+    credentials: { accessKeyId: banner.accessKeyId, accessKeySecret: banner.accessKeySecret },
+    timeoutMs: 10_000,
+    maxConnections: CONNECTIONS,
+  });
+  const reader = new ServerReader(client, 10_000);
+  const queue = new Queue<Target>('floor', { connection, prefix });
+  const worker = new Worker<Target>(
+    'floor',
+    async (job) => {
+      const { ipsecServerId, regionId, params } = job.data;
+      const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
+      await reader.read(regionId, ipsecServerId);
+      await sendDryRun(client, request);
+      await sendUpdateIpsecServer(client, { ...request, ClientToken: `floor-${job.id}` });
+      await reader.read(regionId, ipsecServerId);
+    },
+    { connection, prefix, concurrency },
+  );
+  worker.on('error', (error) => progress(`floor worker error: ${error.message}`));
+  const done = new Completions(worker as unknown as EventEmitter);
+  const addAll = async (targets: Target[]) => {
+    let next = 0;
+    const lane = async () => {
+      while (next < targets.length) {
+        const target = targets[next++] as Target;
+        await queue.add('call', target, { removeOnComplete: true });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SUBMIT_PARALLEL, targets.length) }, lane));
+  };
+  try {
+    await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
+    const servers = banner.servers;
+    await addAll(spreadTargets(servers, jobs, WARMUP, 211));
+    if (!(await done.until(WARMUP))) throw new Error('floor: warm-up did not finish');
+    const meter = await startMeter(ctx.admin, ctx.sim);
+    await addAll(spreadTargets(servers, 0, jobs, 223));
+    const finished = await done.until(WARMUP + jobs);
+    const measured = await meter.stop();
+    if (!finished || done.failures > 0)
+      throw new Error(`floor: ${done.count - WARMUP} of ${jobs} jobs, ${done.failures} failed`);
+    return {
+      jobsPerSecond: jobs / measured.seconds,
+      cpuMsPerJob: {
+        bench: measured.cpuMs.bench / jobs,
+        sim: measured.cpuMs.sim === undefined ? undefined : measured.cpuMs.sim / jobs,
+        redis: measured.cpuMs.redis / jobs,
+      },
+      simCallsPerJob: measured.sim ? measured.sim.requests / jobs : undefined,
+    };
+  } finally {
+    await worker.close();
+    await queue.close();
+    await client.close();
+    connection.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
 /** Latency of every step a change takes, from wrapped methods, in a trial of its own. */
 async function latencyTrace(ctx: TrialContext, concurrency: number, changes: number) {
   const trace = new LatencyTrace();
@@ -546,6 +624,10 @@ async function main(): Promise<void> {
       );
     if (!best) throw new Error('no pipeline trial finished with every change succeeded');
 
+    progress(`floor: ${CHANGES} BullMQ jobs making a change's cloud calls, nothing else`);
+    const floor = await floorPhase(ctx, best.concurrency, CHANGES);
+    progress(`  ${Math.round(floor.jobsPerSecond)} jobs/s`);
+
     progress('raw BullMQ again');
     raws.push(await rawPhase(redis, admin, 2));
     progress(`  ${Math.round((raws[1] as { jobsPerSecond: number }).jobsPerSecond)} jobs/s`);
@@ -565,6 +647,7 @@ async function main(): Promise<void> {
 
     const throughputRatio = best.changesPerSecond / raw.jobsPerSecond;
     const hotServerCmdRatio = hot.hot.cmdsPerChange / hot.spread.cmdsPerChange;
+    const floorRatio = floor.jobsPerSecond / raw.jobsPerSecond;
     const result = {
       bench: 'pipeline',
       throughputRatio: round(throughputRatio),
@@ -580,6 +663,16 @@ async function main(): Promise<void> {
         throughputRatio: `>= ${TARGETS.throughputRatio}`,
         redisCmdsPerChange: `<= ${TARGETS.cmdsPerChangeOverRawJob} * rawRedisCmdsPerJob = ${round(TARGETS.cmdsPerChangeOverRawJob * raw.cmdsPerJob, 2)}`,
         hotServerCmdRatio: `<= ${TARGETS.hotServerCmdRatio}`,
+      },
+      floorRatio: round(floorRatio),
+      floor: {
+        jobsPerSecond: round(floor.jobsPerSecond, 1),
+        simCallsPerJob: floor.simCallsPerJob === undefined ? undefined : round(floor.simCallsPerJob, 3),
+        cpuMsPerJob: {
+          bench: round(floor.cpuMsPerJob.bench),
+          sim: floor.cpuMsPerJob.sim === undefined ? undefined : round(floor.cpuMsPerJob.sim),
+          redis: round(floor.cpuMsPerJob.redis),
+        },
       },
       changesPerSecond: round(best.changesPerSecond, 1),
       rawJobsPerSecond: round(raw.jobsPerSecond, 1),

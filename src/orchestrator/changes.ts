@@ -475,8 +475,6 @@ export class Changes {
     return result;
   }
 
-  /** The credential profile a change runs with (fixed at submit; `default` for older changes). */
-
   /** Moves a delayed change job to the front of the queue (a circuit closed, a waiter may go). */
   async wake(changeId: string): Promise<void> {
     const job = await this.deps.queue.queue.getJob(changeId);
