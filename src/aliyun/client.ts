@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { packageVersion } from '../package-info.js';
 import { AliyunApiError, AliyunTransportError, EndpointError, ParamEncodingError } from './errors.js';
 import { percentEncode } from './percent-encode.js';
@@ -7,13 +7,13 @@ import {
   buildV1CommonParams,
   type Clock,
   canonicalQueryString,
-  EMPTY_BODY_SHA256,
+  createV3RpcSigner,
   formatAcsTimestamp,
   type NonceSource,
   randomNonce,
   signV1Canonical,
-  signV3WithCanonicalQuery,
   systemClock,
+  type V3RpcCall,
 } from './signer.js';
 import { toTransportError } from './transport-errors.js';
 import type { CallOptions, Credentials, RpcCaller, RpcParams, SignatureVersion } from './types.js';
@@ -61,10 +61,6 @@ export function httpStatusCode(status: number): string {
   return `HTTP.${status}`;
 }
 
-function abortForDeadline(controller: AbortController, timeoutMs: number): void {
-  controller.abort(new DOMException(`no complete answer within ${timeoutMs} ms`, 'TimeoutError'));
-}
-
 function toWireValue(name: string, value: string | number | boolean): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
@@ -82,9 +78,15 @@ function toWireParams(params: RpcParams, into: Record<string, string>): Record<s
   return into;
 }
 
+function isJsonWhitespace(charCode: number): boolean {
+  return charCode === 0x20 || charCode === 0x0a || charCode === 0x0d || charCode === 0x09;
+}
+
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
   // Skip the throw-and-catch of JSON.parse for the HTML and empty bodies proxies send.
-  if (!text.trimStart().startsWith('{')) return undefined;
+  let first = 0;
+  while (first < text.length && isJsonWhitespace(text.charCodeAt(first))) first++;
+  if (text.charCodeAt(first) !== 0x7b /* { */) return undefined;
   try {
     const parsed: unknown = JSON.parse(text);
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
@@ -95,8 +97,14 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-function stringField(body: Record<string, unknown> | undefined, name: string): string | undefined {
-  const value = body?.[name] ?? body?.[name.charAt(0).toLowerCase() + name.slice(1)];
+/** The cloud writes `Code`; some gateways and older APIs write `code`. */
+function stringField(
+  body: Record<string, unknown> | undefined,
+  name: string,
+  camelName: string,
+): string | undefined {
+  if (body === undefined) return undefined;
+  const value = body[name] ?? body[camelName];
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
@@ -112,13 +120,186 @@ function bodySnippet(text: string): string {
 }
 
 /**
+ * The parsed JSON body of a 2xx answer, or the AliyunApiError an error answer stands for. The error
+ * is returned, not thrown: most dry runs end here, and a throw per call would only be caught again.
+ */
+function interpretAnswer(
+  status: number,
+  headers: IncomingHttpHeaders,
+  text: string,
+): Record<string, unknown> | AliyunApiError {
+  const body = parseJsonObject(text);
+  if (status >= 200 && status < 300) {
+    if (body) return body;
+    return new AliyunApiError({
+      code: `${httpStatusCode(status)}.NotJson`,
+      message: `HTTP ${status} with a body that is not a JSON object: ${bodySnippet(text)}`,
+      httpStatus: status,
+      requestId: headerField(headers, 'x-acs-request-id'),
+    });
+  }
+  const cloudCode = stringField(body, 'Code', 'code');
+  if (cloudCode) {
+    return new AliyunApiError({
+      code: cloudCode,
+      message: stringField(body, 'Message', 'message') ?? '',
+      httpStatus: status,
+      requestId: stringField(body, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
+      hostId: stringField(body, 'HostId', 'hostId'),
+      recommend: stringField(body, 'Recommend', 'recommend'),
+    });
+  }
+  return new AliyunApiError({
+    code: httpStatusCode(status),
+    message: `HTTP ${status} without an Alibaba Cloud error body: ${bodySnippet(text)}`,
+    httpStatus: status,
+    requestId: headerField(headers, 'x-acs-request-id'),
+  });
+}
+
+/** Undici's own text() skips a UTF-8 byte order mark too; a proxy may add one. */
+function bodyText(chunks: Buffer[], length: number): string {
+  if (length === 0) return '';
+  const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
+  const start = length > 2 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  return bytes.toString('utf8', start, length);
+}
+
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
+
+function onDeadline(exchange: Exchange): void {
+  exchange.stop(
+    'timeout',
+    new DOMException(`no complete answer within ${exchange.timeoutMs} ms`, 'TimeoutError'),
+  );
+}
+
+/**
+ * One call on undici's dispatcher. It gathers the answer into buffers and settles the call's
+ * promise once: from the answer, a transport error, the deadline or the caller's signal, whichever
+ * comes first. This replaces pool.request(), whose response stream, async resource and
+ * AbortController per call cost more CPU than signing; undici itself still enforces the response
+ * size cap, the headers and body timeouts, and keep-alive.
+ *
+ * It uses undici's controller-style callbacks (onRequestStart ... onResponseError). The older
+ * onConnect/onHeaders/onData set would skip a wrapper and a header object per call here, but undici
+ * 8 dropped it. It is also the caller signal's `abort` listener (handleEvent), so no closure is
+ * made per call.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: IncomingHttpHeaders = NO_HEADERS;
+  private readonly chunks: Buffer[] = [];
+  private length = 0;
+  private settled = false;
+  private stoppedBy: 'timeout' | 'aborted' | undefined;
+  private stopReason: unknown;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly target: string,
+    private readonly action: string,
+    readonly timeoutMs: number,
+    private readonly callerSignal: AbortSignal | undefined,
+    private readonly resolve: (body: Record<string, unknown>) => void,
+    private readonly reject: (error: Error) => void,
+  ) {
+    this.timer = setTimeout(onDeadline, timeoutMs, this);
+    // A listener per call, removed when the call settles: a worker's shutdown signal outlives
+    // thousands of calls, and AbortSignal.any() would keep every one of them reachable from it.
+    callerSignal?.addEventListener('abort', this);
+  }
+
+  handleEvent(): void {
+    this.stop('aborted', this.callerSignal?.reason);
+  }
+
+  /**
+   * Ends the call now. Once the request holds a connection, aborting it through undici's
+   * controller fails it with `reason` and calls onResponseError at once; while it still waits for
+   * one, the call settles here and onRequestStart aborts the request before a byte of it is
+   * written. Either way the call is settled when this returns, whatever undici does.
+   */
+  stop(by: 'timeout' | 'aborted', reason: unknown): void {
+    if (this.settled || this.stoppedBy) return;
+    this.stoppedBy = by;
+    this.stopReason = reason;
+    this.controller?.abort(reason as Error);
+    if (!this.settled) this.fail(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.stoppedBy) controller.abort(this.stopReason as Error);
+    else this.controller = controller;
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    // 1xx interim answers come first; only the final answer has a body.
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    // The whole body was read, whatever the status, so the connection goes back to the pool.
+    if (this.settled) return;
+    this.finish();
+    const answer = interpretAnswer(this.status, this.headers, bodyText(this.chunks, this.length));
+    if (answer instanceof AliyunApiError) this.reject(answer);
+    else this.resolve(answer);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.settled) return;
+    this.fail(error);
+  }
+
+  private fail(error: unknown): void {
+    this.finish();
+    const { action, target } = this;
+    if (this.stoppedBy === 'aborted' || this.callerSignal?.aborted) {
+      this.reject(
+        new AliyunTransportError('TRANSPORT_ABORTED', `${action} to ${target}: aborted by the caller`, {
+          cause: error,
+        }),
+      );
+    } else if (this.stoppedBy === 'timeout') {
+      this.reject(
+        new AliyunTransportError(
+          'TRANSPORT_TIMEOUT',
+          `${action} to ${target}: no complete answer within ${this.timeoutMs} ms`,
+          { cause: error },
+        ),
+      );
+    } else {
+      this.reject(toTransportError(error, `${action} to ${target}`));
+    }
+  }
+
+  private finish(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.callerSignal?.removeEventListener('abort', this);
+  }
+}
+
+/**
  * One signed-RPC client per credentials and endpoint. It keeps one keep-alive connection pool to
  * the endpoint for its whole life, so create it once and share it; close() releases the sockets.
  */
 export class AliyunClient implements RpcCaller {
   readonly endpoint: string;
   private readonly pool: Pool;
-  private readonly host: string;
   private readonly credentials: Credentials;
   private readonly apiVersion: string;
   private readonly signatureVersion: SignatureVersion;
@@ -126,6 +307,10 @@ export class AliyunClient implements RpcCaller {
   private readonly timeoutMs: number;
   private readonly clock: Clock;
   private readonly nonce: NonceSource;
+  private readonly signV3: (call: V3RpcCall) => Record<string, string>;
+  // x-acs-date has a resolution of one second: format it once per second, not once per call.
+  private stampSecond = Number.NaN;
+  private stamp = '';
 
   constructor(options: AliyunClientOptions) {
     let url: URL;
@@ -138,7 +323,6 @@ export class AliyunClient implements RpcCaller {
       throw new EndpointError(`endpoint ${JSON.stringify(options.endpoint)} must use http:// or https://`);
     }
     this.endpoint = url.origin;
-    this.host = url.host;
     this.credentials = options.credentials;
     this.apiVersion = options.apiVersion ?? DEFAULT_API_VERSION;
     this.signatureVersion = options.signatureVersion ?? 'v3';
@@ -146,6 +330,11 @@ export class AliyunClient implements RpcCaller {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.clock = options.clock ?? systemClock;
     this.nonce = options.nonce ?? randomNonce;
+    this.signV3 = createV3RpcSigner({
+      host: url.host,
+      version: this.apiVersion,
+      credentials: this.credentials,
+    });
     this.pool = new Pool(url.origin, {
       connections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       connect: { timeout: options.connectTimeoutMs ?? this.timeoutMs },
@@ -156,67 +345,46 @@ export class AliyunClient implements RpcCaller {
   }
 
   /**
-   * Sends one call and returns the parsed JSON body of a 2xx answer. Throws AliyunApiError for an
-   * answer that is an error (DryRunOperation included), AliyunTransportError when no answer came.
+   * Sends one call and returns the parsed JSON body of a 2xx answer. Rejects with AliyunApiError for
+   * an answer that is an error (DryRunOperation included), AliyunTransportError when no answer came.
    */
-  async call<T = Record<string, unknown>>(
-    action: string,
-    params: RpcParams,
-    options?: CallOptions,
-  ): Promise<T> {
+  call<T = Record<string, unknown>>(action: string, params: RpcParams, options?: CallOptions): Promise<T> {
     const callerSignal = options?.signal;
     if (callerSignal?.aborted) {
-      throw new AliyunTransportError('TRANSPORT_ABORTED', `${action}: aborted before it was sent`, {
-        cause: callerSignal.reason,
-      });
+      return Promise.reject(
+        new AliyunTransportError('TRANSPORT_ABORTED', `${action}: aborted before it was sent`, {
+          cause: callerSignal.reason,
+        }),
+      );
     }
-    const request =
-      this.signatureVersion === 'v3' ? this.buildV3(action, params) : this.buildV1(action, params);
-    const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
-
-    // One controller per call, fed by our timer and the caller's signal. AbortSignal.any() would be
-    // shorter, but it keeps every combined signal reachable from a long-lived caller signal (a
-    // worker's shutdown signal) until that one fires: a leak at thousands of calls per second.
-    const controller = new AbortController();
-    const timer = setTimeout(abortForDeadline, timeoutMs, controller, timeoutMs);
-    const onCallerAbort = callerSignal ? () => controller.abort(callerSignal.reason) : undefined;
-    if (onCallerAbort) callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    let request: OutgoingRequest;
     try {
-      const response = await this.pool.request({
-        method: request.method,
-        path: request.path,
-        headers: request.headers,
-        body: request.body,
-        signal: controller.signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      // Read the body whatever the status, or the connection cannot go back to the pool.
-      const text = await response.body.text();
-      return this.interpret<T>(response.statusCode, response.headers, text);
+      request = this.signatureVersion === 'v3' ? this.buildV3(action, params) : this.buildV1(action, params);
     } catch (error) {
-      if (error instanceof AliyunApiError) throw error;
-      if (callerSignal?.aborted) {
-        throw new AliyunTransportError(
-          'TRANSPORT_ABORTED',
-          `${action} to ${this.endpoint}: aborted by the caller`,
-          {
-            cause: error,
-          },
-        );
-      }
-      if (controller.signal.aborted) {
-        throw new AliyunTransportError(
-          'TRANSPORT_TIMEOUT',
-          `${action} to ${this.endpoint}: no complete answer within ${timeoutMs} ms`,
-          { cause: error },
-        );
-      }
-      throw toTransportError(error, `${action} to ${this.endpoint}`);
-    } finally {
-      clearTimeout(timer);
-      if (onCallerAbort) callerSignal?.removeEventListener('abort', onCallerAbort);
+      return Promise.reject(error);
     }
+    const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const exchange = new Exchange(
+        this.endpoint,
+        action,
+        timeoutMs,
+        callerSignal,
+        resolve as (body: Record<string, unknown>) => void,
+        reject,
+      );
+      this.pool.dispatch(
+        {
+          method: request.method,
+          path: request.path,
+          headers: request.headers,
+          body: request.body,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        exchange,
+      );
+    });
   }
 
   /** Waits for calls in flight, then closes the connections. */
@@ -230,28 +398,23 @@ export class AliyunClient implements RpcCaller {
     }
   }
 
+  private acsDate(): string {
+    const now = this.clock === systemClock ? undefined : this.clock();
+    const second = Math.floor((now ? now.getTime() : Date.now()) / 1000);
+    if (second !== this.stampSecond) {
+      this.stamp = formatAcsTimestamp(now ?? new Date(second * 1000));
+      this.stampSecond = second;
+    }
+    return this.stamp;
+  }
+
   /** As the official SDK sends it: POST, every parameter in the query, empty body. */
   private buildV3(action: string, params: RpcParams): OutgoingRequest {
     this.checkAction(action);
     const canonicalQuery = canonicalQueryString(toWireParams(params, {}));
-    const headers = signV3WithCanonicalQuery(
-      {
-        method: 'POST',
-        pathname: '/',
-        headers: {
-          host: this.host,
-          'x-acs-action': action,
-          'x-acs-version': this.apiVersion,
-          'x-acs-date': formatAcsTimestamp(this.clock()),
-          'x-acs-signature-nonce': this.nonce(),
-          'x-acs-content-sha256': EMPTY_BODY_SHA256,
-          accept: 'application/json',
-          'user-agent': USER_AGENT,
-        },
-        credentials: this.credentials,
-      },
-      canonicalQuery,
-    );
+    const headers = this.signV3({ action, canonicalQuery, date: this.acsDate(), nonce: this.nonce() });
+    headers.accept = 'application/json';
+    headers['user-agent'] = USER_AGENT;
     return { method: 'POST', path: canonicalQuery === '' ? '/' : `/?${canonicalQuery}`, headers };
   }
 
@@ -276,35 +439,5 @@ export class AliyunClient implements RpcCaller {
     if (this.v1Method === 'GET') return { method: 'GET', path: `/?${encoded}`, headers };
     headers['content-type'] = 'application/x-www-form-urlencoded';
     return { method: 'POST', path: '/', headers, body: encoded };
-  }
-
-  private interpret<T>(status: number, headers: IncomingHttpHeaders, text: string): T {
-    const body = parseJsonObject(text);
-    if (status >= 200 && status < 300) {
-      if (body) return body as T;
-      throw new AliyunApiError({
-        code: `${httpStatusCode(status)}.NotJson`,
-        message: `HTTP ${status} with a body that is not a JSON object: ${bodySnippet(text)}`,
-        httpStatus: status,
-        requestId: headerField(headers, 'x-acs-request-id'),
-      });
-    }
-    const cloudCode = stringField(body, 'Code');
-    if (cloudCode) {
-      throw new AliyunApiError({
-        code: cloudCode,
-        message: stringField(body, 'Message') ?? '',
-        httpStatus: status,
-        requestId: stringField(body, 'RequestId') ?? headerField(headers, 'x-acs-request-id'),
-        hostId: stringField(body, 'HostId'),
-        recommend: stringField(body, 'Recommend'),
-      });
-    }
-    throw new AliyunApiError({
-      code: httpStatusCode(status),
-      message: `HTTP ${status} without an Alibaba Cloud error body: ${bodySnippet(text)}`,
-      httpStatus: status,
-      requestId: headerField(headers, 'x-acs-request-id'),
-    });
   }
 }

@@ -2,6 +2,9 @@ import { ParamEncodingError } from './errors.js';
 
 // encodeURIComponent leaves these five as they are; RFC 3986 (and Alibaba Cloud's signers) encode them.
 const LEFT_BY_ENCODE_URI_COMPONENT = /[!'()*]/g;
+const HAS_LEFT_BY_ENCODE_URI_COMPONENT = /[!'()*]/;
+// Names, ids, regions and flags are mostly this already; checking is cheaper than encoding them.
+const ONLY_UNRESERVED = /^[A-Za-z0-9_.~-]*$/;
 const RFC3986_ESCAPES: Readonly<Record<string, string>> = {
   '!': '%21',
   "'": '%27',
@@ -19,6 +22,7 @@ function escapeReserved(char: string): string {
  * stay literal, a space is `%20` (never `+`). Throws ParamEncodingError for a lone surrogate.
  */
 export function percentEncode(value: string): string {
+  if (ONLY_UNRESERVED.test(value)) return value;
   let encoded: string;
   try {
     encoded = encodeURIComponent(value);
@@ -27,5 +31,7 @@ export function percentEncode(value: string): string {
       cause: error,
     });
   }
-  return encoded.replace(LEFT_BY_ENCODE_URI_COMPONENT, escapeReserved);
+  return HAS_LEFT_BY_ENCODE_URI_COMPONENT.test(encoded)
+    ? encoded.replace(LEFT_BY_ENCODE_URI_COMPONENT, escapeReserved)
+    : encoded;
 }

@@ -380,6 +380,50 @@ describe('AliyunClient responses', () => {
     });
   });
 
+  it('reads a body that arrives in many chunks, multi-byte characters split between them', async () => {
+    const names = Array.from({ length: 4000 }, (_, index) => `测试服务器-${index}`);
+    server.setHandler((_request, response) => {
+      const bytes = Buffer.from(JSON.stringify({ RequestId: 'big', Names: names }));
+      response.writeHead(200, { 'content-type': 'application/json' });
+      // Odd-sized writes cut through the three-byte characters.
+      for (let offset = 0; offset < bytes.length; offset += 4093) {
+        response.write(bytes.subarray(offset, offset + 4093));
+      }
+      response.end();
+    });
+    await expect(makeClient().call('A', {})).resolves.toEqual({ RequestId: 'big', Names: names });
+  });
+
+  it('reads a JSON body behind a UTF-8 byte order mark', async () => {
+    server.setHandler((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"RequestId":"bom"}')]));
+    });
+    await expect(makeClient().call('A', {})).resolves.toEqual({ RequestId: 'bom' });
+  });
+
+  it('refuses an answer larger than the response cap instead of buffering it', async () => {
+    const megabyte = Buffer.alloc(1024 * 1024, 0x20);
+    server.setHandler((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      let sent = 0;
+      const pump = () => {
+        while (sent < 20 && !response.destroyed) {
+          sent++;
+          if (!response.write(megabyte)) {
+            response.once('drain', pump);
+            return;
+          }
+        }
+        if (!response.destroyed) response.end();
+      };
+      pump();
+    });
+    const error = await captureError(makeClient().call('A', {}));
+    expect(error).toBeInstanceOf(AliyunTransportError);
+    expect((error as AliyunTransportError).cause).toMatchObject({ code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' });
+  });
+
   function mixedAnswers() {
     let call = 0;
     server.setHandler((_request, response) => {
@@ -505,6 +549,38 @@ describe('AliyunClient transport failures', () => {
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
     await pending;
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('ends a call queued behind a busy connection at its own deadline, and never sends it', async () => {
+    server.setHandler(() => {});
+    const client = makeClient({ maxConnections: 1 });
+    const first = captureError(client.call('First', {}, { timeoutMs: 600 }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    const queued = await captureError(client.call('Queued', {}, { timeoutMs: 150 }));
+    expect(queued).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
+    expect(performance.now() - started).toBeLessThan(450);
+    expect(await first).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
+    // close() waits for the pool's queue, so the queued request has had its chance to be sent.
+    clients.splice(clients.indexOf(client), 1);
+    await client.close();
+    expect(server.requests.map((request) => request.headers['x-acs-action'])).toEqual(['First']);
+  });
+
+  it('ends a call queued behind a busy connection when the caller aborts, and drops its listener', async () => {
+    server.setHandler(() => {});
+    const client = makeClient({ maxConnections: 1 });
+    const first = captureError(client.call('First', {}, { timeoutMs: 600 }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const shutdown = new AbortController();
+    const queued = captureError(client.call('Queued', {}, { signal: shutdown.signal }));
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+    const started = performance.now();
+    shutdown.abort();
+    expect(await queued).toMatchObject({ code: 'TRANSPORT_ABORTED' });
+    expect(performance.now() - started).toBeLessThan(300);
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+    expect(await first).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
   });
 
   it('reports TRANSPORT_REFUSED for a port nobody listens on', async () => {

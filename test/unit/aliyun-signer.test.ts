@@ -8,15 +8,18 @@ import {
   buildV1CommonParams,
   canonicalizeHeaders,
   canonicalQueryString,
+  createV3RpcSigner,
   EMPTY_BODY_SHA256,
   formatAcsTimestamp,
   parseAuthorizationV3,
   signV1,
   signV3Request,
+  signV3WithCanonicalQuery,
   stringToSignV1,
   verifyV1Signature,
   verifyV3Request,
 } from '../../src/aliyun/signer.js';
+import type { Credentials } from '../../src/aliyun/types.js';
 
 describe('percentEncode', () => {
   it.each([
@@ -325,6 +328,95 @@ describe('V3 ACS3-HMAC-SHA256', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('createV3RpcSigner', () => {
+  // The general signer is the one checked against the official SDK; the client's prebuilt one must
+  // agree with it byte for byte, secrets of every length included (keys over 64 bytes are hashed
+  // first in HMAC, a branch of their own).
+  function generalSign(
+    host: string,
+    version: string,
+    credentials: Credentials,
+    call: { action: string; canonicalQuery: string; date: string; nonce: string },
+  ) {
+    return signV3WithCanonicalQuery(
+      {
+        method: 'POST',
+        pathname: '/',
+        headers: {
+          host,
+          'x-acs-action': call.action,
+          'x-acs-version': version,
+          'x-acs-date': call.date,
+          'x-acs-signature-nonce': call.nonce,
+          'x-acs-content-sha256': EMPTY_BODY_SHA256,
+        },
+        credentials,
+      },
+      call.canonicalQuery,
+    );
+  }
+
+  it('gives the headers signV3WithCanonicalQuery gives, for any secret and call', () => {
+    const headerText = fc
+      .string({ unit: 'binary-ascii', maxLength: 40 })
+      .filter((s) => /^[\x20-\x7e]*$/.test(s));
+    fc.assert(
+      fc.property(
+        fc.record({
+          host: fc.constantFrom('vpc.cn-shanghai.aliyuncs.com', '127.0.0.1:8080', 'vpc.aliyuncs.com'),
+          version: fc.constantFrom('2016-04-28', ' 2016-04-28 '),
+          accessKeyId: fc.stringMatching(/^[A-Za-z0-9]{1,30}$/),
+          accessKeySecret: fc.oneof(
+            fc.string({ minLength: 1, maxLength: 40 }),
+            fc.string({ unit: 'grapheme', minLength: 30, maxLength: 120 }),
+          ),
+          securityToken: fc.option(fc.stringMatching(/^[A-Za-z0-9+/=]{1,80}$/), { nil: undefined }),
+          action: fc.stringMatching(/^[A-Za-z][A-Za-z0-9]{0,30}$/),
+          query: fc.dictionary(fc.stringMatching(/^[A-Z][A-Za-z0-9.]{0,15}$/), fc.string({ maxLength: 30 }), {
+            maxKeys: 6,
+          }),
+          date: fc.constantFrom('2026-11-28T19:46:29Z', '2030-01-01T00:00:00Z'),
+          nonce: headerText,
+        }),
+        (drawn) => {
+          const credentials = {
+            accessKeyId: drawn.accessKeyId,
+            accessKeySecret: drawn.accessKeySecret,
+            securityToken: drawn.securityToken,
+          };
+          const call = {
+            action: drawn.action,
+            canonicalQuery: canonicalQueryString(drawn.query),
+            date: drawn.date,
+            nonce: drawn.nonce,
+          };
+          const sign = createV3RpcSigner({ host: drawn.host, version: drawn.version, credentials });
+          expect(sign(call)).toEqual(generalSign(drawn.host, drawn.version, credentials, call));
+          // Signing again reuses the signer's buffers; the second answer must not depend on the first.
+          const again = { ...call, nonce: `${drawn.nonce}x` };
+          expect(sign(again)).toEqual(generalSign(drawn.host, drawn.version, credentials, again));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it.each([63, 64, 65, 66, 200])('signs with a %i-byte secret as createHmac does', (bytes) => {
+    // HMAC hashes a key longer than its 64-byte block and pads a shorter one: both sides of that edge.
+    const credentials = { accessKeyId: 'LTAI-edge', accessKeySecret: `${'k'.repeat(bytes - 3)}测` };
+    const call = {
+      action: 'DescribeRegions',
+      canonicalQuery: 'RegionId=cn-shanghai',
+      date: '2026-11-28T19:46:29Z',
+      nonce: 'n-1',
+    };
+    const sign = createV3RpcSigner({ host: 'vpc.aliyuncs.com', version: '2016-04-28', credentials });
+    expect(sign(call).authorization).toBe(
+      generalSign('vpc.aliyuncs.com', '2016-04-28', credentials, call).authorization,
     );
   });
 });
