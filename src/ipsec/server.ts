@@ -16,43 +16,64 @@ import { pskFingerprint } from './psk.js';
  * Both forms are accepted and normalized to objects.
  */
 
-/** null → undefined, so that "absent" has one spelling downstream. */
-function lenient<T extends z.ZodType>(schema: T) {
-  return schema.nullish().transform((value) => value ?? undefined);
+/*
+ * Every server of every read goes through these schemas (two reads per change), so the common case
+ * (values already of the right type) meets plain schemas and no transform: coercion from strings
+ * sits in a second union branch, and null is dropped once per object, before the fields are read.
+ */
+
+const looseString = z.string();
+
+const looseNumber = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^-?\d+(?:\.\d+)?$/)
+    .transform((value) => Number(value)),
+]);
+
+const looseBoolean = z.union([
+  z.boolean(),
+  z.enum(['true', 'false']).transform((value) => value === 'true'),
+]);
+
+/** The object without its null-valued known fields: null means absent, and absent has one spelling. */
+function withoutNullFields(knownFields: readonly string[]) {
+  return (value: unknown): unknown => {
+    if (!isPlainObject(value)) return value;
+    let copy: Record<string, unknown> | undefined;
+    for (const field of knownFields) {
+      if (value[field] === null) {
+        copy ??= { ...value };
+        delete copy[field];
+      }
+    }
+    return copy ?? value;
+  };
 }
 
-const looseString = lenient(z.string());
-
-const looseNumber = lenient(
-  z.union([z.number(), z.string().regex(/^-?\d+(?:\.\d+)?$/)]).transform((value) => Number(value)),
-);
-
-const looseBoolean = lenient(
-  z.union([z.boolean(), z.enum(['true', 'false'])]).transform((value) => value === true || value === 'true'),
-);
+/** A loose object whose known fields may each be null (read as absent). */
+function lenientObject<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.preprocess(withoutNullFields(Object.keys(shape)), z.looseObject(shape));
+}
 
 /** An object, or a JSON string holding one (an unparsable string is an error, not "absent"). */
 function objectOrJson<T extends z.ZodType>(schema: T) {
-  return lenient(
-    z
-      .union([z.string(), z.custom<z.input<T>>(isPlainObject)])
-      .transform((value, ctx): unknown => {
-        if (typeof value !== 'string') return value;
-        if (value.trim() === '') return {};
-        try {
-          const parsed: unknown = JSON.parse(value);
-          if (isPlainObject(parsed)) return parsed;
-        } catch {
-          // reported below, with the same message as a non-object
-        }
-        ctx.addIssue('must be an object or a JSON object string');
-        return z.NEVER;
-      })
-      .pipe(schema),
-  );
+  return z.preprocess((value, ctx): unknown => {
+    if (typeof value !== 'string') return value;
+    if (value.trim() === '') return {};
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (isPlainObject(parsed)) return parsed;
+    } catch {
+      // reported below, with the same message as a non-object
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be an object or a JSON object string' });
+    return z.NEVER;
+  }, schema);
 }
 
-export const serverIkeConfigSchema = z.looseObject({
+export const serverIkeConfigSchema = lenientObject({
   IkeVersion: looseString.optional(),
   IkeMode: looseString.optional(),
   IkeEncAlg: looseString.optional(),
@@ -63,14 +84,14 @@ export const serverIkeConfigSchema = z.looseObject({
   RemoteId: looseString.optional(),
 });
 
-export const serverIpsecConfigSchema = z.looseObject({
+export const serverIpsecConfigSchema = lenientObject({
   IpsecEncAlg: looseString.optional(),
   IpsecAuthAlg: looseString.optional(),
   IpsecPfs: looseString.optional(),
   IpsecLifetime: looseNumber.optional(),
 });
 
-export const ipsecServerSchema = z.looseObject({
+export const ipsecServerSchema = lenientObject({
   IpsecServerId: z.string({ error: 'is required in every server of the response' }).min(1),
   IpsecServerName: looseString.optional(),
   RegionId: looseString.optional(),
@@ -91,7 +112,7 @@ export const ipsecServerSchema = z.looseObject({
   ResourceGroupId: looseString.optional(),
 });
 
-export const listIpsecServersResponseSchema = z.looseObject({
+export const listIpsecServersResponseSchema = lenientObject({
   RequestId: z.string({ error: 'is required in the response' }),
   TotalCount: looseNumber.optional(),
   MaxResults: looseNumber.optional(),

@@ -103,6 +103,12 @@ describe('ListIpsecServers response', () => {
     expect(server.OnlineClientCount).toBeUndefined();
     expect(server.Psk).toBeUndefined();
     expect(server.IkeConfig).toBeUndefined();
+    const nested = ipsecServerSchema.parse({
+      IpsecServerId: 'iss-1',
+      IpsecConfig: { IpsecPfs: null, IpsecLifetime: '3600', Unknown: null },
+    });
+    // Null known fields are absent; unknown fields are kept as they came.
+    expect(nested.IpsecConfig).toEqual({ IpsecLifetime: 3600, Unknown: null });
     const totals = listIpsecServersResponseSchema.parse({ ...page, TotalCount: '7', NextToken: null });
     expect(totals.TotalCount).toBe(7);
     expect(totals.NextToken).toBeUndefined();
