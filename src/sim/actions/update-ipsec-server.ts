@@ -1,12 +1,30 @@
 import { canonicalQueryString } from '../../aliyun/signer.js';
 import { pskFingerprint } from '../../ipsec/psk.js';
-import { pickMutable, type UpdateIpsecServerParams } from '../../ipsec/update-params.js';
+import {
+  pickMutable,
+  type UpdateIpsecServerParams,
+  updateIpsecServerParamsSchema,
+} from '../../ipsec/update-params.js';
 import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
 import { simErrors } from '../errors.js';
 import type { LiveServer, SimHistoryEntry } from '../fleet.js';
-import { parseParams } from '../params.js';
+import { parseParams, rememberingParser } from '../params.js';
 import { checkAddressPlan } from '../rules.js';
 import type { ActionContext, ActionResult } from './types.js';
+
+// What a rollout sends to every server alike, and each server's id (its dry run, apply and
+// retries); names, tokens and keys differ from call to call.
+const parseUpdateParams = rememberingParser(updateIpsecServerParamsSchema, parseWireParams, [
+  'IpsecServerId',
+  'RegionId',
+  'LocalSubnet',
+  'ClientIpPool',
+  'EffectImmediately',
+  'IkeConfig',
+  'IpsecConfig',
+  'PskEnabled',
+  'DryRun',
+]);
 
 /**
  * UpdateIpsecServer. The checks run in this order (the steps before it, in dispatch.ts: auth →
@@ -21,7 +39,7 @@ import type { ActionContext, ActionResult } from './types.js';
  */
 export function updateIpsecServer(context: ActionContext): ActionResult {
   const { state, key, requestId, now } = context;
-  const params = parseParams(parseWireParams, context.params);
+  const params = parseParams(parseUpdateParams, context.params);
 
   const server = state.fleet.get(params.IpsecServerId);
   // Another region's server is as unknown to this endpoint as a made-up id.
