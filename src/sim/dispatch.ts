@@ -155,6 +155,10 @@ export class ApiDispatcher {
         this.reset(res);
         return;
       }
+      if (result instanceof SimError) {
+        this.answerError(res, context.requestId, hostId, result, format);
+        return;
+      }
       this.state.stats.countCode(OK_CODE);
       sendSuccess(res, result.requestId, action, result.body, format);
     } catch (error) {

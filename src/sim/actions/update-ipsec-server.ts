@@ -6,7 +6,7 @@ import {
   updateIpsecServerParamsSchema,
 } from '../../ipsec/update-params.js';
 import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
-import { simErrors } from '../errors.js';
+import { type SimError, simErrors } from '../errors.js';
 import type { LiveServer, SimHistoryEntry } from '../fleet.js';
 import { parseParams, rememberingParser } from '../params.js';
 import { checkAddressPlan } from '../rules.js';
@@ -37,7 +37,7 @@ const parseUpdateParams = rememberingParser(updateIpsecServerParamsSchema, parse
  * same token follows a lost response, when the first call's own configuring window is running;
  * it must get the first answer, not Configuring.
  */
-export function updateIpsecServer(context: ActionContext): ActionResult {
+export function updateIpsecServer(context: ActionContext): ActionResult | SimError {
   const { state, key, requestId, now } = context;
   const params = parseParams(parseUpdateParams, context.params);
 
@@ -63,12 +63,13 @@ export function updateIpsecServer(context: ActionContext): ActionResult {
     if (found.kind === 'mismatch') throw simErrors.idempotentParameterMismatch();
   }
 
-  if (server.configuringUntil > now) throw simErrors.configuring();
-  if (context.draw.busyRoll < state.faults.busyRate) throw simErrors.configuring();
+  // A gateway still busy is an everyday answer too (pipelines back off and retry on it).
+  if (server.configuringUntil > now) return simErrors.configuring();
+  if (context.draw.busyRoll < state.faults.busyRate) return simErrors.configuring();
   checkAddressPlan(server.record, params);
   if (dryRun) {
     state.stats.dryRuns++;
-    throw simErrors.dryRunPassed();
+    return simErrors.dryRunPassed();
   }
 
   apply(server, params, requestId, now);
