@@ -82,10 +82,15 @@ export class ApiDispatcher {
     }
 
     const serverId = isUpdate ? envelope.params.IpsecServerId : undefined;
-    if (serverId !== undefined) state.inFlight.enter(serverId);
-    const finish = () => {
-      if (serverId !== undefined) state.inFlight.leave(serverId);
-    };
+    let finish = nothingToFinish;
+    if (serverId !== undefined) {
+      // Without latency to wait out, the call is answered before another one can arrive.
+      if (draw.delayMs <= 0) state.inFlight.pass(serverId);
+      else {
+        state.inFlight.enter(serverId);
+        finish = () => state.inFlight.leave(serverId);
+      }
+    }
 
     let action: string;
     try {
@@ -155,6 +160,10 @@ export class ApiDispatcher {
         this.reset(res);
         return;
       }
+      if (result instanceof SimError) {
+        this.answerError(res, context.requestId, hostId, result, format);
+        return;
+      }
       this.state.stats.countCode(OK_CODE);
       sendSuccess(res, result.requestId, action, result.body, format);
     } catch (error) {
@@ -192,6 +201,8 @@ export class ApiDispatcher {
     sendError(res, requestId, hostId, answer, format);
   }
 }
+
+function nothingToFinish(): void {}
 
 function hostIdOf(req: IncomingMessage): string {
   return req.headers.host ?? DEFAULT_HOST_ID;

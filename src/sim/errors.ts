@@ -19,7 +19,7 @@ export class SimError extends IpsecFleetError {
 }
 
 /**
- * A SimError without a stack trace. These are answers, not bugs: the simulator throws one for
+ * A SimError without a stack trace. These are answers, not bugs: the simulator gives one for
  * every refused call (every passed dry run is one), and capturing a stack each time cost about
  * 7% of its CPU in `npm run bench:sim`. Synchronous, so the global limit is restored before any
  * other code runs.
@@ -32,6 +32,15 @@ function answer(status: number, code: string, message: string, headers?: Record<
   } finally {
     Error.stackTraceLimit = limit;
   }
+}
+
+/**
+ * An answer that never varies, made once: nothing in it depends on the call, and answers are
+ * only read, so every call may give the same one (every passed dry run is DryRunOperation).
+ */
+function fixed(status: number, code: string, message: string): () => SimError {
+  const error = answer(status, code, message);
+  return () => error;
 }
 
 /** The catalogue, one factory per code, so every place that answers a code answers it alike. */
@@ -47,43 +56,49 @@ export const simErrors = {
     ),
   invalidSignatureMethod: (method: string) =>
     answer(400, 'InvalidSignatureMethod', `Specified signature method (${method}) is not supported.`),
-  accessKeyNotFound: () => answer(404, 'InvalidAccessKeyId.NotFound', 'Specified access key is not found.'),
+  accessKeyNotFound: fixed(404, 'InvalidAccessKeyId.NotFound', 'Specified access key is not found.'),
   signatureDoesNotMatch: (stringToSign: string) =>
     answer(
       400,
       'SignatureDoesNotMatch',
       `Specified signature is not matched with our calculation. server string to sign is:${stringToSign}`,
     ),
-  nonceUsed: () => answer(400, 'SignatureNonceUsed', 'Specified signature nonce was used already.'),
-  timestampFormat: () =>
-    answer(400, 'InvalidTimeStamp.Format', 'Specified time stamp or date value is not well formatted.'),
-  timestampExpired: () =>
-    answer(400, 'InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.'),
-  securityTokenMismatch: () =>
-    answer(
-      400,
-      'InvalidSecurityToken.MismatchWithAccessKey',
-      'Specified security token mismatch with the access key.',
-    ),
+  nonceUsed: fixed(400, 'SignatureNonceUsed', 'Specified signature nonce was used already.'),
+  timestampFormat: fixed(
+    400,
+    'InvalidTimeStamp.Format',
+    'Specified time stamp or date value is not well formatted.',
+  ),
+  timestampExpired: fixed(400, 'InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.'),
+  securityTokenMismatch: fixed(
+    400,
+    'InvalidSecurityToken.MismatchWithAccessKey',
+    'Specified security token mismatch with the access key.',
+  ),
   // --- routing and quotas
   unsupportedMethod: (method: string) =>
     answer(400, 'UnsupportedHTTPMethod', `Specified http method (${method}) is not supported.`),
   invalidVersion: (version: string) =>
     answer(400, 'InvalidVersion', `Specified parameter Version (${version}) is not valid.`),
-  actionNotFound: () =>
-    answer(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.'),
+  actionNotFound: fixed(
+    404,
+    'InvalidAction.NotFound',
+    'Specified api is not found, please check your url and method.',
+  ),
   throttled: (retryAfterMs: number) =>
     answer(400, 'Throttling.User', 'Request was denied due to user flow control.', {
       'x-acs-retry-after': String(retryAfterMs),
     }),
-  internalError: () =>
-    answer(
-      500,
-      'InternalError',
-      'The request processing has failed due to some unknown error, exception or failure.',
-    ),
-  serviceUnavailable: () =>
-    answer(503, 'ServiceUnavailable', 'The request has failed due to a temporary failure of the server.'),
+  internalError: fixed(
+    500,
+    'InternalError',
+    'The request processing has failed due to some unknown error, exception or failure.',
+  ),
+  serviceUnavailable: fixed(
+    503,
+    'ServiceUnavailable',
+    'The request has failed due to a temporary failure of the server.',
+  ),
   // --- parameters
   missingParameter: (name: string) =>
     answer(
@@ -98,16 +113,13 @@ export const simErrors = {
   // --- UpdateIpsecServer (the seed's table) and the resource
   ipsecServerNotFound: (id: string) =>
     answer(404, 'InvalidIpsecServerId.NotFound', `The specified IPsec server (${id}) does not exist.`),
-  forbidden: () => answer(403, 'Forbidden', 'User not authorized to operate on the specified resource.'),
-  financialLocked: () =>
-    answer(400, 'VpnGateway.FinancialLocked', 'The specified service is financial locked.'),
-  configuring: () => answer(400, 'VpnGateway.Configuring', 'The specified service is configuring.'),
-  idempotentParameterMismatch: () =>
-    answer(
-      400,
-      'IdempotentParameterMismatch',
-      'The request uses the same client token as a previous, but non-identical request.',
-    ),
-  dryRunPassed: () =>
-    answer(400, 'DryRunOperation', 'Request validation has been passed with DryRun flag set.'),
+  forbidden: fixed(403, 'Forbidden', 'User not authorized to operate on the specified resource.'),
+  financialLocked: fixed(400, 'VpnGateway.FinancialLocked', 'The specified service is financial locked.'),
+  configuring: fixed(400, 'VpnGateway.Configuring', 'The specified service is configuring.'),
+  idempotentParameterMismatch: fixed(
+    400,
+    'IdempotentParameterMismatch',
+    'The request uses the same client token as a previous, but non-identical request.',
+  ),
+  dryRunPassed: fixed(400, 'DryRunOperation', 'Request validation has been passed with DryRun flag set.'),
 } as const;

@@ -1,6 +1,8 @@
+import type { z } from 'zod';
 import { REQUIRED_RULE } from '../ipsec/field-rules.js';
 import { type FieldIssue, InvalidInputError } from '../validation.js';
 import { type SimError, simErrors } from './errors.js';
+import { TextMemo } from './memo.js';
 
 /**
  * Turns the project's validation errors into the cloud's answers. The same schemas check a change
@@ -46,4 +48,82 @@ export function parseParams<T>(
     if (error instanceof InvalidInputError) throw toSimError(error, params);
     throw error;
   }
+}
+
+interface FieldPlan {
+  name: string;
+  schema: z.ZodType;
+  required: boolean;
+  /** Wire value → parsed value, for fields whose values repeat from call to call. */
+  memory: TextMemo<unknown> | undefined;
+}
+
+/**
+ * Parsed values are shared between calls through the memory; every call gets its own copy so
+ * that whatever keeps a call's params (histories, remembered applies) can never see another's.
+ */
+function detached(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(detached);
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) copy[key] = detached((value as Record<string, unknown>)[key]);
+  return copy;
+}
+
+/**
+ * The same result as `parse` (which must be `schema`'s own parser), with less work for values
+ * seen before. A rollout sends one change to many servers, so LocalSubnet, IkeConfig and the
+ * like arrive again and again with the same text, and running their rules (CIDR parsing, JSON,
+ * nested schemas) for each call was the largest part of the simulator's own CPU per call.
+ *
+ * Each field is checked on its own by its own schema, the values named in `remember` once per
+ * distinct text. Anything that is not a plain success (a missing or unknown field, an invalid
+ * value) goes through `parse`, so every refusal is worded exactly as the whole schema words it.
+ * A schema this cannot mirror field by field (object-level refinements, defaults) is always
+ * parsed whole.
+ */
+export function rememberingParser<T>(
+  schema: z.ZodObject,
+  parse: (wire: Record<string, string>) => T,
+  remember: readonly string[],
+): (wire: Record<string, string>) => T {
+  if ((schema.def.checks?.length ?? 0) > 0) return parse;
+  const fields: FieldPlan[] = [];
+  for (const name of Object.keys(schema.shape)) {
+    const fieldSchema = schema.shape[name] as z.ZodType;
+    const absent = fieldSchema.safeParse(undefined);
+    // A default would have to be filled in for an absent field; leave that to the schema.
+    if (absent.success && absent.data !== undefined) return parse;
+    fields.push({
+      name,
+      schema: fieldSchema,
+      required: !absent.success,
+      memory: remember.includes(name) ? new TextMemo() : undefined,
+    });
+  }
+
+  return (wire) => {
+    const parsed: Record<string, unknown> = {};
+    let given = 0;
+    for (const field of fields) {
+      const value = wire[field.name];
+      if (value === undefined) {
+        if (field.required) return parse(wire);
+        continue;
+      }
+      given++;
+      const memory = field.memory;
+      let data = memory?.get(value);
+      if (data === undefined) {
+        const result = field.schema.safeParse(value);
+        if (!result.success) return parse(wire);
+        data = result.data;
+        memory?.set(value, data);
+      }
+      parsed[field.name] = memory ? detached(data) : data;
+    }
+    // A field the schema does not know: its refusal is the schema's to word.
+    if (given !== Object.keys(wire).length) return parse(wire);
+    return parsed as T;
+  };
 }

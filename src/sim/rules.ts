@@ -2,6 +2,7 @@ import { splitCidrList } from '../ipsec/cidr.js';
 import type { UpdateIpsecServerParams } from '../ipsec/update-params.js';
 import { simErrors } from './errors.js';
 import type { SimServerRecord } from './fleet.js';
+import { TextMemo } from './memo.js';
 
 /**
  * UpdateIpsecServer's business rules beyond each field's own shape: the VPC-side networks
@@ -31,27 +32,51 @@ function maskOf(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
+function blocksOverlap(first: Block, second: Block): boolean {
+  const mask = maskOf(Math.min(first.prefix, second.prefix));
+  return (first.network & mask) >>> 0 === (second.network & mask) >>> 0;
+}
+
 /** Two blocks overlap exactly when the wider one contains the other's network address. */
 export function cidrsOverlap(a: string, b: string): boolean {
   const first = toBlock(a);
   const second = toBlock(b);
-  if (!first || !second) return false;
-  const mask = maskOf(Math.min(first.prefix, second.prefix));
-  return (first.network & mask) >>> 0 === (second.network & mask) >>> 0;
+  return first !== undefined && second !== undefined && blocksOverlap(first, second);
+}
+
+/**
+ * Parsed blocks, remembered by text: every call checks a server's current ClientIpPool or
+ * LocalSubnet, or a rollout's new value, and those texts come back call after call.
+ */
+const singleBlocks = new TextMemo<Block | undefined>();
+const listBlocks = new TextMemo<readonly (Block | undefined)[]>();
+
+function remembered<V>(memo: TextMemo<V>, text: string, compute: (text: string) => V): V {
+  const known = memo.get(text);
+  if (known !== undefined || memo.has(text)) return known as V;
+  const value = compute(text);
+  memo.set(text, value);
+  return value;
+}
+
+/** Whether any entry of the list overlaps `pool`; an unreadable entry or pool overlaps nothing. */
+function listOverlaps(list: string, pool: string): boolean {
+  const poolBlock = remembered(singleBlocks, pool, toBlock);
+  if (poolBlock === undefined) return false;
+  for (const block of remembered(listBlocks, list, (text) => splitCidrList(text).map(toBlock))) {
+    if (block !== undefined && blocksOverlap(block, poolBlock)) return true;
+  }
+  return false;
 }
 
 export function checkAddressPlan(record: SimServerRecord, params: UpdateIpsecServerParams): void {
   const pool = params.ClientIpPool ?? record.ClientIpPool;
   if (params.LocalSubnet !== undefined) {
-    for (const subnet of splitCidrList(params.LocalSubnet)) {
-      if (cidrsOverlap(subnet, pool)) throw simErrors.illegalParam('LocalSubnet', params.LocalSubnet);
-    }
+    if (listOverlaps(params.LocalSubnet, pool))
+      throw simErrors.illegalParam('LocalSubnet', params.LocalSubnet);
     return;
   }
-  if (params.ClientIpPool !== undefined) {
-    for (const subnet of splitCidrList(record.LocalSubnet)) {
-      if (cidrsOverlap(subnet, params.ClientIpPool))
-        throw simErrors.illegalParam('ClientIpPool', params.ClientIpPool);
-    }
+  if (params.ClientIpPool !== undefined && listOverlaps(record.LocalSubnet, params.ClientIpPool)) {
+    throw simErrors.illegalParam('ClientIpPool', params.ClientIpPool);
   }
 }

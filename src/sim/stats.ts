@@ -26,6 +26,16 @@ export const RESET_CODE = 'ConnectionReset';
 const MAX_ACTION_NAMES = 1000;
 const OTHER_ACTIONS = '(other)';
 
+function countIn(counters: Map<string, { count: number }>, name: string): void {
+  const counter = counters.get(name);
+  if (counter) counter.count++;
+  else counters.set(name, { count: 1 });
+}
+
+function counts(counters: Map<string, { count: number }>): Record<string, number> {
+  return Object.fromEntries(Array.from(counters, ([name, counter]) => [name, counter.count]));
+}
+
 export class StatsRecorder {
   requests = 0;
   applies = 0;
@@ -33,23 +43,27 @@ export class StatsRecorder {
   idempotentReplays = 0;
   concurrentUpdateViolations = 0;
   maxConcurrentUpdatesPerServer = 0;
-  private readonly byAction = new Map<string, number>();
-  private readonly byCode = new Map<string, number>();
+  // Counters are boxes so that counting a known name is one lookup, not a get and a set.
+  private readonly byAction = new Map<string, { count: number }>();
+  private readonly byCode = new Map<string, { count: number }>();
 
   countAction(action: string): void {
-    const key = this.byAction.has(action) || this.byAction.size < MAX_ACTION_NAMES ? action : OTHER_ACTIONS;
-    this.byAction.set(key, (this.byAction.get(key) ?? 0) + 1);
+    const counter = this.byAction.get(action);
+    if (counter) counter.count++;
+    else countIn(this.byAction, this.byAction.size < MAX_ACTION_NAMES ? action : OTHER_ACTIONS);
   }
 
   countCode(code: string): void {
-    this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
+    const counter = this.byCode.get(code);
+    if (counter) counter.count++;
+    else countIn(this.byCode, code);
   }
 
   snapshot(): SimStats {
     return {
       requests: this.requests,
-      byAction: Object.fromEntries(this.byAction),
-      byCode: Object.fromEntries(this.byCode),
+      byAction: counts(this.byAction),
+      byCode: counts(this.byCode),
       applies: this.applies,
       dryRuns: this.dryRuns,
       idempotentReplays: this.idempotentReplays,
@@ -83,6 +97,16 @@ export class InFlightUpdates {
   enter(serverId: string): void {
     const count = (this.counts.get(serverId) ?? 0) + 1;
     this.counts.set(serverId, count);
+    if (count > 1) this.stats.concurrentUpdateViolations++;
+    if (count > this.stats.maxConcurrentUpdatesPerServer) this.stats.maxConcurrentUpdatesPerServer = count;
+  }
+
+  /**
+   * A call that enters and leaves at once, with nothing in between: counted as enter() and
+   * leave() would count it, without adding and deleting the server's entry for every call.
+   */
+  pass(serverId: string): void {
+    const count = (this.counts.get(serverId) ?? 0) + 1;
     if (count > 1) this.stats.concurrentUpdateViolations++;
     if (count > this.stats.maxConcurrentUpdatesPerServer) this.stats.maxConcurrentUpdatesPerServer = count;
   }

@@ -1,12 +1,30 @@
 import { canonicalQueryString } from '../../aliyun/signer.js';
 import { pskFingerprint } from '../../ipsec/psk.js';
-import { pickMutable, type UpdateIpsecServerParams } from '../../ipsec/update-params.js';
+import {
+  pickMutable,
+  type UpdateIpsecServerParams,
+  updateIpsecServerParamsSchema,
+} from '../../ipsec/update-params.js';
 import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
-import { simErrors } from '../errors.js';
+import { type SimError, simErrors } from '../errors.js';
 import type { LiveServer, SimHistoryEntry } from '../fleet.js';
-import { parseParams } from '../params.js';
+import { parseParams, rememberingParser } from '../params.js';
 import { checkAddressPlan } from '../rules.js';
 import type { ActionContext, ActionResult } from './types.js';
+
+// What a rollout sends to every server alike, and each server's id (its dry run, apply and
+// retries); names, tokens and keys differ from call to call.
+const parseUpdateParams = rememberingParser(updateIpsecServerParamsSchema, parseWireParams, [
+  'IpsecServerId',
+  'RegionId',
+  'LocalSubnet',
+  'ClientIpPool',
+  'EffectImmediately',
+  'IkeConfig',
+  'IpsecConfig',
+  'PskEnabled',
+  'DryRun',
+]);
 
 /**
  * UpdateIpsecServer. The checks run in this order (the steps before it, in dispatch.ts: auth →
@@ -19,9 +37,9 @@ import type { ActionContext, ActionResult } from './types.js';
  * same token follows a lost response, when the first call's own configuring window is running;
  * it must get the first answer, not Configuring.
  */
-export function updateIpsecServer(context: ActionContext): ActionResult {
+export function updateIpsecServer(context: ActionContext): ActionResult | SimError {
   const { state, key, requestId, now } = context;
-  const params = parseParams(parseWireParams, context.params);
+  const params = parseParams(parseUpdateParams, context.params);
 
   const server = state.fleet.get(params.IpsecServerId);
   // Another region's server is as unknown to this endpoint as a made-up id.
@@ -45,12 +63,13 @@ export function updateIpsecServer(context: ActionContext): ActionResult {
     if (found.kind === 'mismatch') throw simErrors.idempotentParameterMismatch();
   }
 
-  if (server.configuringUntil > now) throw simErrors.configuring();
-  if (context.draw.busyRoll < state.faults.busyRate) throw simErrors.configuring();
+  // A gateway still busy is an everyday answer too (pipelines back off and retry on it).
+  if (server.configuringUntil > now) return simErrors.configuring();
+  if (context.draw.busyRoll < state.faults.busyRate) return simErrors.configuring();
   checkAddressPlan(server.record, params);
   if (dryRun) {
     state.stats.dryRuns++;
-    throw simErrors.dryRunPassed();
+    return simErrors.dryRunPassed();
   }
 
   apply(server, params, requestId, now);

@@ -1,0 +1,38 @@
+/**
+ * Results of pure work on short texts that come back call after call (a rollout's LocalSubnet,
+ * a server's ClientIpPool), kept so the work is done once per text rather than once per call.
+ *
+ * Bounded twice: a text longer than `maxLength` is not kept, and once `capacity` texts are kept
+ * the memory starts over, so a stream of distinct texts costs at most that much.
+ */
+export class TextMemo<V> {
+  private readonly entries = new Map<string, V>();
+
+  constructor(
+    private readonly capacity = 4096,
+    private readonly maxLength = 512,
+  ) {}
+
+  /** The value kept for `text`; undefined when none is (or when undefined was kept). */
+  get(text: string): V | undefined {
+    return this.entries.get(text);
+  }
+
+  has(text: string): boolean {
+    return this.entries.has(text);
+  }
+
+  set(text: string, value: V): void {
+    if (text.length > this.maxLength) return;
+    if (this.entries.size >= this.capacity) this.entries.clear();
+    this.entries.set(ownCopy(text), value);
+  }
+}
+
+/**
+ * The same text in a string of its own. A short value read from a request is often a slice that
+ * keeps the whole request line alive; as a key kept for the life of the process it must not.
+ */
+function ownCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
+}
