@@ -27,10 +27,18 @@ export class NonceCache {
   /** True if the nonce is new (and now remembered), false if it was seen within the window. */
   remember(key: string, now: number): boolean {
     this.rotate(now);
-    if (this.current.has(key) || this.previous.has(key)) return false;
-    if (this.current.size >= this.maxPerGeneration) this.shift(now);
-    this.current.add(key);
-    return true;
+    if (this.previous.size > 0 && this.previous.has(key)) return false;
+    const current = this.current;
+    const before = current.size;
+    if (before >= this.maxPerGeneration) {
+      if (current.has(key)) return false;
+      this.shift(now);
+      this.current.add(key);
+      return true;
+    }
+    // One probe of a large set instead of two: a key already there leaves the size as it was.
+    current.add(key);
+    return current.size !== before;
   }
 
   get size(): number {

@@ -65,10 +65,16 @@ interface FieldPlan {
 function detached(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map(detached);
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) copy[key] = detached((value as Record<string, unknown>)[key]);
+  const copy: Record<string, unknown> = { ...value };
+  for (const key in copy) {
+    const inner = copy[key];
+    if (typeof inner === 'object' && inner !== null) copy[key] = detached(inner);
+  }
   return copy;
 }
+
+/** Marks a field the wire does not give, in a call's list of field values. */
+const ABSENT = Symbol('absent');
 
 /**
  * The same result as `parse` (which must be `schema`'s own parser), with less work for values
@@ -102,16 +108,19 @@ export function rememberingParser<T>(
     });
   }
 
+  const indexOf = new Map(fields.map((field, index) => [field.name, index]));
+  const requiredCount = fields.filter((field) => field.required).length;
+
   return (wire) => {
-    const parsed: Record<string, unknown> = {};
-    let given = 0;
-    for (const field of fields) {
-      const value = wire[field.name];
-      if (value === undefined) {
-        if (field.required) return parse(wire);
-        continue;
-      }
-      given++;
+    // Only the fields the call gives are looked at, then placed in the schema's order.
+    const values: unknown[] = fields.map(() => ABSENT);
+    let required = 0;
+    for (const name in wire) {
+      const index = indexOf.get(name);
+      const value = wire[name];
+      // A field the schema does not know: its refusal is the schema's to word.
+      if (index === undefined || value === undefined) return parse(wire);
+      const field = fields[index] as FieldPlan;
       const memory = field.memory;
       let data = memory?.get(value);
       if (data === undefined) {
@@ -120,10 +129,15 @@ export function rememberingParser<T>(
         data = result.data;
         memory?.set(value, data);
       }
-      parsed[field.name] = memory ? detached(data) : data;
+      values[index] = memory ? detached(data) : data;
+      if (field.required) required++;
     }
-    // A field the schema does not know: its refusal is the schema's to word.
-    if (given !== Object.keys(wire).length) return parse(wire);
+    if (required !== requiredCount) return parse(wire);
+    const parsed: Record<string, unknown> = {};
+    for (let index = 0; index < fields.length; index++) {
+      const data = values[index];
+      if (data !== ABSENT) parsed[(fields[index] as FieldPlan).name] = data;
+    }
     return parsed as T;
   };
 }

@@ -74,6 +74,7 @@ function send(
   text: string,
   format: ResponseFormat,
   extraHeaders: Readonly<Record<string, string>> | undefined,
+  byteLength = Buffer.byteLength(text),
 ): void {
   if (res.destroyed || res.headersSent) return;
   // A flat list is the cheapest form writeHead takes: no object to build, nothing to merge.
@@ -81,7 +82,7 @@ function send(
     'content-type',
     format === 'XML' ? XML_CONTENT_TYPE : JSON_CONTENT_TYPE,
     'content-length',
-    Buffer.byteLength(text),
+    byteLength,
     'x-acs-request-id',
     requestId,
   ];
@@ -104,23 +105,32 @@ export function sendSuccess(
   send(res, 200, requestId, text, format, undefined);
 }
 
-/** Ids that JSON carries as they are, inside quotes and inside the Recommend link alike. */
-const PLAIN_ID = /^[0-9A-Za-z-]+$/;
+/** JSON text with its length in UTF-8 bytes, kept so neither is worked out per call. */
+interface JsonPart {
+  text: string;
+  bytes: number;
+}
+
+function jsonPart(text: string): JsonPart {
+  return { text, bytes: Buffer.byteLength(text) };
+}
 
 /**
  * An error's part of the JSON error body (Code, Message, and the Recommend link up to the
  * request id), made once per answer: the common answers are made once (errors.ts), so their
  * text is too.
  */
-const errorTails = new WeakMap<SimError, string>();
+const errorTails = new WeakMap<SimError, JsonPart>();
 
-function errorTail(error: SimError): string {
+function errorTail(error: SimError): JsonPart {
   let tail = errorTails.get(error);
   if (tail === undefined) {
     const recommend = JSON.stringify(
       `${RECOMMEND_PREFIX}${encodeURIComponent(error.code)}${RECOMMEND_MIDDLE}`,
     );
-    tail = `"Code":${JSON.stringify(error.code)},"Message":${JSON.stringify(error.message)},"Recommend":${recommend.slice(0, -1)}`;
+    tail = jsonPart(
+      `"Code":${JSON.stringify(error.code)},"Message":${JSON.stringify(error.message)},"Recommend":${recommend.slice(0, -1)}`,
+    );
     errorTails.set(error, tail);
   }
   return tail;
@@ -128,20 +138,41 @@ function errorTail(error: SimError): string {
 
 // Calls to one simulator name one host; its JSON form is kept rather than made per call.
 let lastHostId = DEFAULT_HOST_ID;
-let lastHostIdJson = JSON.stringify(DEFAULT_HOST_ID);
+let lastHostIdJson = jsonPart(JSON.stringify(DEFAULT_HOST_ID));
 
-function hostIdJson(hostId: string): string {
+function hostIdJson(hostId: string): JsonPart {
   if (hostId !== lastHostId) {
     lastHostId = hostId;
-    lastHostIdJson = JSON.stringify(hostId);
+    lastHostIdJson = jsonPart(JSON.stringify(hostId));
   }
   return lastHostIdJson;
 }
 
+/**
+ * Ids that JSON carries as they are, inside quotes and inside the Recommend link alike, and
+ * whose UTF-8 length is their length: ASCII letters, digits and `-`.
+ */
+function isPlainId(id: string): boolean {
+  if (id.length === 0) return false;
+  for (let index = 0; index < id.length; index++) {
+    const code = id.charCodeAt(index);
+    const plain =
+      (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 45;
+    if (!plain) return false;
+  }
+  return true;
+}
+
+function plainErrorJson(requestId: string, host: JsonPart, tail: JsonPart): string {
+  return `{"RequestId":"${requestId}","HostId":${host.text},${tail.text}${requestId}"}`;
+}
+
+const PLAIN_ERROR_JSON_BYTES = Buffer.byteLength(plainErrorJson('', jsonPart(''), jsonPart('')));
+
 /** JSON.stringify(errorBody(...)), byte for byte, without building the body first. */
 export function errorJson(error: SimError, requestId: string, hostId: string): string {
-  if (!PLAIN_ID.test(requestId)) return JSON.stringify(errorBody(error, requestId, hostId));
-  return `{"RequestId":"${requestId}","HostId":${hostIdJson(hostId)},${errorTail(error)}${requestId}"}`;
+  if (!isPlainId(requestId)) return JSON.stringify(errorBody(error, requestId, hostId));
+  return plainErrorJson(requestId, hostIdJson(hostId), errorTail(error));
 }
 
 /** An error answer: `{ RequestId, HostId, Code, Message, Recommend }`, or `<Error>` in XML. */
@@ -152,11 +183,19 @@ export function sendError(
   error: SimError,
   format: ResponseFormat,
 ): void {
-  const text =
-    format === 'XML'
-      ? toXmlDocument('Error', errorBody(error, requestId, hostId))
-      : errorJson(error, requestId, hostId);
-  send(res, error.status, requestId, text, format, error.headers);
+  if (format === 'XML') {
+    const text = toXmlDocument('Error', errorBody(error, requestId, hostId));
+    send(res, error.status, requestId, text, format, error.headers);
+  } else if (isPlainId(requestId)) {
+    const host = hostIdJson(hostId);
+    const tail = errorTail(error);
+    // Every part's length is known, so the body is not measured again.
+    const bytes = PLAIN_ERROR_JSON_BYTES + 2 * requestId.length + host.bytes + tail.bytes;
+    send(res, error.status, requestId, plainErrorJson(requestId, host, tail), format, error.headers, bytes);
+  } else {
+    const text = JSON.stringify(errorBody(error, requestId, hostId));
+    send(res, error.status, requestId, text, format, error.headers);
+  }
 }
 
 /** The admin routes' plain JSON. */
