@@ -7,7 +7,7 @@ import {
 } from '../../ipsec/update-params.js';
 import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
 import { type SimError, simErrors } from '../errors.js';
-import type { LiveServer, SimHistoryEntry } from '../fleet.js';
+import { type LiveServer, recordChanged, type SimHistoryEntry } from '../fleet.js';
 import { parseParams, rememberingParser } from '../params.js';
 import { checkAddressPlan } from '../rules.js';
 import type { ActionContext, ActionResult } from './types.js';
@@ -91,6 +91,7 @@ function idempotencyKey(params: UpdateIpsecServerParams): string {
 /** Partial configs merge into the current ones: UpdateIpsecServer leaves unnamed fields alone. */
 function apply(server: LiveServer, params: UpdateIpsecServerParams, requestId: string, now: number): void {
   const record = server.record;
+  recordChanged(server);
   if (params.LocalSubnet !== undefined) record.LocalSubnet = params.LocalSubnet;
   if (params.ClientIpPool !== undefined) record.ClientIpPool = params.ClientIpPool;
   if (params.IpsecServerName !== undefined) record.IpsecServerName = params.IpsecServerName;
