@@ -1,4 +1,3 @@
-import { canonicalQueryString } from '../../aliyun/signer.js';
 import { pskFingerprint } from '../../ipsec/psk.js';
 import {
   pickMutable,
@@ -82,10 +81,12 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
   return { requestId, body };
 }
 
-/** The parameters that must repeat for a replay: all but ClientToken and DryRun, in wire form. */
+/**
+ * The parameters that must repeat for a replay: all but ClientToken and DryRun, in wire form.
+ * toWireParams writes them in one fixed order, so equal parameters give equal JSON.
+ */
 function idempotencyKey(params: UpdateIpsecServerParams): string {
-  const { ClientToken: _token, DryRun: _dryRun, ...rest } = params;
-  return canonicalQueryString(toWireParams(rest));
+  return JSON.stringify(toWireParams({ ...params, ClientToken: undefined, DryRun: undefined }));
 }
 
 /** Partial configs merge into the current ones: UpdateIpsecServer leaves unnamed fields alone. */
