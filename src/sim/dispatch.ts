@@ -165,7 +165,7 @@ export class ApiDispatcher {
         return;
       }
       this.state.stats.countCode(OK_CODE);
-      sendSuccess(res, result.requestId, action, result.body, format);
+      sendSuccess(res, result.requestId, action, result.body, format, result.json);
     } catch (error) {
       if (draw.reset === 'after' && error instanceof SimError) this.reset(res);
       else this.answerError(res, context.requestId, hostId, error, format);

@@ -85,10 +85,15 @@ export interface SimServerView {
 
 /** A server while the simulator runs: its record plus what its calls did to it. */
 export interface LiveServer {
+  /** Whatever changes it must call recordChanged(). */
   record: SimServerRecord;
   history: SimHistoryEntry[];
   /** Epoch ms until which updates are refused as Configuring; 0 when not configuring. */
   configuringUntil: number;
+  /** Its place in the fleet, which listings follow. */
+  readonly position: number;
+  /** listedJson()'s text, kept until the record changes. */
+  listedJson: string | undefined;
 }
 
 export interface FleetSpec {
@@ -188,6 +193,21 @@ export function toListedServer(record: SimServerRecord): ListedServer {
   return listed;
 }
 
+/**
+ * The server as ListIpsecServers shows it, as JSON: JSON.stringify(toListedServer(record)), made
+ * once per state of the record. A listing answers with up to a page of servers, and serializing
+ * each afresh was most of what a listing cost.
+ */
+export function listedJson(server: LiveServer): string {
+  server.listedJson ??= JSON.stringify(toListedServer(server.record));
+  return server.listedJson;
+}
+
+/** To be called whenever a server's record changes: what was made from it is out of date. */
+export function recordChanged(server: LiveServer): void {
+  server.listedJson = undefined;
+}
+
 export function summarize(record: SimServerRecord): SimServerSummary {
   return {
     ipsecServerId: record.IpsecServerId,
@@ -221,17 +241,17 @@ export class Fleet {
   readonly servers: LiveServer[];
   private readonly byId = new Map<string, LiveServer>();
   private readonly byOwnerRegion = new Map<string, LiveServer[]>();
-  private readonly positions = new Map<LiveServer, number>();
 
   constructor(records: readonly SimServerRecord[], histories?: ReadonlyMap<string, SimHistoryEntry[]>) {
-    this.servers = records.map((record) => ({
+    this.servers = records.map((record, position) => ({
       record: cloneRecord(record),
       history: histories?.get(record.IpsecServerId)?.map((entry) => ({ ...entry })) ?? [],
       configuringUntil: 0,
+      position,
+      listedJson: undefined,
     }));
-    for (const [position, server] of this.servers.entries()) {
+    for (const server of this.servers) {
       this.byId.set(server.record.IpsecServerId, server);
-      this.positions.set(server, position);
       const key = ownerRegionKey(server.record.ownerAccessKeyId, server.record.RegionId);
       const list = this.byOwnerRegion.get(key);
       if (list) list.push(server);
@@ -258,7 +278,7 @@ export class Fleet {
       if (server?.record.ownerAccessKeyId === accessKeyId && server.record.RegionId === regionId)
         found.push(server);
     }
-    return found.sort((a, b) => (this.positions.get(a) ?? 0) - (this.positions.get(b) ?? 0));
+    return found.sort((a, b) => a.position - b.position);
   }
 }
 

@@ -25,13 +25,17 @@ export class TextMemo<V> {
   set(text: string, value: V): void {
     if (text.length > this.maxLength) return;
     if (this.entries.size >= this.capacity) this.entries.clear();
-    this.entries.set(ownCopy(text), value);
+    const key = ownCopy(text);
+    // A value that is text too (often the very text, passed through a check) is kept as its own
+    // string for the same reason as the key.
+    const kept = typeof value === 'string' ? (value === text ? key : ownCopy(value)) : value;
+    this.entries.set(key, kept as V);
   }
 }
 
 /**
  * The same text in a string of its own. A short value read from a request is often a slice that
- * keeps the whole request line alive; as a key kept for the life of the process it must not.
+ * keeps the whole request line alive; kept for the life of the process, it must not.
  */
 function ownCopy(text: string): string {
   return JSON.parse(JSON.stringify(text)) as string;

@@ -93,15 +93,19 @@ function send(
   res.end(text);
 }
 
-/** A 200 answer; `action` names the XML root (`<UpdateIpsecServerResponse>`). */
+/**
+ * A 200 answer; `action` names the XML root (`<UpdateIpsecServerResponse>`). `json`, when given,
+ * is JSON.stringify(body) already made.
+ */
 export function sendSuccess(
   res: ServerResponse,
   requestId: string,
   action: string,
   body: Record<string, unknown>,
   format: ResponseFormat,
+  json?: string,
 ): void {
-  const text = format === 'XML' ? toXmlDocument(`${action}Response`, body) : JSON.stringify(body);
+  const text = format === 'XML' ? toXmlDocument(`${action}Response`, body) : (json ?? JSON.stringify(body));
   send(res, 200, requestId, text, format, undefined);
 }
 

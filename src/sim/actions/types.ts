@@ -23,6 +23,8 @@ export interface ActionContext {
 export interface ActionResult {
   requestId: string;
   body: Record<string, unknown>;
+  /** JSON.stringify(body), byte for byte, when the action has it at hand for less. */
+  json?: string;
 }
 
 export type ActionHandler = (context: ActionContext) => ActionResult | SimError;

@@ -1,4 +1,3 @@
-import { canonicalQueryString } from '../../aliyun/signer.js';
 import { pskFingerprint } from '../../ipsec/psk.js';
 import {
   pickMutable,
@@ -7,7 +6,7 @@ import {
 } from '../../ipsec/update-params.js';
 import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
 import { type SimError, simErrors } from '../errors.js';
-import type { LiveServer, SimHistoryEntry } from '../fleet.js';
+import { type LiveServer, recordChanged, type SimHistoryEntry } from '../fleet.js';
 import { parseParams, rememberingParser } from '../params.js';
 import { checkAddressPlan } from '../rules.js';
 import type { ActionContext, ActionResult } from './types.js';
@@ -82,15 +81,18 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
   return { requestId, body };
 }
 
-/** The parameters that must repeat for a replay: all but ClientToken and DryRun, in wire form. */
+/**
+ * The parameters that must repeat for a replay: all but ClientToken and DryRun, in wire form.
+ * toWireParams writes them in one fixed order, so equal parameters give equal JSON.
+ */
 function idempotencyKey(params: UpdateIpsecServerParams): string {
-  const { ClientToken: _token, DryRun: _dryRun, ...rest } = params;
-  return canonicalQueryString(toWireParams(rest));
+  return JSON.stringify(toWireParams({ ...params, ClientToken: undefined, DryRun: undefined }));
 }
 
 /** Partial configs merge into the current ones: UpdateIpsecServer leaves unnamed fields alone. */
 function apply(server: LiveServer, params: UpdateIpsecServerParams, requestId: string, now: number): void {
   const record = server.record;
+  recordChanged(server);
   if (params.LocalSubnet !== undefined) record.LocalSubnet = params.LocalSubnet;
   if (params.ClientIpPool !== undefined) record.ClientIpPool = params.ClientIpPool;
   if (params.IpsecServerName !== undefined) record.IpsecServerName = params.IpsecServerName;
