@@ -32,10 +32,7 @@ const looseNumber = z.union([
     .transform((value) => Number(value)),
 ]);
 
-const looseBoolean = z.union([
-  z.boolean(),
-  z.enum(['true', 'false']).transform((value) => value === 'true'),
-]);
+const looseBoolean = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')]);
 
 /** The object without its null-valued known fields: null means absent, and absent has one spelling. */
 function withoutNullFields(knownFields: readonly string[]) {
