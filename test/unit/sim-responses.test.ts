@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { simErrors } from '../../src/sim/errors.js';
-import { errorBody, errorJson, newRequestId, sendError } from '../../src/sim/responses.js';
+import { errorBody, errorJson, newRequestId } from '../../src/sim/responses.js';
+import { credentialsOf, type SimServer, sendV3, useSimulators } from '../support/sim-harness.js';
 
 describe('errorJson', () => {
   it('is JSON.stringify of the error body, byte for byte', () => {
@@ -43,52 +43,39 @@ describe('newRequestId', () => {
   });
 });
 
-describe('sendError', () => {
-  /** What writeHead and end were given, from a stand-in that only records them. */
-  function sent(write: (res: ServerResponse) => void): { status: number; headers: unknown[]; text: string } {
-    const record = { status: 0, headers: [] as unknown[], text: '' };
-    const res = {
-      destroyed: false,
-      headersSent: false,
-      writeHead(status: number, headers: unknown[]) {
-        record.status = status;
-        record.headers = headers;
-      },
-      end(text: string) {
-        record.text = text;
-      },
-    };
-    write(res as unknown as ServerResponse);
-    return record;
-  }
+describe('error answers over HTTP', () => {
+  const sims = useSimulators();
 
-  it('sends the JSON error body with its exact content-length in bytes, and the retry hint', () => {
-    const errors = [
-      simErrors.dryRunPassed(),
-      simErrors.throttled(250),
-      simErrors.illegalParam('LocalSubnet', '10.0.0.0/8 "quoted" \\ \u2028 测试 😀'),
-    ];
-    fc.assert(
-      fc.property(
-        fc.constantFrom(...errors),
-        fc.oneof(fc.constant(newRequestId()), fc.string()),
-        fc.oneof(fc.constant('127.0.0.1:8080'), fc.string({ unit: 'binary' })),
-        (error, requestId, hostId) => {
-          const { status, headers, text } = sent((res) => sendError(res, requestId, hostId, error, 'JSON'));
-          expect(status).toBe(error.status);
-          expect(text).toBe(JSON.stringify(errorBody(error, requestId, hostId)));
-          expect(headers).toEqual([
-            'content-type',
-            'application/json;charset=utf-8',
-            'content-length',
-            Buffer.byteLength(text),
-            'x-acs-request-id',
-            requestId,
-            ...Object.entries(error.headers ?? {}).flat(),
-          ]);
-        },
-      ),
-      { numRuns: 1000 },
-    );
+  it('carry the JSON error body with its exact content-length in bytes and the request id', async () => {
+    const sim = await sims.start({ servers: 2 });
+    const server = sim.servers[0] as SimServer;
+    const base = { RegionId: server.regionId, IpsecServerId: server.ipsecServerId };
+    const odd = '10.0.0.0/8 "quoted" \\ \u2028 测试 😀';
+    const answers = await Promise.all([
+      sendV3(sim.endpoint, credentialsOf(sim), 'UpdateIpsecServer', {
+        ...base,
+        DryRun: 'true',
+        LocalSubnet: '192.168.9.0/24',
+      }),
+      sendV3(sim.endpoint, credentialsOf(sim), 'UpdateIpsecServer', { ...base, LocalSubnet: odd }),
+    ]);
+    expect(answers.map((answer) => answer.json.Code)).toEqual([
+      'DryRunOperation',
+      'IllegalParam.LocalSubnet',
+    ]);
+    for (const answer of answers) {
+      expect(answer.status).toBe(400);
+      expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.text));
+      expect(answer.headers['x-acs-request-id']).toBe(answer.json.RequestId);
+      expect(answer.text).toBe(
+        errorJson(
+          answer.json.Code === 'DryRunOperation'
+            ? simErrors.dryRunPassed()
+            : simErrors.illegalParam('LocalSubnet', odd),
+          String(answer.json.RequestId),
+          String(answer.json.HostId),
+        ),
+      );
+    }
   });
 });
