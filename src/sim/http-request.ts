@@ -63,7 +63,7 @@ function decodedValue(raw: string): string {
  * repeated name, over a thousand pairs) is decoded the reference way; querystring.parse builds a prototype-less object of
  * arrays that then has to be copied, which made it the largest step of reading a request.
  */
-function decodePairs(text: string): Record<string, string> {
+export function decodePairs(text: string): Record<string, string> {
   const result: Record<string, string> = {};
   if (text === '') return result;
   if (text.includes('+')) return decodePairsSlowly(text);
