@@ -18,6 +18,9 @@
  *             same client and reader, with no orchestration: no lease, lane, audit or state. What
  *             the ratio could be if orchestration cost nothing: the gap between floorRatio and
  *             throughputRatio is ours, the rest is HTTP and the simulator sharing the machine;
+ *   calls     the same cloud calls with neither BullMQ nor Redis, as many in flight as the
+ *             pipeline's best trial had: callsOnlyRatio is what the ratio could be if queueing
+ *             were free too, the bound this machine puts on any pipeline that makes these calls;
  *   hot       200 changes on one server against 200 changes on 200 servers (invariant 9);
  *   trace     diagnostics, outside the headline figures: latency of each step (wrapped
  *             methods) and MONITOR's attribution of every command to the script that ran it.
@@ -439,30 +442,45 @@ async function hotPhase(ctx: TrialContext, concurrency: number) {
  * reader and worker concurrency. Its jobs/s over raw jobs/s bounds what any orchestration that
  * makes these calls could reach on this machine.
  */
+/** A change's cloud calls and nothing else, through the pipeline's own client and batching reader. */
+class ChangeCalls {
+  readonly client: AliyunClient;
+  private readonly reader: ServerReader;
+
+  constructor({ banner }: SimProcess) {
+    this.client = new AliyunClient({
+      endpoint: banner.endpoint,
+      credentials: { accessKeyId: banner.accessKeyId, accessKeySecret: banner.accessKeySecret },
+      timeoutMs: 10_000,
+      maxConnections: CONNECTIONS,
+    });
+    this.reader = new ServerReader(this.client, 10_000);
+  }
+
+  async make({ ipsecServerId, regionId, params }: Target, clientToken: string): Promise<void> {
+    const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
+    await this.reader.read(regionId, ipsecServerId);
+    await sendDryRun(this.client, request);
+    await sendUpdateIpsecServer(this.client, { ...request, ClientToken: clientToken });
+    await this.reader.read(regionId, ipsecServerId);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
 async function floorPhase(ctx: TrialContext, concurrency: number, jobs: number) {
   const { banner } = ctx.sim;
   const connection = new Redis(ctx.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   const prefix = '{floor}';
-  const client = new AliyunClient({
-    endpoint: banner.endpoint,
-    credentials: { accessKeyId: banner.accessKeyId, accessKeySecret: banner.accessKeySecret },
-    timeoutMs: 10_000,
-    maxConnections: CONNECTIONS,
-  });
-  const reader = new ServerReader(client, 10_000);
+  const calls = new ChangeCalls(ctx.sim);
   const queue = new Queue<Target>('floor', { connection, prefix });
-  const worker = new Worker<Target>(
-    'floor',
-    async (job) => {
-      const { ipsecServerId, regionId, params } = job.data;
-      const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
-      await reader.read(regionId, ipsecServerId);
-      await sendDryRun(client, request);
-      await sendUpdateIpsecServer(client, { ...request, ClientToken: `floor-${job.id}` });
-      await reader.read(regionId, ipsecServerId);
-    },
-    { connection, prefix, concurrency },
-  );
+  const worker = new Worker<Target>('floor', (job) => calls.make(job.data, `floor-${job.id}`), {
+    connection,
+    prefix,
+    concurrency,
+  });
   worker.on('error', (error) => progress(`floor worker error: ${error.message}`));
   const done = new Completions(worker as unknown as EventEmitter);
   const addAll = async (targets: Target[]) => {
@@ -498,8 +516,43 @@ async function floorPhase(ctx: TrialContext, concurrency: number, jobs: number) 
   } finally {
     await worker.close();
     await queue.close();
-    await client.close();
+    await calls.close();
     connection.disconnect();
+  }
+}
+
+/**
+ * The change's cloud calls from `concurrency` loops, with no queue at all: the simulator and the
+ * client's HTTP on this machine's cores, and nothing else. No pipeline can beat this figure here.
+ */
+async function callsPhase(ctx: TrialContext, concurrency: number, count: number) {
+  const calls = new ChangeCalls(ctx.sim);
+  const servers = ctx.sim.banner.servers;
+  const makeAll = async (targets: Target[], salt: string) => {
+    let next = 0;
+    const loop = async () => {
+      while (next < targets.length) {
+        const index = next++;
+        await calls.make(targets[index] as Target, `calls-${salt}-${index}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, loop));
+  };
+  try {
+    await makeAll(spreadTargets(servers, count, WARMUP, 307), 'warm');
+    const meter = await startMeter(ctx.admin, ctx.sim);
+    await makeAll(spreadTargets(servers, 0, count, 311), 'counted');
+    const measured = await meter.stop();
+    return {
+      changesPerSecond: count / measured.seconds,
+      cpuMsPerChange: {
+        bench: measured.cpuMs.bench / count,
+        sim: measured.cpuMs.sim === undefined ? undefined : measured.cpuMs.sim / count,
+      },
+      simCallsPerChange: measured.sim ? measured.sim.requests / count : undefined,
+    };
+  } finally {
+    await calls.close();
   }
 }
 
@@ -628,6 +681,10 @@ async function main(): Promise<void> {
     const floor = await floorPhase(ctx, best.concurrency, CHANGES);
     progress(`  ${Math.round(floor.jobsPerSecond)} jobs/s`);
 
+    progress(`calls: ${CHANGES} changes' cloud calls, ${best.concurrency} in flight, no queue`);
+    const callsOnly = await callsPhase(ctx, best.concurrency, CHANGES);
+    progress(`  ${Math.round(callsOnly.changesPerSecond)} changes/s`);
+
     progress('raw BullMQ again');
     raws.push(await rawPhase(redis, admin, 2));
     progress(`  ${Math.round((raws[1] as { jobsPerSecond: number }).jobsPerSecond)} jobs/s`);
@@ -648,6 +705,7 @@ async function main(): Promise<void> {
     const throughputRatio = best.changesPerSecond / raw.jobsPerSecond;
     const hotServerCmdRatio = hot.hot.cmdsPerChange / hot.spread.cmdsPerChange;
     const floorRatio = floor.jobsPerSecond / raw.jobsPerSecond;
+    const callsOnlyRatio = callsOnly.changesPerSecond / raw.jobsPerSecond;
     const result = {
       bench: 'pipeline',
       throughputRatio: round(throughputRatio),
@@ -672,6 +730,16 @@ async function main(): Promise<void> {
           bench: round(floor.cpuMsPerJob.bench),
           sim: floor.cpuMsPerJob.sim === undefined ? undefined : round(floor.cpuMsPerJob.sim),
           redis: round(floor.cpuMsPerJob.redis),
+        },
+      },
+      callsOnlyRatio: round(callsOnlyRatio),
+      callsOnly: {
+        changesPerSecond: round(callsOnly.changesPerSecond, 1),
+        simCallsPerChange:
+          callsOnly.simCallsPerChange === undefined ? undefined : round(callsOnly.simCallsPerChange, 3),
+        cpuMsPerChange: {
+          bench: round(callsOnly.cpuMsPerChange.bench),
+          sim: callsOnly.cpuMsPerChange.sim === undefined ? undefined : round(callsOnly.cpuMsPerChange.sim),
         },
       },
       changesPerSecond: round(best.changesPerSecond, 1),
