@@ -1,7 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { type Dispatcher, Pool } from 'undici';
+import { Pool } from 'undici';
 import { packageVersion } from '../package-info.js';
-import { AliyunApiError, AliyunTransportError, EndpointError, ParamEncodingError } from './errors.js';
+import { AliyunTransportError, EndpointError, ParamEncodingError } from './errors.js';
+import { Exchange } from './exchange.js';
 import { percentEncode } from './percent-encode.js';
 import {
   buildV1CommonParams,
@@ -15,7 +15,6 @@ import {
   systemClock,
   type V3RpcCall,
 } from './signer.js';
-import { toTransportError } from './transport-errors.js';
 import type { CallOptions, Credentials, RpcCaller, RpcParams, SignatureVersion } from './types.js';
 
 export const DEFAULT_API_VERSION = '2016-04-28';
@@ -51,16 +50,6 @@ interface OutgoingRequest {
   body?: string;
 }
 
-/**
- * Error responses that carry no Alibaba Cloud error body (an HTML 502 from a load balancer, an
- * empty 504) get the code `HTTP.<status>`, e.g. `HTTP.502`; a success status whose body is not a
- * JSON object gets `HTTP.<status>.NotJson`. The dot keeps them apart from every cloud code, and
- * `httpStatus` still carries the number for policies keyed on it (5xx is transient, 429 throttled).
- */
-export function httpStatusCode(status: number): string {
-  return `HTTP.${status}`;
-}
-
 function toWireValue(name: string, value: string | number | boolean): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
@@ -76,221 +65,6 @@ function toWireParams(params: RpcParams, into: Record<string, string>): Record<s
     if (value !== undefined) into[name] = toWireValue(name, value);
   }
   return into;
-}
-
-function isJsonWhitespace(charCode: number): boolean {
-  return charCode === 0x20 || charCode === 0x0a || charCode === 0x0d || charCode === 0x09;
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  // Skip the throw-and-catch of JSON.parse for the HTML and empty bodies proxies send.
-  let first = 0;
-  while (first < text.length && isJsonWhitespace(text.charCodeAt(first))) first++;
-  if (text.charCodeAt(first) !== 0x7b /* { */) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The cloud writes `Code`; some gateways and older APIs write `code`. */
-function stringField(
-  body: Record<string, unknown> | undefined,
-  name: string,
-  camelName: string,
-): string | undefined {
-  if (body === undefined) return undefined;
-  const value = body[name] ?? body[camelName];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function headerField(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function bodySnippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (flat === '') return 'an empty body';
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
-}
-
-/**
- * The parsed JSON body of a 2xx answer, or the AliyunApiError an error answer stands for. The error
- * is returned, not thrown: most dry runs end here, and a throw per call would only be caught again.
- */
-function interpretAnswer(
-  status: number,
-  headers: IncomingHttpHeaders,
-  text: string,
-): Record<string, unknown> | AliyunApiError {
-  const body = parseJsonObject(text);
-  if (status >= 200 && status < 300) {
-    if (body) return body;
-    return new AliyunApiError({
-      code: `${httpStatusCode(status)}.NotJson`,
-      message: `HTTP ${status} with a body that is not a JSON object: ${bodySnippet(text)}`,
-      httpStatus: status,
-      requestId: headerField(headers, 'x-acs-request-id'),
-    });
-  }
-  const cloudCode = stringField(body, 'Code', 'code');
-  if (cloudCode) {
-    return new AliyunApiError({
-      code: cloudCode,
-      message: stringField(body, 'Message', 'message') ?? '',
-      httpStatus: status,
-      requestId: stringField(body, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
-      hostId: stringField(body, 'HostId', 'hostId'),
-      recommend: stringField(body, 'Recommend', 'recommend'),
-    });
-  }
-  return new AliyunApiError({
-    code: httpStatusCode(status),
-    message: `HTTP ${status} without an Alibaba Cloud error body: ${bodySnippet(text)}`,
-    httpStatus: status,
-    requestId: headerField(headers, 'x-acs-request-id'),
-  });
-}
-
-/** Undici's own text() skips a UTF-8 byte order mark too; a proxy may add one. */
-function bodyText(chunks: Buffer[], length: number): string {
-  if (length === 0) return '';
-  const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
-  const start = length > 2 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  return bytes.toString('utf8', start, length);
-}
-
-const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
-
-function onDeadline(exchange: Exchange): void {
-  exchange.stop(
-    'timeout',
-    new DOMException(`no complete answer within ${exchange.timeoutMs} ms`, 'TimeoutError'),
-  );
-}
-
-/**
- * One call on undici's dispatcher. It gathers the answer into buffers and settles the call's
- * promise once: from the answer, a transport error, the deadline or the caller's signal, whichever
- * comes first. This replaces pool.request(), whose response stream, async resource and
- * AbortController per call cost more CPU than signing; undici itself still enforces the response
- * size cap, the headers and body timeouts, and keep-alive.
- *
- * It uses undici's controller-style callbacks (onRequestStart ... onResponseError). The older
- * onConnect/onHeaders/onData set would skip a wrapper and a header object per call here, but undici
- * 8 dropped it. It is also the caller signal's `abort` listener (handleEvent), so no closure is
- * made per call.
- */
-class Exchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
-  private status = 0;
-  private headers: IncomingHttpHeaders = NO_HEADERS;
-  private readonly chunks: Buffer[] = [];
-  private length = 0;
-  private settled = false;
-  private stoppedBy: 'timeout' | 'aborted' | undefined;
-  private stopReason: unknown;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly target: string,
-    private readonly action: string,
-    readonly timeoutMs: number,
-    private readonly callerSignal: AbortSignal | undefined,
-    private readonly resolve: (body: Record<string, unknown>) => void,
-    private readonly reject: (error: Error) => void,
-  ) {
-    this.timer = setTimeout(onDeadline, timeoutMs, this);
-    // A listener per call, removed when the call settles: a worker's shutdown signal outlives
-    // thousands of calls, and AbortSignal.any() would keep every one of them reachable from it.
-    callerSignal?.addEventListener('abort', this);
-  }
-
-  handleEvent(): void {
-    this.stop('aborted', this.callerSignal?.reason);
-  }
-
-  /**
-   * Ends the call now. Once the request holds a connection, aborting it through undici's
-   * controller fails it with `reason` and calls onResponseError at once; while it still waits for
-   * one, the call settles here and onRequestStart aborts the request before a byte of it is
-   * written. Either way the call is settled when this returns, whatever undici does.
-   */
-  stop(by: 'timeout' | 'aborted', reason: unknown): void {
-    if (this.settled || this.stoppedBy) return;
-    this.stoppedBy = by;
-    this.stopReason = reason;
-    this.controller?.abort(reason as Error);
-    if (!this.settled) this.fail(reason);
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.stoppedBy) controller.abort(this.stopReason as Error);
-    else this.controller = controller;
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-  ): void {
-    // 1xx interim answers come first; only the final answer has a body.
-    if (statusCode < 200) return;
-    this.status = statusCode;
-    this.headers = headers;
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-  }
-
-  onResponseEnd(): void {
-    // The whole body was read, whatever the status, so the connection goes back to the pool.
-    if (this.settled) return;
-    this.finish();
-    const answer = interpretAnswer(this.status, this.headers, bodyText(this.chunks, this.length));
-    if (answer instanceof AliyunApiError) this.reject(answer);
-    else this.resolve(answer);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.settled) return;
-    this.fail(error);
-  }
-
-  private fail(error: unknown): void {
-    this.finish();
-    const { action, target } = this;
-    if (this.stoppedBy === 'aborted' || this.callerSignal?.aborted) {
-      this.reject(
-        new AliyunTransportError('TRANSPORT_ABORTED', `${action} to ${target}: aborted by the caller`, {
-          cause: error,
-        }),
-      );
-    } else if (this.stoppedBy === 'timeout') {
-      this.reject(
-        new AliyunTransportError(
-          'TRANSPORT_TIMEOUT',
-          `${action} to ${target}: no complete answer within ${this.timeoutMs} ms`,
-          { cause: error },
-        ),
-      );
-    } else {
-      this.reject(toTransportError(error, `${action} to ${target}`));
-    }
-  }
-
-  private finish(): void {
-    this.settled = true;
-    clearTimeout(this.timer);
-    this.callerSignal?.removeEventListener('abort', this);
-  }
 }
 
 /**

@@ -1,0 +1,95 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { AliyunApiError } from './errors.js';
+
+/*
+ * What an answer from the cloud means: the JSON body of a success, or the error it stands for.
+ */
+
+/**
+ * Error responses that carry no Alibaba Cloud error body (an HTML 502 from a load balancer, an
+ * empty 504) get the code `HTTP.<status>`, e.g. `HTTP.502`; a success status whose body is not a
+ * JSON object gets `HTTP.<status>.NotJson`. The dot keeps them apart from every cloud code, and
+ * `httpStatus` still carries the number for policies keyed on it (5xx is transient, 429 throttled).
+ */
+export function httpStatusCode(status: number): string {
+  return `HTTP.${status}`;
+}
+
+function isJsonWhitespace(charCode: number): boolean {
+  return charCode === 0x20 || charCode === 0x0a || charCode === 0x0d || charCode === 0x09;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  // Skip the throw-and-catch of JSON.parse for the HTML and empty bodies proxies send.
+  let first = 0;
+  while (first < text.length && isJsonWhitespace(text.charCodeAt(first))) first++;
+  if (text.charCodeAt(first) !== 0x7b /* { */) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cloud writes `Code`; some gateways and older APIs write `code`. */
+function stringField(
+  body: Record<string, unknown> | undefined,
+  name: string,
+  camelName: string,
+): string | undefined {
+  if (body === undefined) return undefined;
+  const value = body[name] ?? body[camelName];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function headerField(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function bodySnippet(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat === '') return 'an empty body';
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+}
+
+/**
+ * The parsed JSON body of a 2xx answer, or the AliyunApiError an error answer stands for. The error
+ * is returned, not thrown: most dry runs end here, and a throw per call would only be caught again.
+ */
+export function interpretAnswer(
+  status: number,
+  headers: IncomingHttpHeaders,
+  text: string,
+): Record<string, unknown> | AliyunApiError {
+  const body = parseJsonObject(text);
+  if (status >= 200 && status < 300) {
+    if (body) return body;
+    return new AliyunApiError({
+      code: `${httpStatusCode(status)}.NotJson`,
+      message: `HTTP ${status} with a body that is not a JSON object: ${bodySnippet(text)}`,
+      httpStatus: status,
+      requestId: headerField(headers, 'x-acs-request-id'),
+    });
+  }
+  const cloudCode = stringField(body, 'Code', 'code');
+  if (cloudCode) {
+    return new AliyunApiError({
+      code: cloudCode,
+      message: stringField(body, 'Message', 'message') ?? '',
+      httpStatus: status,
+      requestId: stringField(body, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
+      hostId: stringField(body, 'HostId', 'hostId'),
+      recommend: stringField(body, 'Recommend', 'recommend'),
+    });
+  }
+  return new AliyunApiError({
+    code: httpStatusCode(status),
+    message: `HTTP ${status} without an Alibaba Cloud error body: ${bodySnippet(text)}`,
+    httpStatus: status,
+    requestId: headerField(headers, 'x-acs-request-id'),
+  });
+}
