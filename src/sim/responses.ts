@@ -173,10 +173,21 @@ function plainErrorJson(requestId: string, host: JsonPart, tail: JsonPart): stri
 
 const PLAIN_ERROR_JSON_BYTES = Buffer.byteLength(plainErrorJson('', jsonPart(''), jsonPart('')));
 
-/** JSON.stringify(errorBody(...)), byte for byte, without building the body first. */
+/** JSON.stringify(errorBody(...)) and its UTF-8 length, for the common ids without building the body. */
+function errorJsonPart(error: SimError, requestId: string, hostId: string): JsonPart {
+  if (!isPlainId(requestId)) return jsonPart(JSON.stringify(errorBody(error, requestId, hostId)));
+  const host = hostIdJson(hostId);
+  const tail = errorTail(error);
+  // Every part's length is known, so the body is not measured again.
+  return {
+    text: plainErrorJson(requestId, host, tail),
+    bytes: PLAIN_ERROR_JSON_BYTES + 2 * requestId.length + host.bytes + tail.bytes,
+  };
+}
+
+/** JSON.stringify(errorBody(...)), byte for byte. */
 export function errorJson(error: SimError, requestId: string, hostId: string): string {
-  if (!isPlainId(requestId)) return JSON.stringify(errorBody(error, requestId, hostId));
-  return plainErrorJson(requestId, hostIdJson(hostId), errorTail(error));
+  return errorJsonPart(error, requestId, hostId).text;
 }
 
 /** An error answer: `{ RequestId, HostId, Code, Message, Recommend }`, or `<Error>` in XML. */
@@ -190,16 +201,10 @@ export function sendError(
   if (format === 'XML') {
     const text = toXmlDocument('Error', errorBody(error, requestId, hostId));
     send(res, error.status, requestId, text, format, error.headers);
-  } else if (isPlainId(requestId)) {
-    const host = hostIdJson(hostId);
-    const tail = errorTail(error);
-    // Every part's length is known, so the body is not measured again.
-    const bytes = PLAIN_ERROR_JSON_BYTES + 2 * requestId.length + host.bytes + tail.bytes;
-    send(res, error.status, requestId, plainErrorJson(requestId, host, tail), format, error.headers, bytes);
-  } else {
-    const text = JSON.stringify(errorBody(error, requestId, hostId));
-    send(res, error.status, requestId, text, format, error.headers);
+    return;
   }
+  const json = errorJsonPart(error, requestId, hostId);
+  send(res, error.status, requestId, json.text, format, error.headers, json.bytes);
 }
 
 /** The admin routes' plain JSON. */
