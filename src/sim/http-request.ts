@@ -47,16 +47,6 @@ function decodePairsSlowly(text: string): Record<string, string> {
 // Escaped values are mostly the JSON configs and CIDR lists of a rollout, the same text each call.
 const decodedValues = new TextMemo<string>();
 
-/** decodeURIComponent, remembered; throws as it does. */
-function decodedValue(raw: string): string {
-  let decoded = decodedValues.get(raw);
-  if (decoded === undefined) {
-    decoded = decodeURIComponent(raw);
-    decodedValues.set(raw, decoded);
-  }
-  return decoded;
-}
-
 /**
  * decodePairsSlowly's result in one pass, for the text every signing client sends: `+`-free,
  * each `%` starting a valid UTF-8 escape, each name once. Anything else (a `+`, a stray `%`, a
@@ -83,7 +73,7 @@ export function decodePairs(text: string): Record<string, string> {
       if (name.includes('%') || value.includes('%')) {
         try {
           if (name.includes('%')) name = decodeURIComponent(name);
-          value = decodedValue(value);
+          value = decodedValues.remember(value, decodeURIComponent);
         } catch {
           return decodePairsSlowly(text);
         }

@@ -22,6 +22,15 @@ export class TextMemo<V> {
     return this.entries.has(text);
   }
 
+  /** The value kept for `text`, or else `compute(text)`, kept for next time; throws as compute does. */
+  remember(text: string, compute: (text: string) => V): V {
+    const known = this.entries.get(text);
+    if (known !== undefined || this.entries.has(text)) return known as V;
+    const value = compute(text);
+    this.set(text, value);
+    return value;
+  }
+
   set(text: string, value: V): void {
     if (text.length > this.maxLength) return;
     if (this.entries.size >= this.capacity) this.entries.clear();

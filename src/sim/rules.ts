@@ -51,19 +51,11 @@ export function cidrsOverlap(a: string, b: string): boolean {
 const singleBlocks = new TextMemo<Block | undefined>();
 const listBlocks = new TextMemo<readonly (Block | undefined)[]>();
 
-function remembered<V>(memo: TextMemo<V>, text: string, compute: (text: string) => V): V {
-  const known = memo.get(text);
-  if (known !== undefined || memo.has(text)) return known as V;
-  const value = compute(text);
-  memo.set(text, value);
-  return value;
-}
-
 /** Whether any entry of the list overlaps `pool`; an unreadable entry or pool overlaps nothing. */
 function listOverlaps(list: string, pool: string): boolean {
-  const poolBlock = remembered(singleBlocks, pool, toBlock);
+  const poolBlock = singleBlocks.remember(pool, toBlock);
   if (poolBlock === undefined) return false;
-  for (const block of remembered(listBlocks, list, (text) => splitCidrList(text).map(toBlock))) {
+  for (const block of listBlocks.remember(list, (text) => splitCidrList(text).map(toBlock))) {
     if (block !== undefined && blocksOverlap(block, poolBlock)) return true;
   }
   return false;

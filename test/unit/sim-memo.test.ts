@@ -29,4 +29,21 @@ describe('TextMemo', () => {
     memo.set(id, id);
     expect(memo.get(`IpsecServerId=iss-${'x'.repeat(40)}`)).toBe(id);
   });
+
+  it('computes the value of a text once, undefined included, and keeps nothing when computing throws', () => {
+    const memo = new TextMemo<number | undefined>();
+    let computed = 0;
+    const length = (text: string) => {
+      computed++;
+      if (text === 'bad') throw new URIError('malformed');
+      return text === 'none' ? undefined : text.length;
+    };
+    expect(memo.remember('abc', length)).toBe(3);
+    expect(memo.remember('abc', length)).toBe(3);
+    expect(memo.remember('none', length)).toBeUndefined();
+    expect(memo.remember('none', length)).toBeUndefined();
+    expect(computed).toBe(2);
+    expect(() => memo.remember('bad', length)).toThrow(URIError);
+    expect(memo.has('bad')).toBe(false);
+  });
 });
