@@ -54,9 +54,7 @@ export class StatsRecorder {
   }
 
   countCode(code: string): void {
-    const counter = this.byCode.get(code);
-    if (counter) counter.count++;
-    else countIn(this.byCode, code);
+    countIn(this.byCode, code);
   }
 
   snapshot(): SimStats {
@@ -95,10 +93,7 @@ export class InFlightUpdates {
   constructor(private readonly stats: StatsRecorder) {}
 
   enter(serverId: string): void {
-    const count = (this.counts.get(serverId) ?? 0) + 1;
-    this.counts.set(serverId, count);
-    if (count > 1) this.stats.concurrentUpdateViolations++;
-    if (count > this.stats.maxConcurrentUpdatesPerServer) this.stats.maxConcurrentUpdatesPerServer = count;
+    this.counts.set(serverId, this.arrive(serverId));
   }
 
   /**
@@ -106,9 +101,15 @@ export class InFlightUpdates {
    * leave() would count it, without adding and deleting the server's entry for every call.
    */
   pass(serverId: string): void {
+    this.arrive(serverId);
+  }
+
+  /** Counts a call's arrival on the server; returns how many are in flight there with it. */
+  private arrive(serverId: string): number {
     const count = (this.counts.get(serverId) ?? 0) + 1;
     if (count > 1) this.stats.concurrentUpdateViolations++;
     if (count > this.stats.maxConcurrentUpdatesPerServer) this.stats.maxConcurrentUpdatesPerServer = count;
+    return count;
   }
 
   leave(serverId: string): void {
