@@ -160,6 +160,19 @@ function hotTargets(server: SimBanner['servers'][number], count: number): Target
   }));
 }
 
+/** Runs `task(0)` to `task(count - 1)`, at most `parallelism` at a time, each started as one ends. */
+async function forEachInParallel(
+  count: number,
+  parallelism: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(parallelism, count) }, lane));
+}
+
 /** Submits through the library, `SUBMIT_PARALLEL` at a time; returns the change ids in order. */
 async function submitAll(
   orchestrator: Orchestrator,
@@ -167,17 +180,12 @@ async function submitAll(
   submittedAt?: Map<string, bigint>,
 ): Promise<string[]> {
   const ids = new Array<string>(targets.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < targets.length) {
-      const index = next++;
-      const started = process.hrtime.bigint();
-      const { change } = await orchestrator.changes.submit({ ...(targets[index] as Target), actor: 'bench' });
-      ids[index] = change.id;
-      submittedAt?.set(change.id, started);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(SUBMIT_PARALLEL, targets.length) }, lane));
+  await forEachInParallel(targets.length, SUBMIT_PARALLEL, async (index) => {
+    const started = process.hrtime.bigint();
+    const { change } = await orchestrator.changes.submit({ ...(targets[index] as Target), actor: 'bench' });
+    ids[index] = change.id;
+    submittedAt?.set(change.id, started);
+  });
   return ids;
 }
 
@@ -278,16 +286,10 @@ async function rawPhase(redis: PrivateRedis, admin: Redis, run: number) {
   const done = new Completions(worker as unknown as EventEmitter);
   // Jobs are added one call each, SUBMIT_PARALLEL at a time: the same way changes are submitted,
   // so the ratio compares one pipeline against one queue, not addBulk against single submits.
-  const addJobs = async (count: number) => {
-    let next = 0;
-    const lane = async () => {
-      while (next < count) {
-        const n = next++;
-        await queue.add('noop', { n }, { removeOnComplete: true });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(SUBMIT_PARALLEL, count) }, lane));
-  };
+  const addJobs = (count: number) =>
+    forEachInParallel(count, SUBMIT_PARALLEL, async (n) => {
+      await queue.add('noop', { n }, { removeOnComplete: true });
+    });
   try {
     await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
     // Warm up: scripts loaded on every connection, the JIT warm.
@@ -436,15 +438,9 @@ async function hotPhase(ctx: TrialContext, concurrency: number) {
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * The same cloud calls as a change, from BullMQ jobs with nothing else: the yardstick's queue and
- * the pipeline's connection settings (auto-pipelined ioredis, as the orchestrator uses), client,
- * reader and worker concurrency. Its jobs/s over raw jobs/s bounds what any orchestration that
- * makes these calls could reach on this machine.
- */
 /** A change's cloud calls and nothing else, through the pipeline's own client and batching reader. */
 class ChangeCalls {
-  readonly client: AliyunClient;
+  private readonly client: AliyunClient;
   private readonly reader: ServerReader;
 
   constructor({ banner }: SimProcess) {
@@ -470,6 +466,12 @@ class ChangeCalls {
   }
 }
 
+/**
+ * The same cloud calls as a change, from BullMQ jobs with nothing else: the yardstick's queue and
+ * the pipeline's connection settings (auto-pipelined ioredis, as the orchestrator uses), client,
+ * reader and worker concurrency. Its jobs/s over raw jobs/s bounds what any orchestration that
+ * makes these calls could reach on this machine.
+ */
 async function floorPhase(ctx: TrialContext, concurrency: number, jobs: number) {
   const { banner } = ctx.sim;
   const connection = new Redis(ctx.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
@@ -483,16 +485,10 @@ async function floorPhase(ctx: TrialContext, concurrency: number, jobs: number) 
   });
   worker.on('error', (error) => progress(`floor worker error: ${error.message}`));
   const done = new Completions(worker as unknown as EventEmitter);
-  const addAll = async (targets: Target[]) => {
-    let next = 0;
-    const lane = async () => {
-      while (next < targets.length) {
-        const target = targets[next++] as Target;
-        await queue.add('call', target, { removeOnComplete: true });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(SUBMIT_PARALLEL, targets.length) }, lane));
-  };
+  const addAll = (targets: Target[]) =>
+    forEachInParallel(targets.length, SUBMIT_PARALLEL, async (index) => {
+      await queue.add('call', targets[index] as Target, { removeOnComplete: true });
+    });
   try {
     await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
     const servers = banner.servers;
@@ -528,16 +524,10 @@ async function floorPhase(ctx: TrialContext, concurrency: number, jobs: number) 
 async function callsPhase(ctx: TrialContext, concurrency: number, count: number) {
   const calls = new ChangeCalls(ctx.sim);
   const servers = ctx.sim.banner.servers;
-  const makeAll = async (targets: Target[], salt: string) => {
-    let next = 0;
-    const loop = async () => {
-      while (next < targets.length) {
-        const index = next++;
-        await calls.make(targets[index] as Target, `calls-${salt}-${index}`);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, loop));
-  };
+  const makeAll = (targets: Target[], salt: string) =>
+    forEachInParallel(targets.length, concurrency, (index) =>
+      calls.make(targets[index] as Target, `calls-${salt}-${index}`),
+    );
   try {
     await makeAll(spreadTargets(servers, count, WARMUP, 307), 'warm');
     const meter = await startMeter(ctx.admin, ctx.sim);
