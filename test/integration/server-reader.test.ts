@@ -72,6 +72,10 @@ describe('ServerReader (batched ListIpsecServers over HTTP)', () => {
     expect((results[0] as PromiseRejectedResult).reason).toMatchObject({
       code: 'InvalidAccessKeyId.NotFound',
     });
+    // The failed call leaves nothing behind in the region: the next read goes out and is answered.
+    await expect(refused.read('cn-hangzhou', known)).rejects.toMatchObject({
+      code: 'InvalidAccessKeyId.NotFound',
+    });
 
     const reader = new ServerReader(sims.client(sim), 5_000);
     await expect(reader.read('cn-hangzhou', known)).resolves.toMatchObject({ IpsecServerId: known });
