@@ -7,7 +7,7 @@ export type ChangeRecord = Record<string, string>;
 
 /**
  * The fields a worker needs to run a change, read in one HMGET by the acquire script (the first
- * five are the ones the script itself looks at). Audit timeline fields (`e:<stream id>`) are
+ * six are the ones the script itself looks at). Audit timeline fields (`e:<stream id>`) are
  * never read on this path.
  */
 export const RUN_FIELDS = [
@@ -16,6 +16,7 @@ export const RUN_FIELDS = [
   'lastCode',
   'regionId',
   'profile',
+  'nextAt',
   'ipsecServerId',
   'params',
   'pskSealed',

@@ -259,6 +259,8 @@ export class Changes {
       state: 'cancelled',
       allowedFrom: CANCELLABLE_STATES,
       events: [encodeEvent(auditContext(change, actor), 'cancelled', {}, this.now())],
+      // A cancelled probe must close its circuit, or the account's other changes wait for hours.
+      mayBeProbe: true,
     });
     if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'cancel');
     await this.deps.queue.discard(id);
@@ -434,7 +436,7 @@ export class Changes {
       fields?: Record<string, string>;
       /** The terminal event last, after any steps not yet recorded. */
       events: string[];
-      /** The change met a financial lock, so it may be its account's circuit probe. */
+      /** The change may be its account's circuit probe (it met a financial lock, or is cancelled). */
       mayBeProbe?: boolean;
     },
   ): Promise<string[]> {

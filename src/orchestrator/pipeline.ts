@@ -8,6 +8,7 @@ import { isSatisfiedBy } from '../ipsec/diff.js';
 import { type IpsecServer, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
+import { type ChangeState, TERMINAL_STATES } from './change.js';
 import { type ChangeJobData, EXPIRE_JOB } from './change-queue.js';
 import { type ChangeRecord, paramsToSend, RUN_FIELDS, recordFromValues } from './change-record.js';
 import { type Changes, DEFAULT_PROFILE } from './changes.js';
@@ -98,6 +99,8 @@ export function createChangeProcessor(deps: PipelineDeps) {
         return;
       case 'locked':
         return delay(job, token, Number(acquired[1]) + 20);
+      case 'early':
+        return delay(job, token, Number(acquired[1]));
       case 'circuit':
         return delay(job, token, Math.max(Number(acquired[1]) - now(), 1_000) + Math.round(random() * 1_000));
       case 'acquired':
@@ -139,8 +142,6 @@ export function createChangeProcessor(deps: PipelineDeps) {
   async function run(change: RunningChange, signal: AbortSignal): Promise<void> {
     const { id, record, audit } = change;
     const { ipsecServerId, regionId } = audit;
-    const params = paramsToSend(id, record, deps.secrets);
-    const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
     const callOptions = { signal, timeoutMs: policy.callTimeoutMs };
     // A throttled call is retried in place, lease held: it is the quota speaking, not the gateway,
     // and restarting the change from its dry run would only spend more of the quota.
@@ -148,8 +149,11 @@ export function createChangeProcessor(deps: PipelineDeps) {
     let phase: Phase = 'read';
 
     try {
-      // Inside the try: a profile this worker does not know (PROFILE_UNKNOWN) is a permanent
-      // error of the read phase, so the change ends `rejected` instead of failing its job.
+      // Inside the try: a Psk this worker cannot open (another secret key, or none) and a profile
+      // it does not know (PROFILE_UNKNOWN) are permanent errors of the read phase, so the change
+      // ends `rejected` and hands its lane on, instead of failing its job run after run.
+      const params = paramsToSend(id, record, deps.secrets);
+      const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
       const { caller, reader } = deps.cloud(change.profile, regionId);
       const read = () => call(() => reader.read(regionId, ipsecServerId));
       const before = record.before ? undefined : redactServer(await read());
@@ -233,7 +237,13 @@ export function createChangeProcessor(deps: PipelineDeps) {
         mayBeProbe: change.record.lockedCount !== undefined,
       },
     );
-    if (result[0] === 'lost_lease') throw new LeaseLostError(change.id);
+    // Another state than `running` and not a terminal one (this very call, answered twice) means
+    // somebody else moved the change on: this run is void, like one whose lease was lost.
+    if (
+      result[0] === 'lost_lease' ||
+      (result[0] === 'wrong_state' && !TERMINAL_STATES.has(result[1] as ChangeState))
+    )
+      throw new LeaseLostError(change.id);
   }
 
   async function handleFailure(change: RunningChange, phase: Phase, error: unknown): Promise<void> {

@@ -28,7 +28,8 @@ export interface Harness {
   sim: SimulatorHandle;
   orchestrator: Orchestrator;
   workers: ChangeWorker[];
-  startWorker(options?: { concurrency?: number }): Promise<ChangeWorker>;
+  /** A worker of its own; `secretKey` replaces the harness's (null: a worker without one). */
+  startWorker(options?: { concurrency?: number; secretKey?: string | null }): Promise<ChangeWorker>;
   /** Waits until the change reaches one of the states (polling the change hash, test-only). */
   waitFor(changeId: string, states: string[], timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
@@ -63,8 +64,11 @@ export async function startHarness(
     orchestrator,
     workers,
     async startWorker(workerOptions = {}) {
+      const secretKey =
+        workerOptions.secretKey === undefined ? settings.secretKey : (workerOptions.secretKey ?? undefined);
       const worker = await startChangeWorker({
         ...settings,
+        secretKey,
         concurrency: workerOptions.concurrency ?? 10,
         cloud: {
           endpoint: sim.endpoint,

@@ -12,12 +12,14 @@
     ARGV[6] circuit key prefix: the account circuit is <prefix><profile>, its waiters set
             <prefix><profile>:waiters (built here from the change's own profile, under the same
             hash tag, which saves the caller a read before every run)
-    ARGV[7..] the change fields to return; the first five must be state, runs, lastCode, regionId,
-            profile
+    ARGV[7..] the change fields to return; the first six must be state, runs, lastCode, regionId,
+            profile, nextAt
   Output:
     { 'acquired', value... }             the fields asked for, after the transition
     { 'missing' } | { 'terminal', state } | { 'not_head', headId }
     { 'locked', pttl }                   another owner's lease is still live
+    { 'early', ms }                      backing off until nextAt, which is ms away: its job woke
+                                         early (a retry of a job whose delay was never set)
     { 'circuit', untilMs }               the account's circuit is open and this is not its probe:
                                          it waits, without calling the cloud, until the probe ends
 ]]
@@ -32,6 +34,20 @@ if not state then return { 'missing' } end
 if state ~= 'queued' and state ~= 'backing_off' and state ~= 'running' then return { 'terminal', state } end
 local head = rcall('LINDEX', KEYS[2], 0)
 if head ~= ARGV[1] then return { 'not_head', head or '' } end
+
+-- The lease before the circuit: a change running under a live owner stays that owner's, whatever
+-- the circuit says; only a change that could run now may be turned into a waiter.
+local holder = rcall('GET', KEYS[3])
+if holder and holder ~= ARGV[2] then return { 'locked', rcall('PTTL', KEYS[3]) } end
+-- Already running under this very owner token (unique to one pick-up of the job): this call ran
+-- before and its answer was lost with the connection. The same run, not a second one.
+if holder == ARGV[2] and state == 'running' then
+  table.insert(change, 1, 'acquired')
+  return change
+end
+if state == 'backing_off' and change[6] and tonumber(change[6]) > tonumber(ARGV[4]) then
+  return { 'early', tonumber(change[6]) - tonumber(ARGV[4]) }
+end
 
 local event = cjson.decode(ARGV[5])
 event.attempt = tonumber(change[2])
@@ -51,14 +67,6 @@ if circuit[2] and circuit[2] ~= ARGV[1] then
   return { 'circuit', circuit[1] }
 end
 
-local holder = rcall('GET', KEYS[3])
-if holder and holder ~= ARGV[2] then return { 'locked', rcall('PTTL', KEYS[3]) } end
--- Already running under this very owner token (unique to one pick-up of the job): this call ran
--- before and its answer was lost with the connection. The same run, not a second one.
-if holder == ARGV[2] and state == 'running' then
-  table.insert(change, 1, 'acquired')
-  return change
-end
 rcall('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 local runs = tonumber(change[2]) + 1
 event.type = 'running'

@@ -1,7 +1,8 @@
 --[[
   Moves a running change to `backing_off`: it keeps its place at the head of its lane, gives its
   lease back and frees its worker; the job is delayed by the caller. Optionally opens the
-  account's circuit with this change as the probe.
+  account's circuit with this change as the probe; a probe that backs off for any reason moves
+  the circuit's deadline to its own next attempt, so the changes waiting on it sleep until then.
 
   Input:
     KEYS[1] change hash   KEYS[2] lock (lease)   KEYS[3] audit stream   KEYS[4] account circuit
@@ -16,12 +17,19 @@
 local rcall = redis.call
 --- @include "emit"
 
-if rcall('GET', KEYS[2]) ~= ARGV[2] then return 'lost_lease' end
+if rcall('GET', KEYS[2]) ~= ARGV[2] then
+  -- Backing off under this very owner token already: this call ran before and its answer was
+  -- lost with the connection (ioredis sent it again). The same backoff, not a lost lease, which
+  -- would fail the job and have it run again at once instead of after the delay.
+  local current = rcall('HMGET', KEYS[1], 'state', 'owner')
+  if current[1] == 'backing_off' and current[2] == ARGV[2] then return 'ok' end
+  return 'lost_lease'
+end
 rcall('DEL', KEYS[2])
 local wakeAt = tonumber(ARGV[3]) + tonumber(ARGV[4])
 hsetFields(KEYS[1], ARGV[6], appendEvents(KEYS[3], 8,
   { 'state', 'backing_off', 'lastCode', ARGV[5], 'nextAt', tostring(wakeAt), 'updatedAt', ARGV[3] }))
-if ARGV[7] == '1' then
+if ARGV[7] == '1' or rcall('HGET', KEYS[4], 'probe') == ARGV[1] then
   rcall('HSET', KEYS[4], 'until', tostring(wakeAt), 'probe', ARGV[1])
   rcall('PEXPIRE', KEYS[4], tonumber(ARGV[4]) + 3600000)
 end

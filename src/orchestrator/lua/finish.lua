@@ -2,7 +2,8 @@
   Ends a change (succeeded, rejected, failed, cancelled, expired): leaves its lane, gives back its
   lease, and reports the new lane head so the caller can make it runnable. When the change was
   its account's circuit probe, the circuit closes and the changes that waited on it are handed
-  back: whatever the probe's outcome, the next one to meet the lock becomes the new probe.
+  back: whatever the probe's outcome (cancelled included), the next one to meet the lock becomes
+  the new probe.
 
   Input:
     KEYS[1] change hash   KEYS[2] lane list          KEYS[3] lock (lease)   KEYS[4] audit stream
@@ -11,7 +12,9 @@
     ARGV[3] now (ms)      ARGV[4] terminal state
     ARGV[5] fields to set (JSON object)
     ARGV[6] states it may leave, comma-separated (e.g. 'running' or 'queued,backing_off')
-    ARGV[7] '1' when the change may be its account's circuit probe (it met a financial lock)
+    ARGV[7] '1' when the change may be its account's circuit probe: it met a financial lock, or
+            it is being cancelled (a cancel may come while it backs off as the probe). '0' saves
+            the circuit read on the common path
     ARGV[8..] audit events (JSON): steps not yet recorded, then the terminal one
   Output:
     { 'done', nextHeadId or '', waiterId... }

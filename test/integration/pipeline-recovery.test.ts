@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RUN_FIELDS } from '../../src/orchestrator/change-record.js';
+import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+
+/**
+ * What a change does when something goes wrong around it rather than in the cloud: a worker that
+ * cannot open its Psk, a circuit probe that is cancelled or backs off for another reason, a
+ * transition whose answer is lost and sent again, a job delivered twice.
+ */
+
+let harness: Harness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+const subnet = (n: number) => ({ LocalSubnet: `172.17.${n}.0/24` });
+
+async function submit(h: Harness, server: number, params: Record<string, unknown>) {
+  const target = h.sim.servers[server]!;
+  const { change } = await h.orchestrator.changes.submit({
+    ipsecServerId: target.ipsecServerId,
+    regionId: target.regionId,
+    params,
+    actor: 'alice',
+  });
+  return change;
+}
+
+const eventTypes = async (h: Harness, changeId: string) =>
+  (await h.orchestrator.audit.forChange(changeId)).map((event) => event.type);
+
+/** The acquire script as the pipeline calls it, for a given owner token. */
+function acquire(h: Harness, change: { id: string; ipsecServerId: string }, owner: string) {
+  const { keys, scripts, policy } = h.orchestrator;
+  const template = JSON.stringify({ ts: Date.now(), actor: 'test', changeId: change.id });
+  return scripts.run(
+    'acquire',
+    [keys.change(change.id), keys.lane(change.ipsecServerId), keys.lock(change.ipsecServerId), keys.audit],
+    [change.id, owner, policy.leaseMs, Date.now(), template, keys.circuit(''), ...RUN_FIELDS],
+  ) as Promise<[string, ...unknown[]]>;
+}
+
+describe('a change whose Psk this worker cannot open', () => {
+  it('ends rejected without a cloud call and hands its lane to the next change', async () => {
+    harness = await startHarness({ workers: 0, sim: { faults: { configuringMs: 0 } } });
+    // Sealed under the harness key; the only worker holds another one.
+    await harness.startWorker({ secretKey: randomBytes(32).toString('hex') });
+    const sealed = await submit(harness, 0, { Psk: 'rotate-me-2026', PskEnabled: true });
+    const next = await submit(harness, 0, subnet(1));
+
+    expect(await harness.waitFor(sealed.id, ['rejected', 'failed', 'succeeded'])).toBe('rejected');
+    const ended = await harness.orchestrator.changes.get(sealed.id);
+    expect(ended.lastCode).toBe('SECRET_UNSEAL_FAILED');
+    expect(ended.runs).toBe(1);
+    expect(await eventTypes(harness, sealed.id)).toEqual(['submitted', 'running', 'rejected']);
+
+    expect(await harness.waitFor(next.id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+    const history = harness.sim.server(sealed.ipsecServerId)!.history;
+    expect(history.map((entry) => entry.clientToken)).toEqual([next.clientToken]);
+  });
+});
+
+describe('the circuit of a financially locked account', () => {
+  async function lockedProbeWithWaiters(h: Harness) {
+    h.sim.setFaults({ financialLocked: [`account:${h.sim.accessKeyId}`] });
+    const probe = await submit(h, 0, subnet(10));
+    await h.waitFor(probe.id, ['backing_off']);
+    const waiters = [];
+    for (let n = 1; n < 3; n++) waiters.push(await submit(h, n, subnet(10 + n)));
+    for (const waiter of waiters) await h.waitFor(waiter.id, ['backing_off']);
+    for (const waiter of waiters)
+      expect((await h.orchestrator.changes.get(waiter.id)).lastCode).toBe('CircuitOpen');
+    return { probe, waiters };
+  }
+
+  it('closes when its probe is cancelled, and the changes that waited on it go on', async () => {
+    harness = await startHarness({ sim: { servers: 3, faults: { configuringMs: 0 } } });
+    const { probe, waiters } = await lockedProbeWithWaiters(harness);
+    // Still locked: the probe keeps trying, and is cancelled between two of its short runs.
+    for (;;) {
+      const cancelled = await harness.orchestrator.changes.cancel(probe.id, 'bob').catch((error: unknown) => {
+        if ((error as { code?: string }).code === 'CHANGE_STATE_CONFLICT') return undefined;
+        throw error;
+      });
+      if (cancelled) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The circuit is the cancelled probe's no more: closed, or reopened by a woken waiter that met
+    // the lock in turn and is the new probe.
+    const { redis, keys } = harness.orchestrator;
+    expect(await redis.hget(keys.circuit('default'), 'probe')).not.toBe(probe.id);
+
+    harness.sim.setFaults({ financialLocked: [] });
+    for (const waiter of waiters)
+      expect(await harness.waitFor(waiter.id, ['succeeded', 'failed'], 5_000)).toBe('succeeded');
+    expect(harness.sim.server(probe.ipsecServerId)!.history).toEqual([]);
+  });
+
+  it('follows its probe: a probe backing off for another reason moves the deadline to its next try', async () => {
+    harness = await startHarness({
+      sim: { servers: 3, faults: { configuringMs: 0 } },
+      policy: { transient: { baseMs: 20, maxMs: 100, maxAttempts: 100 } },
+    });
+    const { probe, waiters } = await lockedProbeWithWaiters(harness);
+    // Unlocked, but every call now fails: the probe backs off as transient, still the probe.
+    harness.sim.setFaults({ financialLocked: [], failRate: 1 });
+    const deadline = Date.now() + 10_000;
+    const backedOffAsTransient = async () =>
+      (await harness!.orchestrator.audit.forChange(probe.id)).some(
+        (event) => (event.details as { class?: string } | undefined)?.class === 'transient',
+      );
+    while (!(await backedOffAsTransient())) {
+      if (Date.now() > deadline) throw new Error('the probe never backed off as transient');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Read together: the probe may back off again meanwhile, moving both on.
+    const { redis, keys } = harness.orchestrator;
+    const [[, circuit], [, nextAt]] = (await redis
+      .multi()
+      .hmget(keys.circuit('default'), 'until', 'probe')
+      .hget(keys.change(probe.id), 'nextAt')
+      .exec()) as [[null, [string, string]], [null, string]];
+    expect(circuit).toEqual([nextAt, probe.id]);
+
+    harness.sim.setFaults({ failRate: 0 });
+    for (const change of [probe, ...waiters])
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+  });
+});
+
+describe('transitions answered twice, jobs delivered twice', () => {
+  it('a backoff sent again is the same backoff, and the job it delays cannot run before its time', async () => {
+    harness = await startHarness({ workers: 0 });
+    const change = await submit(harness, 0, subnet(20));
+    const { keys, scripts } = harness.orchestrator;
+    expect((await acquire(harness, change, 'w1/token-1'))[0]).toBe('acquired');
+
+    const now = Date.now();
+    const backoff = (owner: string) =>
+      scripts.run(
+        'backoff',
+        [keys.change(change.id), keys.lock(change.ipsecServerId), keys.audit, keys.circuit('default')],
+        [
+          change.id,
+          owner,
+          now,
+          60_000,
+          'VpnGateway.Configuring',
+          JSON.stringify({ busyCount: '1', busySince: String(now) }),
+          '0',
+          JSON.stringify({ ts: now, type: 'backoff', changeId: change.id, code: 'VpnGateway.Configuring' }),
+        ],
+      );
+    expect(await backoff('w1/token-1')).toBe('ok');
+    // The same call again, as ioredis resends a command whose answer was lost with the connection.
+    expect(await backoff('w1/token-1')).toBe('ok');
+    expect(await backoff('w2/token-9')).toBe('lost_lease');
+    expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'running', 'backoff']);
+    const backingOff = await harness.orchestrator.changes.get(change.id);
+    expect(backingOff).toMatchObject({ state: 'backing_off', nextAt: now + 60_000 });
+
+    // Its job run again early (a retry whose delay was never set): it waits out the rest.
+    const early = await acquire(harness, change, 'w1/token-2');
+    expect(early[0]).toBe('early');
+    expect(Number(early[1])).toBeGreaterThan(50_000);
+    expect(Number(early[1])).toBeLessThanOrEqual(60_000);
+    expect((await harness.orchestrator.changes.get(change.id)).state).toBe('backing_off');
+    expect(await harness.orchestrator.redis.exists(keys.lock(change.ipsecServerId))).toBe(0);
+  });
+
+  it('a second delivery of a running change finds it locked, not turned into a circuit waiter', async () => {
+    harness = await startHarness({ workers: 0 });
+    const change = await submit(harness, 0, subnet(21));
+    const { keys, redis } = harness.orchestrator;
+    expect((await acquire(harness, change, 'w1/token-1'))[0]).toBe('acquired');
+    // Another change of the account meets a financial lock while this one runs.
+    await redis.hset(keys.circuit('default'), 'until', String(Date.now() + 60_000), 'probe', 'chg-other');
+
+    const second = await acquire(harness, change, 'w2/token-7');
+    expect(second[0]).toBe('locked');
+    expect(Number(second[1])).toBeGreaterThan(0);
+    const running = await harness.orchestrator.changes.get(change.id);
+    expect(running).toMatchObject({ state: 'running', runs: 1 });
+    expect(await redis.sismember(keys.circuitWaiters('default'), change.id)).toBe(0);
+    expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'running']);
+  });
+});
