@@ -291,7 +291,11 @@ export function createChangeProcessor(deps: PipelineDeps) {
         now(),
         delayMs,
         code,
-        JSON.stringify({ [counters.count]: String(count), [counters.since]: String(since) }),
+        JSON.stringify({
+          ...(errorClass === 'account-locked' ? streaksEndedByLock(change.record) : {}),
+          [counters.count]: String(count),
+          [counters.since]: String(since),
+        }),
         errorClass === 'account-locked' ? '1' : '0',
         ...change.pending.splice(0),
         encodeEvent(change.audit, 'backoff', { code, cloudRequestId, delayMs, details }, now()),
@@ -300,6 +304,21 @@ export function createChangeProcessor(deps: PipelineDeps) {
     if (result !== 'ok') throw new LeaseLostError(change.id);
     await delay(change.job, change.token, delayMs);
   }
+}
+
+/**
+ * The other classes' counters, emptied: a financial lock holds the whole account, so a gateway
+ * found busy before it is no evidence about the gateway after it, and hours spent behind the lock
+ * must not count against the busy or transient give-up deadlines.
+ */
+function streaksEndedByLock(record: ChangeRecord): Record<string, string> {
+  const cleared: Record<string, string> = {};
+  for (const [errorClass, fields] of Object.entries(CLASS_FIELDS)) {
+    if (errorClass === 'account-locked' || !fields) continue;
+    if (record[fields.count] !== undefined) cleared[fields.count] = '';
+    if (record[fields.since] !== undefined) cleared[fields.since] = '';
+  }
+  return cleared;
 }
 
 /** Throttled calls wait and go again, up to the rule's attempts (default 20); then the change backs off. */

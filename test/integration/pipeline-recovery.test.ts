@@ -187,3 +187,45 @@ describe('transitions answered twice, jobs delivered twice', () => {
     expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'running']);
   });
 });
+
+describe('give-up deadlines', () => {
+  it('do not count the time a change spent behind a financial lock', async () => {
+    harness = await startHarness({
+      sim: { servers: 2, faults: { configuringMs: 0, busyRate: 1 } },
+      policy: {
+        busy: { baseMs: 20, maxMs: 50, giveUpAfterMs: 600 },
+        accountLocked: { baseMs: 100, maxMs: 200, giveUpAfterMs: 20_000 },
+      },
+    });
+    const h = harness;
+    const change = await submit(h, 0, subnet(30));
+    const events = () => h.orchestrator.audit.forChange(change.id);
+    const until = async (found: (list: Awaited<ReturnType<typeof events>>) => boolean) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const list = await events();
+        if (found(list)) return list;
+        if (Date.now() > deadline) throw new Error(`not seen in ${list.map((e) => e.code ?? e.type)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const busySince = (await until((list) => list.some((e) => e.code === 'VpnGateway.Configuring'))).find(
+      (e) => e.code === 'VpnGateway.Configuring',
+    )!.ts;
+
+    // Locked for longer than the busy deadline, then busy again at once.
+    h.sim.setFaults({ busyRate: 0, financialLocked: [`account:${h.sim.accessKeyId}`] });
+    await until((list) => list.some((e) => e.code === 'VpnGateway.FinancialLocked'));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, busySince + 900 - Date.now())));
+    h.sim.setFaults({ busyRate: 1, financialLocked: [] });
+    const lockedAt = Date.now();
+    const after = await until((list) =>
+      list.some((e) => e.ts >= lockedAt && (e.code === 'VpnGateway.Configuring' || e.type === 'failed')),
+    );
+    // A new busy streak: backed off, not failed for a deadline that ran out behind the lock.
+    expect(after.find((e) => e.ts >= lockedAt && e.code === 'VpnGateway.Configuring')?.type).toBe('backoff');
+
+    h.sim.setFaults({ busyRate: 0 });
+    expect(await h.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+  });
+});
