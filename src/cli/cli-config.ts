@@ -87,8 +87,9 @@ export function readConfigFile(
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    throw new CliConfigFileError(path, `is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // JSON.parse's message quotes the text around the error: the token, as often as not.
+    throw new CliConfigFileError(path, 'is not valid JSON');
   }
   const config = parseOrThrow(cliConfigFileSchema, parsed, `config file ${path}`);
   if (config.token !== undefined && process.platform !== 'win32') {

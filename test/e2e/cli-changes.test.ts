@@ -375,7 +375,8 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     const badPath = join(home, 'bad.json');
     writeFileSync(badPath, JSON.stringify({ api: 'ftp://example.com', tokn: 'x' }), { mode: 0o600 });
     const notJsonPath = join(home, 'not-json.json');
-    writeFileSync(notJsonPath, '{ not json', { mode: 0o600 });
+    // Unquoted: JSON.parse's own message would quote the token around the error.
+    writeFileSync(notJsonPath, '{"token": Tok3nX}', { mode: 0o600 });
     const [bad, notJson, missing, badEnv, badFlag, badTimeout] = await Promise.all([
       cli(['list'], { IPSEC_FLEET_CONFIG: badPath }),
       cli(['list'], { IPSEC_FLEET_CONFIG: notJsonPath }),
@@ -390,6 +391,7 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(bad.stderr).toContain('tokn');
     expect(notJson.code).toBe(2);
     expect(notJson.stderr).toContain('not valid JSON');
+    expect(notJson.stderr).not.toContain('Tok3nX');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('does not exist');
     expect(badEnv.code).toBe(2);

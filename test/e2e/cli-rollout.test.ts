@@ -128,6 +128,17 @@ describe('ipsec-fleet rollout', () => {
     const garbled = await cli(['rollout', 'create', '-f', file('garbled.yaml', 'targets: [\n')]);
     expect(garbled.code).toBe(2);
     expect(garbled.stderr).toMatch(/-f/);
+    // A syntax error names the place, never the text: the yaml library's own message would quote
+    // the Psk on the offending line.
+    const misindented = await cli([
+      'rollout',
+      'create',
+      '-f',
+      file('misindented.yaml', 'params:\n  Psk: RolloutYamlSecret3\n   LocalSubnet: 10.0.0.0/24\n'),
+    ]);
+    expect(misindented.code).toBe(2);
+    expect(misindented.stderr).toMatch(/line 2, column 8/);
+    expect(misindented.stderr).not.toContain('RolloutYamlSecret3');
     const reject = await runCli(['rollout', 'reject', 'rol-x', '--api', api, '--token', approverToken], {
       HOME: home,
     });

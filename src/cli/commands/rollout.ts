@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
 import type { RolloutView } from '../../rollouts/rollout.js';
 import { type RolloutSpecInput, rolloutSpecSchema } from '../../rollouts/rollout-spec.js';
@@ -44,12 +44,24 @@ export function readRolloutFile(path: string): RolloutSpecInput {
     parsed = parseYaml(text);
   } catch (error) {
     throw new InvalidInputError('-f', [
-      { field: '-f', rule: `${path} is not valid YAML or JSON: ${(error as Error).message}` },
+      { field: '-f', rule: `${path} is not valid YAML or JSON: ${yamlProblem(error)}` },
     ]);
   }
   parseOrThrow(rolloutSpecSchema, parsed, `rollout file ${path}`);
   // Sent as written (the API applies the defaults).
   return parsed as RolloutSpecInput;
+}
+
+/**
+ * Where and what, never the text: the yaml library's message quotes the offending lines, and a
+ * rollout file's params may hold a Psk that would then reach the terminal and CI logs.
+ */
+function yamlProblem(error: unknown): string {
+  if (error instanceof YAMLError) {
+    const at = error.linePos?.[0];
+    return at ? `${error.code} at line ${at.line}, column ${at.col}` : error.code;
+  }
+  return 'unreadable';
 }
 
 function clientOf({ connection }: ApiContext): RolloutClient {
