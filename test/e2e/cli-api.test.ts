@@ -1,135 +1,157 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { verifyV1Signature } from '../../src/aliyun/signer.js';
+/**
+ * `ipsec-fleet api` (the built CLI) against the real simulator over HTTP: the simulator verifies
+ * every signature, so a passed dry run proves the CLI signed the call correctly.
+ */
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import {
-  type RecordedRequest,
-  sendJson,
-  startHttpServer,
-  type TestHttpServer,
-} from '../support/http-server.js';
+import { type Sim, type SimServer, useSimulators } from '../support/sim-harness.js';
 
-const credentials = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'cli-key', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'cli-secret' };
-const dryRun = [
-  'UpdateIpsecServer',
-  '--RegionId',
-  'cn-shanghai',
-  '--IpsecServerId',
-  'iss-1',
-  '--DryRun',
-  'true',
-];
+function credentialsEnv(sim: Sim): NodeJS.ProcessEnv {
+  return {
+    ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
+  };
+}
 
-function answerDryRunPassed(request: RecordedRequest, response: Parameters<typeof sendJson>[0]) {
-  const action =
-    request.headers['x-acs-action'] ??
-    request.query.Action ??
-    new URLSearchParams(request.body).get('Action');
-  if (action !== 'UpdateIpsecServer')
-    return sendJson(response, 404, { Code: 'InvalidAction.NotFound', Message: '' });
-  sendJson(response, 400, {
-    RequestId: 'req-dry',
-    Code: 'DryRunOperation',
-    Message: 'Request validation has been passed with DryRun flag set.',
-  });
+function dryRunArgs(server: SimServer, endpoint: string, extra: string[] = []): string[] {
+  return [
+    'api',
+    'UpdateIpsecServer',
+    '--RegionId',
+    server.regionId,
+    '--IpsecServerId',
+    server.ipsecServerId,
+    '--DryRun',
+    'true',
+    '--endpoint',
+    endpoint,
+    ...extra,
+  ];
+}
+
+/** A port nothing listens on: bound once by a plain TCP server, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('test: no TCP port');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address.port;
 }
 
 describe('ipsec-fleet api', () => {
-  let server: TestHttpServer;
-  beforeAll(async () => {
-    server = await startHttpServer(answerDryRunPassed);
-  });
-  afterAll(() => server.close());
-  beforeEach(() => {
-    server.requests.length = 0;
-    server.setHandler(answerDryRunPassed);
-  });
+  const sims = useSimulators();
 
-  it('exits 0 on a passed dry run with signature V3', async () => {
-    const result = await runCli(['api', ...dryRun, '--endpoint', server.origin], credentials);
+  async function startSim(): Promise<{ sim: Sim; server: SimServer }> {
+    const sim = await sims.start({ servers: 2, seed: 7, faults: { configuringMs: 0 } });
+    return { sim, server: sim.servers[0] as SimServer };
+  }
+
+  it.each([
+    ['V3 (the default)', []],
+    ['--signature v1', ['--signature', 'v1']],
+  ])('exits 0 on a dry run the simulator verified and passed, signed %s', async (_label, extra) => {
+    const { sim, server } = await startSim();
+    const result = await runCli(dryRunArgs(server, sim.endpoint, extra), credentialsEnv(sim));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({
       HttpStatus: 400,
       Code: 'DryRunOperation',
       Message: 'Request validation has been passed with DryRun flag set.',
-      RequestId: 'req-dry',
+      RequestId: expect.any(String),
     });
-    const [request] = server.requests;
-    expect(request?.method).toBe('POST');
-    expect(request?.headers.authorization).toMatch(/^ACS3-HMAC-SHA256 Credential=cli-key,/);
-    expect(request?.query).toMatchObject({ IpsecServerId: 'iss-1', RegionId: 'cn-shanghai', DryRun: 'true' });
-  });
-
-  it('exits 0 on a passed dry run with --signature v1, correctly signed', async () => {
-    const result = await runCli(
-      ['api', ...dryRun, '--endpoint', server.origin, '--signature', 'v1'],
-      credentials,
-    );
-    expect(result.code).toBe(0);
-    const [request] = server.requests;
-    const form = Object.fromEntries(new URLSearchParams(request?.body ?? ''));
-    expect(form).toMatchObject({
-      Action: 'UpdateIpsecServer',
-      SignatureMethod: 'HMAC-SHA1',
-      IpsecServerId: 'iss-1',
+    // Counted as a passed dry run: the signature verified and the server was found in its region.
+    expect(sim.stats()).toMatchObject({
+      requests: 1,
+      byAction: { UpdateIpsecServer: 1 },
+      byCode: { DryRunOperation: 1 },
+      dryRuns: 1,
+      applies: 0,
     });
-    expect(verifyV1Signature(form, 'POST', 'cli-secret')).toBe(true);
+    expect(sim.server(server.ipsecServerId)?.history).toEqual([]);
   });
 
   it('prints an API error and exits 3', async () => {
-    server.setHandler((_request, response) =>
-      sendJson(response, 400, { RequestId: 'r-2', Code: 'VpnGateway.Configuring', Message: 'configuring' }),
-    );
-    const result = await runCli(['api', ...dryRun, '--endpoint', server.origin], credentials);
+    const { sim, server } = await startSim();
+    sim.setFaults({ busyRate: 1 });
+    const result = await runCli(dryRunArgs(server, sim.endpoint), credentialsEnv(sim));
     expect(result.code).toBe(3);
-    expect(JSON.parse(result.stdout)).toMatchObject({
+    expect(JSON.parse(result.stdout)).toEqual({
       HttpStatus: 400,
       Code: 'VpnGateway.Configuring',
-      RequestId: 'r-2',
+      Message: 'The specified service is configuring.',
+      RequestId: expect.any(String),
     });
+    expect(sim.stats()).toMatchObject({ requests: 1, byCode: { 'VpnGateway.Configuring': 1 }, dryRuns: 0 });
   });
 
   it('rejects a bad UpdateIpsecServer parameter with exit 2, naming it, and sends nothing', async () => {
+    const { sim, server } = await startSim();
+    const before = sim.stats().requests;
     const result = await runCli(
-      ['api', ...dryRun, '--LocalSubnet', '10.0.0.5/24', '--endpoint', server.origin],
-      credentials,
+      dryRunArgs(server, sim.endpoint, ['--LocalSubnet', '10.0.0.5/24']),
+      credentialsEnv(sim),
     );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('LocalSubnet');
     expect(result.stderr).toContain('network address');
-    expect(server.requests).toHaveLength(0);
+    expect(sim.stats().requests).toBe(before);
   });
 
-  it('names the missing credential variable with exit 2', async () => {
-    const result = await runCli(['api', ...dryRun, '--endpoint', server.origin], {});
+  it('names the missing credential variable with exit 2, and sends nothing', async () => {
+    const { sim, server } = await startSim();
+    const before = sim.stats().requests;
+    const result = await runCli(dryRunArgs(server, sim.endpoint), {});
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('ALIBABA_CLOUD_ACCESS_KEY_ID');
-    expect(server.requests).toHaveLength(0);
+    expect(sim.stats().requests).toBe(before);
   });
 
   it('rejects a bad flag value with exit 2, naming the flag', async () => {
-    const result = await runCli(
-      ['api', ...dryRun, '--endpoint', server.origin, '--signature', 'v2'],
-      credentials,
-    );
+    const { sim, server } = await startSim();
+    const before = sim.stats().requests;
+    const result = await runCli(dryRunArgs(server, sim.endpoint, ['--signature', 'v2']), credentialsEnv(sim));
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('signature');
+    expect(sim.stats().requests).toBe(before);
   });
 
-  it('passes other actions through and exits 4 when nothing answers', async () => {
-    const closed = await startHttpServer();
-    const origin = closed.origin;
-    await closed.close();
+  it('passes other actions through as given', async () => {
+    const { sim, server } = await startSim();
     const result = await runCli(
-      ['api', 'DescribeRegions', '--endpoint', origin, '--timeout', '2000'],
-      credentials,
+      ['api', 'DescribeRegions', '--RegionId', server.regionId, '--endpoint', sim.endpoint],
+      credentialsEnv(sim),
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ RequestId: expect.any(String) });
+    expect(sim.stats()).toMatchObject({ requests: 1, byAction: { DescribeRegions: 1 }, byCode: { OK: 1 } });
+  });
+
+  it('exits 4 with TRANSPORT_REFUSED when nothing listens', async () => {
+    const port = await closedPort();
+    const result = await runCli(
+      ['api', 'DescribeRegions', '--endpoint', `http://127.0.0.1:${port}`, '--timeout', '2000'],
+      {
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI5tNobodyListens',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'unused-secret',
+      },
     );
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('TRANSPORT_REFUSED');
   });
 
-  it('never prints the secret', async () => {
-    const result = await runCli(['api', ...dryRun, '--endpoint', server.origin], credentials);
-    expect(result.stdout + result.stderr).not.toContain('cli-secret');
+  it('never prints the secret, on a passed dry run or an API error', async () => {
+    const { sim, server } = await startSim();
+    const passed = await runCli(dryRunArgs(server, sim.endpoint), credentialsEnv(sim));
+    expect(passed.code).toBe(0);
+    sim.setFaults({ busyRate: 1 });
+    const refused = await runCli(dryRunArgs(server, sim.endpoint), credentialsEnv(sim));
+    expect(refused.code).toBe(3);
+    for (const result of [passed, refused]) {
+      expect(result.stdout + result.stderr).not.toContain(sim.accessKeySecret);
+    }
   });
 });

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Config as OpenApiConfig } from '@alicloud/openapi-client';
 import RPCClient from '@alicloud/pop-core';
 import type VpcSdkModule from '@alicloud/vpc20160428';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AliyunClient, type AliyunClientOptions } from '../../src/aliyun/client.js';
 import { AliyunApiError, AliyunTransportError, ParamEncodingError } from '../../src/aliyun/errors.js';
 import {
@@ -25,6 +25,7 @@ import {
   type TestHttpServer,
   unusedPort,
 } from '../support/http-server.js';
+import { credentialsOf, type Sim, type SimServer, useSimulators } from '../support/sim-harness.js';
 
 // The SDK is CommonJS with `exports.default = Client`; require() gives the same object under
 // Node and vitest, whose default-import interop otherwise disagrees with TypeScript's.
@@ -480,24 +481,65 @@ describe('AliyunClient responses', () => {
 });
 
 describe('AliyunClient transport failures', () => {
-  it('times out with TRANSPORT_TIMEOUT when the server never answers', async () => {
-    server.setHandler(() => {});
+  const sims = useSimulators();
+  // The simulator holds a call this long before answering: far beyond every deadline and abort
+  // below, so a call that ends before then was ended by its deadline or its caller, not an answer.
+  const heldMs = 15_000;
+
+  async function slowSimulator(): Promise<Sim> {
+    return sims.start({ servers: 1, seed: 7, faults: { latencyMs: heldMs } });
+  }
+
+  function simClient(sim: Sim, options: Partial<AliyunClientOptions> = {}): AliyunClient {
+    return makeClient({ credentials: credentialsOf(sim), endpoint: sim.endpoint, ...options });
+  }
+
+  function regionOf(sim: Sim): { RegionId: string } {
+    return { RegionId: (sim.servers[0] as SimServer).regionId };
+  }
+
+  /** Resolves once the simulator has received `count` API calls. */
+  async function untilReceived(sim: Sim, count: number): Promise<void> {
+    await vi.waitFor(() => expect(sim.stats().requests).toBe(count), { timeout: 5_000, interval: 10 });
+  }
+
+  /** Tracks whether a promise has settled yet, to tell which of two calls ended first. */
+  function settledFlag(promise: Promise<unknown>): () => boolean {
+    let settled = false;
+    void promise.finally(() => {
+      settled = true;
+    });
+    return () => settled;
+  }
+
+  it('times out with TRANSPORT_TIMEOUT when the server does not answer in time', async () => {
+    const sim = await slowSimulator();
     const started = performance.now();
-    const error = await captureError(makeClient({ timeoutMs: 300 }).call('UpdateIpsecServer', {}));
+    const error = await captureError(
+      simClient(sim, { timeoutMs: 300 }).call('ListIpsecServers', regionOf(sim)),
+    );
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(AliyunTransportError);
-    expect((error as AliyunTransportError).code).toBe('TRANSPORT_TIMEOUT');
+    expect(error).toMatchObject({
+      code: 'TRANSPORT_TIMEOUT',
+      message: expect.stringContaining('within 300 ms'),
+    });
+    // Not before its deadline.
     expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(1500);
+    // The call reached the simulator, which had not answered it: the deadline ended it.
+    expect(sim.stats().requests).toBe(1);
+    expect(sim.stats().byCode).toEqual({});
   });
 
   it('honours a per-call timeout shorter than the client default', async () => {
-    server.setHandler(() => {});
-    const started = performance.now();
-    await expect(makeClient({ timeoutMs: 10_000 }).call('A', {}, { timeoutMs: 150 })).rejects.toMatchObject({
+    const sim = await slowSimulator();
+    // A client default beyond heldMs: were the per-call deadline ignored, the answer would arrive.
+    const client = simClient(sim, { timeoutMs: 60_000 });
+    await expect(client.call('ListIpsecServers', regionOf(sim), { timeoutMs: 150 })).rejects.toMatchObject({
       code: 'TRANSPORT_TIMEOUT',
+      message: expect.stringContaining('within 150 ms'),
     });
-    expect(performance.now() - started).toBeLessThan(1500);
+    expect(sim.stats().byCode).toEqual({});
   });
 
   it('times out when headers arrive but the body stalls', async () => {
@@ -511,25 +553,29 @@ describe('AliyunClient transport failures', () => {
   });
 
   it('reports TRANSPORT_RESET when the server destroys the socket', async () => {
-    server.setHandler((_request, _response, raw) => {
-      raw.socket.destroy();
-    });
-    const error = await captureError(makeClient().call('UpdateIpsecServer', {}));
+    const sim = await sims.start({ servers: 1, seed: 7, faults: { resetRate: 1 } });
+    const error = await captureError(simClient(sim).call('ListIpsecServers', regionOf(sim)));
     expect(error).toBeInstanceOf(AliyunTransportError);
     expect((error as AliyunTransportError).code).toBe('TRANSPORT_RESET');
     expect((error as AliyunTransportError).cause).toBeDefined();
+    expect(sim.stats()).toMatchObject({ requests: 1, byCode: { ConnectionReset: 1 } });
   });
 
   it('reports TRANSPORT_ABORTED when the caller aborts mid-flight, well before the deadline', async () => {
-    server.setHandler(() => {});
+    const sim = await slowSimulator();
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
-    const started = performance.now();
-    const error = await captureError(
-      makeClient({ timeoutMs: 10_000 }).call('A', {}, { signal: controller.signal }),
+    // An ignored abort would end at the 10 s deadline as TRANSPORT_TIMEOUT, or with the answer.
+    const pending = captureError(
+      simClient(sim, { timeoutMs: 10_000 }).call('ListIpsecServers', regionOf(sim), {
+        signal: controller.signal,
+      }),
     );
+    await untilReceived(sim, 1);
+    controller.abort();
+    const error = await pending;
+    expect(error).toBeInstanceOf(AliyunTransportError);
     expect((error as AliyunTransportError).code).toBe('TRANSPORT_ABORTED');
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(sim.stats().byCode).toEqual({});
   });
 
   it('does not send at all with an already aborted signal', async () => {
@@ -539,48 +585,62 @@ describe('AliyunClient transport failures', () => {
   });
 
   it('leaves no listener on a long-lived caller signal', async () => {
+    const sim = await sims.start({ servers: 1, seed: 7 });
     const shutdown = new AbortController();
-    const client = makeClient();
-    for (let index = 0; index < 5; index++) await client.call('A', {}, { signal: shutdown.signal });
+    const client = simClient(sim);
+    for (let index = 0; index < 5; index++) {
+      await client.call('ListIpsecServers', regionOf(sim), { signal: shutdown.signal });
+    }
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
-    server.setHandler(() => {});
-    const pending = client.call('A', {}, { signal: shutdown.signal, timeoutMs: 200 }).catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    sim.setFaults({ latencyMs: heldMs });
+    const pending = captureError(
+      client.call('ListIpsecServers', regionOf(sim), { signal: shutdown.signal, timeoutMs: 1_000 }),
+    );
+    await untilReceived(sim, 6);
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
-    await pending;
+    expect(await pending).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
   });
 
   it('ends a call queued behind a busy connection at its own deadline, and never sends it', async () => {
-    server.setHandler(() => {});
-    const client = makeClient({ maxConnections: 1 });
-    const first = captureError(client.call('First', {}, { timeoutMs: 600 }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const started = performance.now();
-    const queued = await captureError(client.call('Queued', {}, { timeoutMs: 150 }));
-    expect(queued).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
-    expect(performance.now() - started).toBeLessThan(450);
+    const sim = await slowSimulator();
+    const client = simClient(sim, { maxConnections: 1 });
+    const first = captureError(client.call('ListIpsecServers', regionOf(sim), { timeoutMs: 2_000 }));
+    const firstSettled = settledFlag(first);
+    await untilReceived(sim, 1);
+    const queued = await captureError(client.call('DescribeRegions', regionOf(sim), { timeoutMs: 150 }));
+    expect(queued).toMatchObject({
+      code: 'TRANSPORT_TIMEOUT',
+      message: expect.stringContaining('within 150 ms'),
+    });
+    // Ended while the first call still held the only connection, not once it was freed.
+    expect(firstSettled()).toBe(false);
     expect(await first).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
     // close() waits for the pool's queue, so the queued request has had its chance to be sent.
     clients.splice(clients.indexOf(client), 1);
     await client.close();
-    expect(server.requests.map((request) => request.headers['x-acs-action'])).toEqual(['First']);
+    expect(sim.stats()).toMatchObject({ requests: 1, byAction: { ListIpsecServers: 1 } });
+    expect(sim.stats().byAction).not.toHaveProperty('DescribeRegions');
   });
 
   it('ends a call queued behind a busy connection when the caller aborts, and drops its listener', async () => {
-    server.setHandler(() => {});
-    const client = makeClient({ maxConnections: 1 });
-    const first = captureError(client.call('First', {}, { timeoutMs: 600 }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sim = await slowSimulator();
+    const client = simClient(sim, { maxConnections: 1 });
+    const first = captureError(client.call('ListIpsecServers', regionOf(sim), { timeoutMs: 2_000 }));
+    const firstSettled = settledFlag(first);
+    await untilReceived(sim, 1);
     const shutdown = new AbortController();
-    const queued = captureError(client.call('Queued', {}, { signal: shutdown.signal }));
+    const queued = captureError(client.call('DescribeRegions', regionOf(sim), { signal: shutdown.signal }));
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
-    const started = performance.now();
     shutdown.abort();
     expect(await queued).toMatchObject({ code: 'TRANSPORT_ABORTED' });
-    expect(performance.now() - started).toBeLessThan(300);
+    // Ended while the first call still held the only connection, not once it was freed.
+    expect(firstSettled()).toBe(false);
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
     expect(await first).toMatchObject({ code: 'TRANSPORT_TIMEOUT' });
+    clients.splice(clients.indexOf(client), 1);
+    await client.close();
+    expect(sim.stats().byAction).toEqual({ ListIpsecServers: 1 });
   });
 
   it('reports TRANSPORT_REFUSED for a port nobody listens on', async () => {
