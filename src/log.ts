@@ -2,8 +2,9 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'p
 
 /**
  * The single place where secrets are kept out of logs (DESIGN invariant 6). Paths cover the
- * shapes the code logs: cloud parameters (`Psk`), credentials, HTTP headers and API tokens, at the
- * top level and nested up to three levels.
+ * shapes the code logs: cloud parameters (`Psk`), credentials, HTTP headers, API tokens and the
+ * environment variables that carry secrets, at the top level and nested up to five levels (a
+ * rollout spec's `targets[i].params.Psk` sits four deep under the object that holds the spec).
  */
 const SECRET_KEYS = [
   'Psk',
@@ -18,13 +19,17 @@ const SECRET_KEYS = [
   'token',
   'apiToken',
   'secretKey',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+  'IPSEC_FLEET_SECRET_KEY',
+  'IPSEC_FLEET_TOKEN',
 ];
 
 function redactPaths(): string[] {
   const paths: string[] = [];
   for (const key of SECRET_KEYS) {
     const segment = /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `["${key}"]`;
-    for (const prefix of ['', '*', '*.*', '*.*.*']) {
+    for (const prefix of ['', '*', '*.*', '*.*.*', '*.*.*.*', '*.*.*.*.*']) {
       paths.push(prefix === '' && segment.startsWith('.') ? key : `${prefix}${segment}`);
     }
   }

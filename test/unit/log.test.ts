@@ -24,12 +24,32 @@ describe('log redaction', () => {
         credentials: { accessKeyId: 'AK', accessKeySecret: 'sk-1', securityToken: 'sts-1' },
         request: { headers: { authorization: 'ACS3 sig', 'x-acs-security-token': 'sts-2' } },
         token: 'api-token',
+        body: { spec: { targets: [{ params: { Psk: 'rollout-target-psk' } }] } },
+        deep: { a: { b: { c: { d: { Psk: 'five-deep-psk' } } } } },
+        env: {
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'env-sk',
+          IPSEC_FLEET_SECRET_KEY: 'env-seal',
+          IPSEC_FLEET_TOKEN: 'env-tok',
+        },
       },
       'call',
     );
     logger.flush();
     const out = lines.join('');
-    for (const secret of ['top-psk', 'nested-psk', 'sk-1', 'sts-1', 'ACS3 sig', 'sts-2', 'api-token']) {
+    for (const secret of [
+      'top-psk',
+      'nested-psk',
+      'sk-1',
+      'sts-1',
+      'ACS3 sig',
+      'sts-2',
+      'api-token',
+      'rollout-target-psk',
+      'five-deep-psk',
+      'env-sk',
+      'env-seal',
+      'env-tok',
+    ]) {
       expect(out).not.toContain(secret);
     }
     expect(out).toContain(REDACTED);
