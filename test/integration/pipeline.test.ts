@@ -299,11 +299,17 @@ describe('submitting changes', () => {
     expect(change.params.Psk).toBe(pskFingerprint(psk));
     expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
     expect(harness.sim.server(change.ipsecServerId)!.config.Psk).toBe(pskFingerprint(psk));
+    // And on the paths that end otherwise: refused by the dry run, with the Psk in the request.
+    const pool = harness.sim.server(harness.sim.servers[1]!.ipsecServerId)!.config.ClientIpPool;
+    const refused = await submit(harness, 1, { Psk: psk, PskEnabled: true, LocalSubnet: pool });
+    expect(await harness.waitFor(refused.id, ['rejected', 'failed', 'succeeded'])).toBe('rejected');
 
     const redis = new Redis(harness.redisUrl);
     const keys = await redis.keys(`{${harness.prefix}}*`);
+    const types = new Set<string>();
     for (const key of keys) {
       const type = await redis.type(key);
+      types.add(type);
       const dump =
         type === 'hash'
           ? JSON.stringify(await redis.hgetall(key))
@@ -311,11 +317,17 @@ describe('submitting changes', () => {
             ? JSON.stringify(await redis.lrange(key, 0, -1))
             : type === 'stream'
               ? JSON.stringify(await redis.xrange(key, '-', '+'))
-              : type === 'string'
-                ? String(await redis.get(key))
-                : '';
+              : type === 'set'
+                ? JSON.stringify(await redis.smembers(key))
+                : type === 'zset'
+                  ? JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))
+                  : type === 'string'
+                    ? String(await redis.get(key))
+                    : `unread type ${type}`;
       expect(dump, key).not.toContain(psk);
+      expect(dump, key).not.toMatch(/^unread type/);
     }
+    expect([...types].sort()).toEqual(expect.arrayContaining(['hash', 'stream', 'zset']));
     redis.disconnect();
 
     const noKey = Orchestrator.connect({ redisUrl: harness.redisUrl, prefix: harness.prefix });
