@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { stringField } from '../ipsec/field-rules.js';
 import { mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
 
 export const CHANGE_STATES = [
@@ -27,7 +28,13 @@ export const CANCELLABLE_STATES: readonly ChangeState[] = ['awaiting_approval', 
 /** A decision's reason (a rejection): 1 to 1024 characters. */
 export const approvalReasonSchema = z.string().min(1).max(1024);
 
-const text = (max: number) => z.string().min(1).max(max);
+const text = (max: number) => stringField().min(1, 'must not be empty').max(max);
+
+/** An IPsec server id as the cloud writes them; also the `server` filter of a listing. */
+const ipsecServerIdSchema = stringField().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
+  'must be an IPsec server id such as iss-bp1...',
+);
 
 /** A credential profile's name (never its secrets). */
 export const profileNameSchema = z
@@ -36,9 +43,7 @@ export const profileNameSchema = z
 
 /** A submission, as the library, the HTTP API and the CLI accept it. */
 export const changeSubmissionSchema = z.strictObject({
-  ipsecServerId: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be an IPsec server id such as iss-bp1...'),
+  ipsecServerId: ipsecServerIdSchema,
   regionId: regionIdSchema,
   params: mutableParamsSchema,
   actor: text(128),
@@ -79,7 +84,7 @@ export interface ChangeView {
 }
 
 export const listChangesQuerySchema = z.strictObject({
-  server: z.string().min(1).optional(),
+  server: ipsecServerIdSchema.optional(),
   state: z.enum(CHANGE_STATES).optional(),
   /** Opaque cursor from the previous page. */
   cursor: z

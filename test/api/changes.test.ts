@@ -69,6 +69,15 @@ describe('changes without workers', () => {
         ]),
       );
       expect(problem.errors?.find((issue) => issue.field === 'regionId')?.rule).toBe('is required');
+      expect(problem.errors?.find((issue) => issue.field === 'actor')).toBeUndefined();
+      const missingServer = expectProblem(
+        await submit({ regionId: 'cn-shanghai', params: { IpsecServerName: 'x' } }),
+        400,
+        'INVALID_INPUT',
+      );
+      expect(missingServer.errors?.find((issue) => issue.field === 'ipsecServerId')?.rule).toBe(
+        'is required',
+      );
       expect(problem.errors?.find((issue) => issue.field === 'params.Colour')?.rule).toBe('unknown field');
       expect(problem.errors?.find((issue) => issue.field === 'params.LocalSubnet')?.rule).toMatch(
         /network address/,
@@ -274,6 +283,8 @@ describe('changes without workers', () => {
       ['cursor=abc', ['cursor']],
       ['limit=1&limit=2', ['limit']],
       ['sever=iss-1&state=queued&limit=-1', ['limit', 'sever']],
+      [`server=${'x'.repeat(5_000)}`, ['server']],
+      ['server=iss%20bad', ['server']],
     ])('refuses the query %s, naming the fields', async (query, fields) => {
       const problem = expectProblem(
         await api.call('viewer', { method: 'GET', url: `/v1/changes?${query}` }),
