@@ -1,8 +1,22 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { IpsecFleetError } from './errors.js';
+import { millisecondsSchema, pipelinePolicySchema } from './orchestrator/policy.js';
 import { describeIssues, type FieldIssue, fieldIssues } from './validation.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const positiveMillis = (fallback: number) =>
+  millisecondsSchema(z.coerce.number().int().positive()).default(fallback);
+
+/** RFC 1123 labels; a last label of digits only would be a malformed IPv4 address (999.1.1.1). */
+const HOST_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+function isHost(value: string): boolean {
+  if (isIP(value) !== 0) return true;
+  const labels = value.split('.');
+  return HOST_NAME.test(value) && !/^\d+$/.test(labels[labels.length - 1] ?? '');
+}
 
 /**
  * Every environment variable ipsec-fleet reads, in one schema. Process entry points call
@@ -11,6 +25,13 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 export const envSchema = z.object({
   REDIS_URL: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    // ioredis sends the path as the db number to SELECT; anything else fails only at the first
+    // command, as a raw "ERR value is not an integer".
+    .refine(
+      // Not a URL at all is the check above's to report.
+      (url) => !URL.canParse(url) || /^(\/\d*)?$/.test(new URL(url).pathname),
+      'its path must be empty or /<db number>, e.g. redis://127.0.0.1:6379/0',
+    )
     .default('redis://127.0.0.1:6379'),
   IPSEC_FLEET_PREFIX: z
     .string()
@@ -23,26 +44,35 @@ export const envSchema = z.object({
   IPSEC_FLEET_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .optional(),
-  IPSEC_FLEET_HTTP_TIMEOUT_MS: positiveInt(10_000),
+  IPSEC_FLEET_HTTP_TIMEOUT_MS: positiveMillis(10_000),
   IPSEC_FLEET_HTTP_CONNECTIONS: positiveInt(16),
   /** Seals Psks at rest (AES-256-GCM); required only to accept changes that carry a Psk. */
   IPSEC_FLEET_SECRET_KEY: z
     .string()
     .refine(isAes256Key, 'must be 32 bytes, as 64 hex characters or base64 (openssl rand -hex 32)')
     .optional(),
-  /** Backoff and verification policy overrides, a JSON object (see src/orchestrator/policy.ts). */
-  IPSEC_FLEET_POLICY: z
-    .string()
-    .refine(isJsonObject, 'must be a JSON object, e.g. {"busy":{"baseMs":2000,"maxMs":60000}}')
-    .optional(),
-  IPSEC_FLEET_WORKER_CONCURRENCY: positiveInt(50),
+  /**
+   * Backoff and verification policy overrides, a JSON object (see src/orchestrator/policy.ts).
+   * Checked here in full, so a bad one stops a process before it opens any connection.
+   */
+  IPSEC_FLEET_POLICY: z.string().superRefine(checkPolicy).optional(),
+  // The same ceiling as `worker --concurrency`.
+  IPSEC_FLEET_WORKER_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(1000, 'must be at most 1000')
+    .default(50),
   /**
    * Named credential profiles, a JSON file `{ "profiles": { "<name>": { "accessKeyId",
    * "accessKeySecret", "securityToken"? } } }` (see src/orchestrator/profiles.ts).
    */
   IPSEC_FLEET_PROFILES_FILE: z.string().min(1).optional(),
   /** `serve`: where the HTTP API listens, and the bearer tokens it accepts (hashes only). */
-  IPSEC_FLEET_HOST: z.string().min(1).default('127.0.0.1'),
+  IPSEC_FLEET_HOST: z
+    .string()
+    .refine(isHost, 'must be an IP address or a host name, e.g. 127.0.0.1, :: or localhost')
+    .default('127.0.0.1'),
   IPSEC_FLEET_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   IPSEC_FLEET_TOKENS_FILE: z.string().min(1).optional(),
   /** The CLI's API endpoint and token (flags override these; these override the config file). */
@@ -56,12 +86,31 @@ function isAes256Key(value: string): boolean {
   return bytes === 32;
 }
 
-function isJsonObject(value: string): boolean {
+function checkPolicy(value: string, ctx: z.RefinementCtx): void {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(value);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+    parsed = JSON.parse(value);
   } catch {
-    return false;
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be a JSON object, e.g. {"busy":{"baseMs":2000,"maxMs":60000}}',
+    });
+    return;
+  }
+  const result = pipelinePolicySchema.safeParse(parsed);
+  for (const issue of result.error?.issues ?? []) {
+    // Re-raised as custom issues so each keeps its path inside the policy (busy.baseMs) and
+    // fieldIssues prefixes the variable's name; unknown keys are named one by one, as elsewhere.
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        ctx.addIssue({ code: 'custom', path: [...issue.path, key], message: 'unknown field' });
+      }
+    } else {
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    }
   }
 }
 

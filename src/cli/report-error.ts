@@ -6,13 +6,20 @@ import { ApiError, ApiResponseError, ApiUnreachableError } from './api-client.js
 import { CliConfigFileError } from './cli-config.js';
 import { ExitCode } from './exit-codes.js';
 
+/**
+ * Invalid input raised by modules this one does not import, known by their stable codes: importing
+ * ProfilesError (orchestrator/profiles.ts) would load the orchestrator into every CLI verb.
+ */
+const INVALID_INPUT_CODES: ReadonlySet<string> = new Set(['PROFILES_INVALID']);
+
 /** Turns any error that reaches the top of a command into one stderr line and an exit code. */
 export function exitCodeFor(error: unknown): number {
   if (
     error instanceof InvalidInputError ||
     error instanceof ConfigError ||
     error instanceof CliConfigFileError ||
-    error instanceof CredentialsError
+    error instanceof CredentialsError ||
+    (error instanceof IpsecFleetError && INVALID_INPUT_CODES.has(error.code))
   ) {
     return ExitCode.invalidInput;
   }

@@ -39,15 +39,25 @@ export class Orchestrator {
   readonly policy: PipelinePolicy;
   readonly secrets: SecretBox;
 
+  /**
+   * Takes over `redis` (close() disconnects it). Whatever can refuse the settings runs before
+   * anything else is made, and a refusal disconnects `redis`: its retries would otherwise keep the
+   * process alive after the error was reported.
+   */
   constructor(
     readonly redis: Redis,
     settings: OrchestratorSettings,
   ) {
-    this.policy = parseOrThrow(pipelinePolicySchema, settings.policy ?? {}, 'IPSEC_FLEET_POLICY');
+    try {
+      this.policy = parsePolicy(settings.policy);
+      this.secrets = SecretBox.fromKey(settings.secretKey);
+    } catch (error) {
+      redis.disconnect();
+      throw error;
+    }
     this.keys = new OrchestratorKeys(settings.prefix);
     this.scripts = new Scripts(redis);
     this.queue = new ChangeQueue(redis, settings.prefix);
-    this.secrets = SecretBox.fromKey(settings.secretKey);
     this.changes = new Changes({
       redis,
       keys: this.keys,
@@ -66,13 +76,29 @@ export class Orchestrator {
   }
 
   static connect(settings: OrchestratorSettings): Orchestrator {
-    return new Orchestrator(connectRedis(settings.redisUrl, 'producer'), settings);
+    // Refused settings must not open a connection first (see the constructor).
+    const checked = checkSettings(settings);
+    return new Orchestrator(connectRedis(settings.redisUrl, 'producer'), checked);
   }
 
   async close(): Promise<void> {
     await this.queue.close();
     this.redis.disconnect();
   }
+}
+
+function parsePolicy(policy: PipelinePolicyInput | undefined): PipelinePolicy {
+  return parseOrThrow(pipelinePolicySchema, policy ?? {}, 'IPSEC_FLEET_POLICY');
+}
+
+/**
+ * Throws what the constructor would, before a connection is opened for it; the policy comes back
+ * parsed, so the constructor's second parse only meets values that already passed.
+ */
+function checkSettings<T extends OrchestratorSettings>(settings: T): T {
+  const policy = parsePolicy(settings.policy);
+  SecretBox.fromKey(settings.secretKey);
+  return { ...settings, policy };
 }
 
 export interface ChangeWorkerSettings extends OrchestratorSettings {
@@ -92,7 +118,8 @@ export interface ChangeWorker {
   close(): Promise<void>;
 }
 
-export async function startChangeWorker(settings: ChangeWorkerSettings): Promise<ChangeWorker> {
+export async function startChangeWorker(input: ChangeWorkerSettings): Promise<ChangeWorker> {
+  const settings = checkSettings(input);
   const redis = connectRedis(settings.redisUrl, 'worker');
   const orchestrator = new Orchestrator(redis, settings);
   const workerId = settings.workerId ?? `worker:${hostname()}:${process.pid}`;

@@ -1,6 +1,18 @@
 import { z } from 'zod';
 
-const millis = z.number().int().min(0);
+/**
+ * The longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). Node turns a longer one
+ * into 1 ms with a TimeoutOverflowWarning, so an over-long timeout would make every call time out
+ * at once; every millisecond setting is capped here instead.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Shared by the policy, the environment and the flags, so every entry point states the cap alike. */
+export function millisecondsSchema<T extends { max(value: number, message?: string): T }>(base: T): T {
+  return base.max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (the longest timer Node.js honours)`);
+}
+
+const millis = millisecondsSchema(z.number().int().min(0));
 
 const backoffSchema = z.strictObject({
   baseMs: millis,
@@ -23,6 +35,7 @@ export const approvalPolicySchema = z.strictObject({
   /** Default: none (no change waits for approval). */
   when: z.array(z.enum(APPROVAL_TRIGGERS)).default([]),
   required: z.number().int().min(1).max(16).default(1),
+  // Not a timer (a delayed job's timestamp in Redis): no cap at Node's longest timer.
   expiresMs: z
     .number()
     .int()
@@ -51,8 +64,9 @@ export const pipelinePolicySchema = z.strictObject({
   verifyAttempts: z.number().int().positive().default(5),
   verifyIntervalMs: millis.default(1_000),
   /** Deadline of one cloud call. */
-  callTimeoutMs: z.number().int().positive().default(10_000),
+  callTimeoutMs: millisecondsSchema(z.number().int().positive()).default(10_000),
   /** How long an idempotency key of a submission is remembered. */
+  // Not a timer (a key's TTL in Redis): no cap at Node's longest timer.
   idempotencyRetentionMs: z
     .number()
     .int()

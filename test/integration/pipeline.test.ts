@@ -320,7 +320,7 @@ describe('submitting changes', () => {
               : type === 'set'
                 ? JSON.stringify(await redis.smembers(key))
                 : type === 'zset'
-                  ? JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))
+                  ? JSON.stringify(await redis.zrange(key, '0', '-1', 'WITHSCORES'))
                   : type === 'string'
                     ? String(await redis.get(key))
                     : `unread type ${type}`;

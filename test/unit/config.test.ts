@@ -37,3 +37,68 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PATH: '/bin', HOME: '/root' })).not.toThrow();
   });
 });
+
+/** The issues loadConfig reports for `env`, as `FIELD: rule` lines (none when it passes). */
+function issuesOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues.map((issue) => `${issue.field}: ${issue.rule}`);
+  }
+}
+
+describe('loadConfig rules', () => {
+  it('caps IPSEC_FLEET_WORKER_CONCURRENCY as worker --concurrency is', () => {
+    expect(issuesOf({ IPSEC_FLEET_WORKER_CONCURRENCY: '1000' })).toEqual([]);
+    expect(issuesOf({ IPSEC_FLEET_WORKER_CONCURRENCY: '1001' })).toEqual([
+      'IPSEC_FLEET_WORKER_CONCURRENCY: must be at most 1000',
+    ]);
+  });
+
+  it('takes a Redis db number in REDIS_URL, and nothing else in its path', () => {
+    for (const url of ['redis://127.0.0.1:6390', 'redis://127.0.0.1:6390/', 'rediss://h:6390/15']) {
+      expect(issuesOf({ REDIS_URL: url }), url).toEqual([]);
+    }
+    for (const url of ['redis://127.0.0.1:6390/abc', 'redis://h/1/2', 'redis://h/-1', 'redis://h/1x']) {
+      const [issue, ...rest] = issuesOf({ REDIS_URL: url });
+      expect(rest, url).toEqual([]);
+      expect(issue, url).toMatch(/^REDIS_URL: .*path must be empty or \/<db number>/);
+    }
+    expect(issuesOf({ REDIS_URL: 'not a url' })).toEqual(['REDIS_URL: must be a redis:// or rediss:// URL']);
+  });
+
+  it('caps millisecond settings at the longest timer Node.js honours', () => {
+    expect(loadConfig({ IPSEC_FLEET_HTTP_TIMEOUT_MS: '2147483647' }).IPSEC_FLEET_HTTP_TIMEOUT_MS).toBe(
+      2_147_483_647,
+    );
+    expect(issuesOf({ IPSEC_FLEET_HTTP_TIMEOUT_MS: '2147483648' })).toEqual([
+      'IPSEC_FLEET_HTTP_TIMEOUT_MS: must be at most 2147483647 (the longest timer Node.js honours)',
+    ]);
+  });
+
+  it('checks IPSEC_FLEET_POLICY against the policy schema, naming the field inside it', () => {
+    expect(issuesOf({ IPSEC_FLEET_POLICY: '{"busy":{"baseMs":10,"maxMs":20}}' })).toEqual([]);
+    const [busy] = issuesOf({ IPSEC_FLEET_POLICY: '{"busy":1}' });
+    expect(busy).toMatch(/^IPSEC_FLEET_POLICY\.busy: /);
+    expect(issuesOf({ IPSEC_FLEET_POLICY: '{"verifyIntervalMs":99999999999,"nope":1}' })).toEqual([
+      'IPSEC_FLEET_POLICY.verifyIntervalMs: must be at most 2147483647 (the longest timer Node.js honours)',
+      'IPSEC_FLEET_POLICY.nope: unknown field',
+    ]);
+    expect(issuesOf({ IPSEC_FLEET_POLICY: '[1]' })).toEqual([
+      'IPSEC_FLEET_POLICY: must be a JSON object, e.g. {"busy":{"baseMs":2000,"maxMs":60000}}',
+    ]);
+  });
+
+  it('takes an IP address or a host name in IPSEC_FLEET_HOST', () => {
+    for (const host of ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', 'api-1.example.com']) {
+      expect(issuesOf({ IPSEC_FLEET_HOST: host }), host).toEqual([]);
+    }
+    for (const host of ['999.1.1.1', '1.2.3', 'a b', '-x.example', 'http://x', '[::1]', 'x..y']) {
+      expect(issuesOf({ IPSEC_FLEET_HOST: host }), host).toEqual([
+        'IPSEC_FLEET_HOST: must be an IP address or a host name, e.g. 127.0.0.1, :: or localhost',
+      ]);
+    }
+  });
+});

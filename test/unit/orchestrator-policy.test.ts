@@ -1,8 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
 import { clientTokenSchema } from '../../src/ipsec/update-params.js';
 import { clientTokenFor, newChangeId } from '../../src/orchestrator/ids.js';
 import { OrchestratorKeys } from '../../src/orchestrator/keys.js';
-import { backoffDelay, pipelinePolicySchema } from '../../src/orchestrator/policy.js';
+import { Orchestrator, startChangeWorker } from '../../src/orchestrator/orchestrator.js';
+import {
+  backoffDelay,
+  MAX_TIMER_MS,
+  type PipelinePolicyInput,
+  pipelinePolicySchema,
+} from '../../src/orchestrator/policy.js';
+import { InvalidInputError } from '../../src/validation.js';
 
 describe('backoffDelay', () => {
   const rule = { baseMs: 2_000, maxMs: 60_000 };
@@ -28,6 +36,71 @@ describe('pipelinePolicySchema', () => {
     const result = pipelinePolicySchema.safeParse({ busy: { baseMs: -1, maxMs: 10 } });
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.path).toEqual(['busy', 'baseMs']);
+  });
+
+  // A longer delay becomes Node's 1 ms timer (TimeoutOverflowWarning): every call would time out.
+  const millisecondFields: Array<[string, (ms: number) => PipelinePolicyInput]> = [
+    ['callTimeoutMs', (ms) => ({ callTimeoutMs: ms })],
+    ['verifyIntervalMs', (ms) => ({ verifyIntervalMs: ms })],
+    ['leaseMs', (ms) => ({ leaseMs: ms })],
+    ...(['busy', 'accountLocked', 'transient', 'throttled'] as const).flatMap(
+      (kind) =>
+        [
+          [`${kind}.baseMs`, (ms: number) => ({ [kind]: { baseMs: ms, maxMs: 1_000 } })],
+          [`${kind}.maxMs`, (ms: number) => ({ [kind]: { baseMs: 1_000, maxMs: ms } })],
+          [
+            `${kind}.giveUpAfterMs`,
+            (ms: number) => ({ [kind]: { baseMs: 1_000, maxMs: 1_000, giveUpAfterMs: ms } }),
+          ],
+        ] as Array<[string, (ms: number) => PipelinePolicyInput]>,
+    ),
+  ];
+
+  it.each(millisecondFields)('caps %s at the longest timer Node.js honours', (field, policyWith) => {
+    expect(MAX_TIMER_MS).toBe(2_147_483_647);
+    expect(pipelinePolicySchema.safeParse(policyWith(MAX_TIMER_MS)).success).toBe(true);
+    const result = pipelinePolicySchema.safeParse(policyWith(MAX_TIMER_MS + 1));
+    expect(result.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      [field, 'must be at most 2147483647 (the longest timer Node.js honours)'],
+    ]);
+  });
+
+  it('does not cap what is no timer: an approval window and the idempotency retention live in Redis', () => {
+    const long = 90 * 24 * 3_600_000;
+    const policy = pipelinePolicySchema.parse({
+      idempotencyRetentionMs: long,
+      approval: { expiresMs: long },
+    });
+    expect(policy.idempotencyRetentionMs).toBe(long);
+    expect(policy.approval?.expiresMs).toBe(long);
+  });
+});
+
+// The built CLI's `worker` and `serve` exit 2 on a bad policy before connecting
+// (test/e2e/cli-env-validation.test.ts); here, the library entry points.
+describe('a bad policy', () => {
+  const settings = { redisUrl: inject('redisUrl'), prefix: 'p', policy: { busy: 1 } as never };
+
+  it('is refused by Orchestrator.connect and startChangeWorker, naming the field', async () => {
+    expect(() => Orchestrator.connect(settings)).toThrow(/IPSEC_FLEET_POLICY: busy: /);
+    await expect(
+      startChangeWorker({
+        ...settings,
+        cloud: { profiles: {}, timeoutMs: 1_000, maxConnections: 1 },
+        concurrency: 1,
+        log: {} as never,
+      }),
+    ).rejects.toThrow(/IPSEC_FLEET_POLICY: busy: /);
+  });
+
+  it('makes the constructor close the connection it was handed', async () => {
+    const redis = new Redis(settings.redisUrl);
+    expect(await redis.ping()).toBe('PONG');
+    const ended = new Promise((resolve) => redis.once('end', resolve));
+    expect(() => new Orchestrator(redis, settings)).toThrow(InvalidInputError);
+    // A connection left open would keep this waiting until the test's timeout.
+    await ended;
+    expect(redis.status).toBe('end');
   });
 });
 

@@ -68,27 +68,53 @@ export interface Principal {
   roles: readonly Role[];
 }
 
-function fileError(path: string, rule: string): InvalidInputError {
-  return new InvalidInputError(`tokens file ${path}`, [{ field: '', rule }]);
+/**
+ * How an error names the file: `tokens file` by default, or the flag or variable the user gave it
+ * with (`--file`, `IPSEC_FLEET_TOKENS_FILE`), so the message points at what to change.
+ */
+const DEFAULT_SOURCE = 'tokens file';
+
+function fileError(path: string, rule: string, source = DEFAULT_SOURCE): InvalidInputError {
+  return new InvalidInputError(`${source} ${path}`, [{ field: '', rule }]);
+}
+
+/** File system errors that a different path would cure, in words; the rest are not the input's fault. */
+const PATH_ERRORS: Record<string, string> = {
+  ENOENT: 'its directory does not exist',
+  ENOTDIR: 'a part of its directory path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'its file system is read-only',
+  EISDIR: 'it is a directory',
+  ENAMETOOLONG: 'the path is too long',
+};
+
+function pathError(path: string, doing: string, error: unknown, source: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = code === undefined ? undefined : PATH_ERRORS[code];
+  return reason ? fileError(path, `${doing}: ${reason} (${code})`, source) : error;
 }
 
 /** Reads and validates a tokens file; `undefined` when it does not exist. */
-export async function readTokensFile(path: string): Promise<TokensFile | undefined> {
+export async function readTokensFile(
+  path: string,
+  source: string = DEFAULT_SOURCE,
+): Promise<TokensFile | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fileError(path, `cannot be read: ${(error as Error).message}`);
+    throw fileError(path, `cannot be read: ${(error as Error).message}`, source);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw fileError(path, `is not valid JSON: ${(error as Error).message}`);
+    throw fileError(path, `is not valid JSON: ${(error as Error).message}`, source);
   }
   const result = tokensFileSchema.safeParse(json);
-  if (!result.success) throw new InvalidInputError(`tokens file ${path}`, fieldIssues(result.error));
+  if (!result.success) throw new InvalidInputError(`${source} ${path}`, fieldIssues(result.error));
   return result.data;
 }
 
@@ -151,7 +177,7 @@ export class TokenStore {
 const LOCK_WAIT_MS = 5_000;
 
 /** Holds `<path>.lock` (created exclusively) while `work` runs, so concurrent writers queue up. */
-async function withFileLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+async function withFileLock<T>(path: string, source: string, work: () => Promise<T>): Promise<T> {
   const lockPath = `${path}.lock`;
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
@@ -159,9 +185,15 @@ async function withFileLock<T>(path: string, work: () => Promise<T>): Promise<T>
       await (await open(lockPath, 'wx', 0o600)).close();
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw pathError(path, `cannot create its lock file ${lockPath}`, error, source);
+      }
       if (Date.now() > deadline) {
-        throw fileError(path, `is locked by ${lockPath}; remove it if no other token create is running`);
+        throw fileError(
+          path,
+          `is locked by ${lockPath}; remove it if no other token create is running`,
+          source,
+        );
       }
       await sleep(50);
     }
@@ -177,13 +209,15 @@ async function withFileLock<T>(path: string, work: () => Promise<T>): Promise<T>
  * Creates a token named `name` with `roles`, adds its hash to the tokens file (created with mode
  * 0600; an existing file keeps its mode) and returns the token: the only time it exists in clear.
  * The file is rewritten through a temporary file and a rename, so it is never seen half written.
+ * `source` is how errors name the file (see DEFAULT_SOURCE).
  */
 export async function createToken(
   path: string,
   input: { name: string; roles: readonly Role[] },
+  source: string = DEFAULT_SOURCE,
 ): Promise<string> {
-  return withFileLock(path, async () => {
-    const file = (await readTokensFile(path)) ?? { tokens: [] };
+  return withFileLock(path, source, async () => {
+    const file = (await readTokensFile(path, source)) ?? { tokens: [] };
     if (file.tokens.some((entry) => entry.name === input.name)) {
       throw new InvalidInputError('token', [
         { field: 'name', rule: `a token named ${JSON.stringify(input.name)} already exists in ${path}` },
@@ -207,7 +241,7 @@ export async function createToken(
       await rename(temporary, path);
     } catch (error) {
       await unlink(temporary).catch(() => undefined);
-      throw error;
+      throw pathError(path, 'cannot be written', error, source);
     }
     return token;
   });

@@ -7,23 +7,23 @@ import { AliyunApiError } from '../../aliyun/errors.js';
 import { loadConfig } from '../../config.js';
 import { updateIpsecServerParamsSchema } from '../../ipsec/update-params.js';
 import { toWireParams } from '../../ipsec/wire.js';
+import { millisecondsSchema } from '../../orchestrator/policy.js';
 import { parseOrThrow } from '../../validation.js';
 import { parseApiParams } from '../api-params.js';
 import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
+import { byFlag } from '../flags.js';
 
-const apiOptionsSchema = z.strictObject({
-  region: z
+const apiFlagsSchema = z.strictObject({
+  '--region': z
     .string()
     .regex(/^[a-z]{2,}(-[a-z0-9]+)+$/, 'must be a region id such as cn-shanghai')
     .optional(),
-  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  signature: z.enum(['v3', 'v1']).default('v3'),
-  method: z.enum(['GET', 'POST']).default('POST'),
-  timeout: z.coerce
-    .number()
-    .int('must be a whole number of milliseconds')
-    .positive('must be positive')
-    .optional(),
+  '--endpoint': z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  '--signature': z.enum(['v3', 'v1']).default('v3'),
+  '--method': z.enum(['GET', 'POST']).default('POST'),
+  '--timeout': millisecondsSchema(
+    z.coerce.number().int('must be a whole number of milliseconds').positive('must be positive'),
+  ).optional(),
 });
 
 export function registerApiCommand(program: Command): void {
@@ -53,29 +53,30 @@ export function registerApiCommand(program: Command): void {
         'Example:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
         EXIT_CODES_HELP,
     )
-    .action(async (action: string, rawOptions: Record<string, unknown>, command: Command) => {
-      const options = parseOrThrow(apiOptionsSchema, rawOptions, 'options');
+    .action(async (action: string, _options: Record<string, unknown>, command: Command) => {
+      const flags = parseOrThrow(apiFlagsSchema, byFlag(command), 'options');
       const config = loadConfig();
       let params: Record<string, string | number | boolean | undefined> = parseApiParams(
         command.args.slice(1),
       );
-      if (options.region && params.RegionId === undefined) params.RegionId = options.region;
+      if (flags['--region'] && params.RegionId === undefined) params.RegionId = flags['--region'];
       if (action === 'UpdateIpsecServer') {
         params = toWireParams(
           parseOrThrow(updateIpsecServerParamsSchema, params, 'UpdateIpsecServer parameters'),
         );
       }
-      const regionId = options.region ?? (typeof params.RegionId === 'string' ? params.RegionId : undefined);
+      const regionId =
+        flags['--region'] ?? (typeof params.RegionId === 'string' ? params.RegionId : undefined);
       const endpoint = resolveEndpoint({
         regionId,
-        override: options.endpoint ?? config.IPSEC_FLEET_ENDPOINT,
+        override: flags['--endpoint'] ?? config.IPSEC_FLEET_ENDPOINT,
       });
       const client = new AliyunClient({
         credentials: credentialsFromEnv(process.env),
         endpoint,
-        signatureVersion: options.signature,
-        v1Method: options.method,
-        timeoutMs: options.timeout ?? config.IPSEC_FLEET_HTTP_TIMEOUT_MS,
+        signatureVersion: flags['--signature'],
+        v1Method: flags['--method'],
+        timeoutMs: flags['--timeout'] ?? config.IPSEC_FLEET_HTTP_TIMEOUT_MS,
       });
       try {
         const body = await client.call(action, params);

@@ -3,26 +3,53 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { buildApp } from '../../api/app.js';
 import { TokenStore } from '../../api/auth/tokens.js';
-import { envSchema, loadConfig } from '../../config.js';
+import { ConfigError, envSchema, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { Rollouts } from '../../rollouts/rollouts.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
+import { byFlag } from '../flags.js';
 
 const env = envSchema.shape;
 
 /** Flags are checked by the rules of the environment variables they override. */
-const serveOptionsSchema = z.strictObject({
-  host: env.IPSEC_FLEET_HOST.unwrap().optional(),
-  port: z
+const serveFlagsSchema = z.strictObject({
+  '--host': env.IPSEC_FLEET_HOST.unwrap().optional(),
+  '--port': z
     .string()
     .regex(/^\d{1,5}$/, 'must be a port number from 0 to 65535')
     .transform(Number)
     .pipe(env.IPSEC_FLEET_PORT.unwrap() as unknown as z.ZodType<number, number>)
     .optional(),
-  tokens: env.IPSEC_FLEET_TOKENS_FILE.unwrap().optional(),
+  '--tokens': env.IPSEC_FLEET_TOKENS_FILE.unwrap().optional(),
 });
+
+/**
+ * A listen error caused by the address asked for, as the input error it is: the flag or variable
+ * that named the address, and the rule it broke. Others (EMFILE, a bug) stay what they are.
+ */
+function listenErrorAsInput(
+  error: unknown,
+  address: { host: string; port: number; hostFrom: string; portFrom: string },
+): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const host = { field: address.hostFrom, value: address.host };
+  const port = { field: address.portFrom, value: String(address.port) };
+  const rules: Record<string, [typeof host, string]> = {
+    ENOTFOUND: [host, 'does not resolve to an address (DNS)'],
+    EAI_AGAIN: [host, 'could not be resolved (DNS did not answer)'],
+    EAI_FAIL: [host, 'could not be resolved (DNS failed)'],
+    EADDRNOTAVAIL: [host, 'is not an address of this machine'],
+    EADDRINUSE: [port, 'is in use by another process on this address'],
+    EACCES: [port, 'needs privileges to listen on (ports below 1024)'],
+  };
+  const rule = code === undefined ? undefined : rules[code];
+  if (!rule) return error;
+  const [input, text] = rule;
+  const issue = { field: input.field, rule: `${input.value} ${text}` };
+  return input.field.startsWith('--') ? new InvalidInputError('options', [issue]) : new ConfigError([issue]);
+}
 
 function urlOf(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -34,9 +61,9 @@ export function registerServeCommand(program: Command): void {
     .command('serve')
     .summary('run the HTTP API: submit, inspect and cancel changes')
     .description(
-      'Serve the ipsec-fleet HTTP API (docs at /docs, /openapi.json) against REDIS_URL until SIGTERM or\n' +
-        'SIGINT (then finish the requests in flight and exit 0). Bearer tokens are checked against the\n' +
-        'hashes in the tokens file (see `ipsec-fleet token create`); SIGHUP re-reads it. When listening it\n' +
+      'Serve the ipsec-fleet HTTP API (docs at /docs, /openapi.json) against REDIS_URL until SIGTERM or ' +
+        'SIGINT (then finish the requests in flight and exit 0). Bearer tokens are checked against the ' +
+        'hashes in the tokens file (see `ipsec-fleet token create`); SIGHUP re-reads it. When listening it ' +
         'prints one JSON line on stdout, {"url":"http://host:port"}; logs go to stderr.',
     )
     .option('--host <address>', 'address to listen on (default: IPSEC_FLEET_HOST or 127.0.0.1)')
@@ -49,10 +76,10 @@ export function registerServeCommand(program: Command): void {
         '  REDIS_URL=redis://127.0.0.1:6379 ipsec-fleet serve --port 8080 --tokens tokens.json\n' +
         EXIT_CODES_HELP,
     )
-    .action(async (rawOptions: Record<string, unknown>) => {
-      const options = parseOrThrow(serveOptionsSchema, rawOptions, 'options');
+    .action(async (_options: Record<string, unknown>, command: Command) => {
+      const flags = parseOrThrow(serveFlagsSchema, byFlag(command), 'options');
       const config = loadConfig();
-      const tokensFile = options.tokens ?? config.IPSEC_FLEET_TOKENS_FILE;
+      const tokensFile = flags['--tokens'] ?? config.IPSEC_FLEET_TOKENS_FILE;
       if (!tokensFile) {
         throw new InvalidInputError('options', [
           { field: '--tokens', rule: 'is required (or set IPSEC_FLEET_TOKENS_FILE)' },
@@ -68,16 +95,19 @@ export function registerServeCommand(program: Command): void {
       });
       const rollouts = Rollouts.for(orchestrator);
       const app = buildApp({ orchestrator, tokens, logger, rollouts });
+      const address = {
+        host: flags['--host'] ?? config.IPSEC_FLEET_HOST,
+        port: flags['--port'] ?? config.IPSEC_FLEET_PORT,
+        hostFrom: flags['--host'] === undefined ? 'IPSEC_FLEET_HOST' : '--host',
+        portFrom: flags['--port'] === undefined ? 'IPSEC_FLEET_PORT' : '--port',
+      };
       try {
-        await app.listen({
-          host: options.host ?? config.IPSEC_FLEET_HOST,
-          port: options.port ?? config.IPSEC_FLEET_PORT,
-        });
+        await app.listen({ host: address.host, port: address.port });
       } catch (error) {
         await app.close().catch(() => undefined);
         await rollouts.close().catch(() => undefined);
         await orchestrator.close().catch(() => undefined);
-        throw error;
+        throw listenErrorAsInput(error, address);
       }
       const url = urlOf(app.server.address() as AddressInfo);
       process.stdout.write(`${JSON.stringify({ url })}\n`);

@@ -5,10 +5,11 @@ import { createToken, tokenNameSchema } from '../../api/auth/tokens.js';
 import { envSchema, loadConfig } from '../../config.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
+import { byFlag } from '../flags.js';
 
-const tokenCreateOptionsSchema = z.strictObject({
-  name: tokenNameSchema,
-  roles: z
+const tokenCreateFlagsSchema = z.strictObject({
+  '--name': tokenNameSchema,
+  '--roles': z
     .string()
     .transform((value) =>
       value
@@ -17,7 +18,7 @@ const tokenCreateOptionsSchema = z.strictObject({
         .filter((role) => role !== ''),
     )
     .pipe(z.array(roleSchema).min(1, 'must name at least one role')),
-  file: envSchema.shape.IPSEC_FLEET_TOKENS_FILE.unwrap().optional(),
+  '--file': envSchema.shape.IPSEC_FLEET_TOKENS_FILE.unwrap().optional(),
 });
 
 export function registerTokenCommand(program: Command): void {
@@ -32,10 +33,10 @@ export function registerTokenCommand(program: Command): void {
     .command('create')
     .summary('create a token: print it once, add its hash to the tokens file')
     .description(
-      'Create an API token (ipf_ and 43 base64url characters), print it once on stdout and add\n' +
-        '{name, roles, sha256} to the tokens file, which is created with mode 0600 when missing.\n' +
-        'The name is the audit actor of everything done with the token, and must be new in the file.\n' +
-        'Roles: viewer (reads), submitter (viewer + submit, cancel), approver (viewer + approvals),\n' +
+      'Create an API token (ipf_ and 43 base64url characters), print it once on stdout and add ' +
+        '{name, roles, sha256} to the tokens file, which is created with mode 0600 when missing. ' +
+        'The name is the audit actor of everything done with the token, and must be new in the file. ' +
+        'Roles: viewer (reads), submitter (viewer + submit, cancel), approver (viewer + approvals), ' +
         'admin (everything). A running `serve` picks the token up on SIGHUP.',
     )
     .requiredOption('--name <name>', 'who uses the token (a person or a pipeline)')
@@ -46,18 +47,21 @@ export function registerTokenCommand(program: Command): void {
       '\nExample:\n  ipsec-fleet token create --name ci-deploy --roles submitter --file /etc/ipsec-fleet/tokens.json\n' +
         EXIT_CODES_HELP,
     )
-    .action(async (rawOptions: Record<string, unknown>) => {
-      const options = parseOrThrow(tokenCreateOptionsSchema, rawOptions, 'options');
-      const file = options.file ?? loadConfig().IPSEC_FLEET_TOKENS_FILE;
+    .action(async (_options: Record<string, unknown>, command: Command) => {
+      const flags = parseOrThrow(tokenCreateFlagsSchema, byFlag(command), 'options');
+      const file = flags['--file'] ?? loadConfig().IPSEC_FLEET_TOKENS_FILE;
       if (!file) {
         throw new InvalidInputError('options', [
           { field: '--file', rule: 'is required (or set IPSEC_FLEET_TOKENS_FILE)' },
         ]);
       }
-      const created = await createToken(file, { name: options.name, roles: options.roles });
+      const source = flags['--file'] === undefined ? 'IPSEC_FLEET_TOKENS_FILE' : '--file';
+      const name = flags['--name'];
+      const roles = flags['--roles'];
+      const created = await createToken(file, { name, roles }, source);
       process.stdout.write(`${created}\n`);
       process.stderr.write(
-        `token ${JSON.stringify(options.name)} (${options.roles.join(', ')}) added to ${file}; it is shown only this once\n`,
+        `token ${JSON.stringify(name)} (${roles.join(', ')}) added to ${file}; it is shown only this once\n`,
       );
     });
 }

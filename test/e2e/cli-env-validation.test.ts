@@ -1,0 +1,234 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../src/redis/private-server.js';
+import { cliPath, runCli } from '../support/cli.js';
+import { type Sim, useSimulators } from '../support/sim-harness.js';
+
+/**
+ * Bad input must end the process at once with exit 2: these runs are killed after a deadline so a
+ * regression shows as a failed assertion (code null, timedOut) instead of a hung test run.
+ */
+const PROMPT_MS = 8_000;
+
+interface BoundedResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+async function runCliWithin(args: string[], env: NodeJS.ProcessEnv): Promise<BoundedResult> {
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, PROMPT_MS);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  return { code, stdout, stderr, timedOut };
+}
+
+/** Credentials, so that a worker gets past them to whatever the test is about. */
+const credentials = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'k', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 's' };
+
+let dir: string;
+let tokensFile: string;
+/** A Redis URL nothing listens on: a process that connects to it retries forever. */
+let deadRedisUrl: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ipf-env-'));
+  tokensFile = join(dir, 'tokens.json');
+  const created = await runCli([
+    'token',
+    'create',
+    '--name',
+    'ops',
+    '--roles',
+    'viewer',
+    '--file',
+    tokensFile,
+  ]);
+  expect(created.code).toBe(0);
+  deadRedisUrl = `redis://127.0.0.1:${await freePort()}`;
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const serveArgs = () => ['serve', '--port', '0', '--tokens', tokensFile];
+
+describe('a bad IPSEC_FLEET_POLICY', () => {
+  for (const command of ['worker', 'serve'] as const) {
+    it(`makes ${command} exit 2 at once, naming the variable and the field`, async () => {
+      const args = command === 'worker' ? ['worker'] : serveArgs();
+      const result = await runCliWithin(args, {
+        ...credentials,
+        REDIS_URL: deadRedisUrl,
+        IPSEC_FLEET_POLICY: '{"busy":1}',
+      });
+      expect(result.timedOut).toBe(false);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/IPSEC_FLEET_POLICY\.busy: /);
+      expect(result.stderr).not.toContain('[ioredis]');
+    });
+  }
+
+  it('makes worker exit 2 at once with a reachable Redis too (no connection left open)', async () => {
+    const result = await runCliWithin(['worker'], {
+      ...credentials,
+      REDIS_URL: inject('redisUrl'),
+      IPSEC_FLEET_PREFIX: 'env-validation',
+      IPSEC_FLEET_POLICY: '{"transient":{"baseMs":1,"maxMs":2,"bogus":3}}',
+    });
+    expect(result.timedOut).toBe(false);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/IPSEC_FLEET_POLICY\.transient\.bogus: unknown field/);
+  });
+});
+
+describe('millisecond settings are capped at the longest timer Node.js honours', () => {
+  const sims = useSimulators();
+  const simCredentials = (sim: Sim) => ({
+    ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
+  });
+
+  it('api --timeout', async () => {
+    const sim = await sims.start({ servers: 1 });
+    const result = await runCli(
+      ['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '99999999999'],
+      simCredentials(sim),
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--timeout: must be at most 2147483647/);
+    expect(result.stderr).not.toContain('TimeoutOverflowWarning');
+    expect(sim.stats().requests).toBe(0);
+    const atCap = await runCli(
+      ['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '2147483647'],
+      simCredentials(sim),
+    );
+    expect(atCap.stderr).toBe('');
+    expect(atCap.code).toBe(0);
+    expect(sim.stats().requests).toBe(1);
+  });
+
+  it('IPSEC_FLEET_HTTP_TIMEOUT_MS', async () => {
+    const sim = await sims.start({ servers: 1 });
+    const result = await runCli(['api', 'DescribeRegions', '--endpoint', sim.endpoint], {
+      ...simCredentials(sim),
+      IPSEC_FLEET_HTTP_TIMEOUT_MS: '99999999999',
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/IPSEC_FLEET_HTTP_TIMEOUT_MS: must be at most 2147483647/);
+    expect(sim.stats().requests).toBe(0);
+  });
+
+  it('IPSEC_FLEET_POLICY callTimeoutMs', async () => {
+    const result = await runCliWithin(['worker'], {
+      ...credentials,
+      REDIS_URL: deadRedisUrl,
+      IPSEC_FLEET_POLICY: '{"callTimeoutMs":99999999999}',
+    });
+    expect(result.timedOut).toBe(false);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/IPSEC_FLEET_POLICY\.callTimeoutMs: must be at most 2147483647/);
+  });
+});
+
+describe('bad files and addresses exit 2 with the flag or variable named', () => {
+  it('IPSEC_FLEET_PROFILES_FILE that is missing or invalid', async () => {
+    const missing = await runCliWithin(['worker'], {
+      REDIS_URL: deadRedisUrl,
+      IPSEC_FLEET_PROFILES_FILE: join(dir, 'absent-profiles.json'),
+    });
+    expect(missing.timedOut).toBe(false);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/PROFILES_INVALID: IPSEC_FLEET_PROFILES_FILE .*absent-profiles\.json/);
+
+    const file = join(dir, 'profiles.json');
+    await writeFile(file, JSON.stringify({ profiles: { prod: { accessKeyId: 'id' } } }));
+    const invalid = await runCliWithin(['worker'], {
+      REDIS_URL: deadRedisUrl,
+      IPSEC_FLEET_PROFILES_FILE: file,
+    });
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/profiles\.prod\.accessKeySecret: /);
+  });
+
+  it('token create --file in a directory that does not exist', async () => {
+    const file = join(dir, 'no-such-dir', 't.json');
+    const result = await runCli(['token', 'create', '--name', 'x', '--roles', 'viewer', '--file', file]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^ipsec-fleet: INVALID_INPUT: invalid --file .*t\.json: /);
+    expect(result.stderr).toMatch(/directory does not exist/);
+    await expect(stat(join(dir, 'no-such-dir'))).rejects.toThrow();
+  });
+
+  it('serve --host and IPSEC_FLEET_HOST that are not addresses', async () => {
+    const flag = await runCliWithin([...serveArgs(), '--host', '999.1.1.1'], { REDIS_URL: deadRedisUrl });
+    expect(flag.timedOut).toBe(false);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/--host: must be an IP address or a host name/);
+    expect(flag.stderr).not.toContain('getaddrinfo');
+
+    const env = await runCliWithin(serveArgs(), { REDIS_URL: deadRedisUrl, IPSEC_FLEET_HOST: '999.1.1.1' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/IPSEC_FLEET_HOST: must be an IP address or a host name/);
+  });
+
+  it('serve --host that is well formed but does not resolve', async () => {
+    const result = await runCliWithin([...serveArgs(), '--host', 'no-such-host.invalid'], {
+      REDIS_URL: deadRedisUrl,
+    });
+    expect(result.timedOut).toBe(false);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/INVALID_INPUT: invalid options: --host: no-such-host\.invalid /);
+  });
+});
+
+/** The description paragraph of a command's help: between the usage line and the options. */
+function descriptionOf(help: string): string[] {
+  const paragraph = help.split('\n\n')[1] ?? '';
+  return paragraph.split('\n');
+}
+
+describe('help', () => {
+  it('worker --help names the variables it reads and the exit codes', async () => {
+    const result = await runCli(['worker', '--help']);
+    expect(result.code).toBe(0);
+    for (const name of [
+      'IPSEC_FLEET_POLICY',
+      'IPSEC_FLEET_PROFILES_FILE',
+      'IPSEC_FLEET_PREFIX',
+      'Exit codes:',
+    ]) {
+      expect(result.stdout).toContain(name);
+    }
+  });
+
+  for (const args of [['serve'], ['worker'], ['token', 'create']]) {
+    it(`${args.join(' ')} --help wraps its description evenly (no hard line breaks)`, async () => {
+      const result = await runCli([...args, '--help']);
+      expect(result.code).toBe(0);
+      const lines = descriptionOf(result.stdout);
+      expect(lines.length).toBeGreaterThan(1);
+      // Commander fills each line to its width (80 off a terminal); a hard \n leaves a short one.
+      for (const line of lines.slice(0, -1)) expect(line.length, line).toBeGreaterThan(60);
+    });
+  }
+});
