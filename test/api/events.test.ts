@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AuditTail } from '../../src/api/audit-tail.js';
 import { type EventsRoutesOptions, eventsRoutes } from '../../src/api/routes/events.js';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
 let app: FastifyInstance | undefined;
@@ -34,16 +34,7 @@ async function buildApp(
   return { app: instance, tail };
 }
 
-async function submit(h: Harness, server: number, params: Record<string, unknown>) {
-  const target = h.sim.servers[server]!;
-  const { change } = await h.orchestrator.changes.submit({
-    ipsecServerId: target.ipsecServerId,
-    regionId: target.regionId,
-    params,
-    actor: 'alice',
-  });
-  return change;
-}
+const submit = submitTo;
 
 interface Frame {
   id?: string;

@@ -5,7 +5,7 @@ import { AuditTail } from '../../src/api/audit-tail.js';
 import { AuditMetrics, cloudCallOf, stateAfter } from '../../src/api/metrics.js';
 import { metricsRoutes } from '../../src/api/routes/metrics.js';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
 const apps: FastifyInstance[] = [];
@@ -29,16 +29,7 @@ async function buildApp(h: Harness): Promise<{ app: FastifyInstance; tail: Audit
   return { app, tail };
 }
 
-async function submit(h: Harness, server: number, params: Record<string, unknown>) {
-  const target = h.sim.servers[server]!;
-  const { change } = await h.orchestrator.changes.submit({
-    ipsecServerId: target.ipsecServerId,
-    regionId: target.regionId,
-    params,
-    actor: 'alice',
-  });
-  return change;
-}
+const submit = submitTo;
 
 /** One sample's value from Prometheus text (undefined when the series is absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { pskFingerprint } from '../../src/ipsec/psk.js';
-import { type CliResult, cliPath, runCli } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 import { startHttpServer } from '../support/http-server.js';
 import { type Harness, startHarness } from '../support/orchestrator-harness.js';
 
@@ -38,24 +37,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
 const asSubmitter = (args: string[]) => cli([...args, '--api', api, '--token', submitterToken]);
 const asViewer = (args: string[]) => cli([...args, '--api', api, '--token', viewerToken]);
 
-/** runCli with something on stdin (runCli gives the child none). */
-async function runCliWithInput(args: string[], input: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    env: { PATH: process.env.PATH, HOME: home, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  child.stdin.end(input);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
-}
+const runCliWithInput = (args: string[], input: string, env: NodeJS.ProcessEnv) =>
+  runCli(args, { HOME: home, ...env }, { input });
 
 function jsonLines(text: string): AuditEvent[] {
   return text

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/redis/private-server.js';
-import { cliPath, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { type Sim, useSimulators } from '../support/sim-harness.js';
 
 /**
@@ -13,35 +12,8 @@ import { type Sim, useSimulators } from '../support/sim-harness.js';
  */
 const PROMPT_MS = 8_000;
 
-interface BoundedResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-async function runCliWithin(args: string[], env: NodeJS.ProcessEnv): Promise<BoundedResult> {
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, PROMPT_MS);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  return { code, stdout, stderr, timedOut };
-}
+const runCliWithin = (args: string[], env: NodeJS.ProcessEnv) =>
+  runCli(args, env, { killAfterMs: PROMPT_MS });
 
 /** Credentials, so that a worker gets past them to whatever the test is about. */
 const credentials = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'k', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 's' };

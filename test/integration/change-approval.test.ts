@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
-import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -11,16 +11,8 @@ afterEach(async () => {
 const PSK = 'Appr0val-Psk-Value';
 const approvalPolicy = (approval: PipelinePolicyInput['approval']): PipelinePolicyInput => ({ approval });
 
-async function submit(h: Harness, server: number, params: Record<string, unknown>, actor = 'alice') {
-  const target = h.sim.servers[server]!;
-  const { change } = await h.orchestrator.changes.submit({
-    ipsecServerId: target.ipsecServerId,
-    regionId: target.regionId,
-    params,
-    actor,
-  });
-  return change;
-}
+const submit = (h: Harness, server: number, params: Record<string, unknown>, actor = 'alice') =>
+  submitTo(h, server, params, { actor });
 
 async function eventTypes(h: Harness, changeId: string) {
   return (await h.orchestrator.audit.forChange(changeId)).map((event) => event.type);

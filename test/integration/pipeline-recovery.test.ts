@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RUN_FIELDS } from '../../src/orchestrator/change-record.js';
-import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 /**
  * What a change does when something goes wrong around it rather than in the cloud: a worker that
@@ -17,16 +17,7 @@ afterEach(async () => {
 
 const subnet = (n: number) => ({ LocalSubnet: `172.17.${n}.0/24` });
 
-async function submit(h: Harness, server: number, params: Record<string, unknown>) {
-  const target = h.sim.servers[server]!;
-  const { change } = await h.orchestrator.changes.submit({
-    ipsecServerId: target.ipsecServerId,
-    regionId: target.regionId,
-    params,
-    actor: 'alice',
-  });
-  return change;
-}
+const submit = submitTo;
 
 const eventTypes = async (h: Harness, changeId: string) =>
   (await h.orchestrator.audit.forChange(changeId)).map((event) => event.type);

@@ -4,7 +4,7 @@ import { compareStreamIds } from '../../src/audit/audit-log.js';
 import { pskFingerprint } from '../../src/ipsec/psk.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
-import { type Harness, startHarness } from '../support/orchestrator-harness.js';
+import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -14,22 +14,7 @@ afterEach(async () => {
 
 const subnet = (n: number) => ({ LocalSubnet: `172.16.${n}.0/24` });
 
-async function submit(
-  h: Harness,
-  server: number,
-  params: Record<string, unknown>,
-  extra: Record<string, unknown> = {},
-) {
-  const target = h.sim.servers[server]!;
-  const { change } = await h.orchestrator.changes.submit({
-    ipsecServerId: target.ipsecServerId,
-    regionId: target.regionId,
-    params,
-    actor: 'alice',
-    ...extra,
-  });
-  return change;
-}
+const submit = submitTo;
 
 async function eventTypes(h: Harness, changeId: string) {
   return (await h.orchestrator.audit.forChange(changeId)).map((event) => event.type);

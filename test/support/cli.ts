@@ -9,23 +9,43 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** True when `killAfterMs` passed first and the process was killed. */
+  timedOut: boolean;
 }
 
-/** Runs the built `ipsec-fleet` binary as a user would (`npm test` builds it first). */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/**
+ * Runs the built `ipsec-fleet` binary as a user would (`npm test` builds it first), with `input`
+ * on its stdin if given (none otherwise). With `killAfterMs`, a process still running then is killed, so a hang shows as a failed assertion
+ * (code null, timedOut) instead of a test that never ends.
+ */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { killAfterMs?: number; input?: string } = {},
+): Promise<CliResult> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build`);
   const child = spawn(process.execPath, [cliPath, ...args], {
     env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
+  child.stdout?.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
   });
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
+  if (options.input !== undefined) child.stdin?.end(options.input);
+  let timedOut = false;
+  const timer =
+    options.killAfterMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, options.killAfterMs);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
+  clearTimeout(timer);
+  return { code, stdout, stderr, timedOut };
 }

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import type { Credentials } from '../../src/aliyun/types.js';
 import { createLogger } from '../../src/log.js';
+import type { ChangeView } from '../../src/orchestrator/change.js';
 import { type ChangeWorker, Orchestrator, startChangeWorker } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
 import { type SimulatorHandle, startSimulator } from '../../src/sim/index.js';
@@ -107,6 +108,27 @@ export async function startHarness(
   };
   for (let i = 0; i < (options.workers ?? 1); i++) await harness.startWorker();
   return harness;
+}
+
+/**
+ * Submits a change to the harness's simulated server number `server`, by `alice` unless `extra`
+ * says otherwise (actor, note, idempotencyKey, profile).
+ */
+export async function submitTo(
+  h: Harness,
+  server: number,
+  params: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<ChangeView> {
+  const target = h.sim.servers[server]!;
+  const { change } = await h.orchestrator.changes.submit({
+    ipsecServerId: target.ipsecServerId,
+    regionId: target.regionId,
+    params,
+    actor: 'alice',
+    ...extra,
+  });
+  return change;
 }
 
 /** Removes a test's keys (its own prefix only: never a flush of a Redis others may use). */
