@@ -17,6 +17,7 @@ import {
 import { newChangeId } from '../orchestrator/ids.js';
 import type { OrchestratorKeys } from '../orchestrator/keys.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
+import { type ApprovalPolicy, needsApproval } from '../orchestrator/policy.js';
 import type { RedisConnection, Scripts } from '../orchestrator/scripts.js';
 import type { SecretBox } from '../orchestrator/secret-box.js';
 import { parseOrThrow } from '../validation.js';
@@ -49,6 +50,11 @@ export interface RolloutsDeps {
   changes: Changes;
   secrets: SecretBox;
   queue: RolloutQueue;
+  /**
+   * The deployment's approval policy: a rollout's changes run pre-approved, so a rollout whose
+   * params the policy catches needs at least the policy's approvers itself.
+   */
+  approval?: ApprovalPolicy | undefined;
   now?: () => number;
 }
 
@@ -135,6 +141,7 @@ export class Rollouts {
       changes: orchestrator.changes,
       secrets: orchestrator.secrets,
       queue: new RolloutQueue(orchestrator.redis, orchestrator.keys.prefix),
+      approval: orchestrator.policy.approval,
     });
   }
 
@@ -158,20 +165,31 @@ export class Rollouts {
       };
       return JSON.stringify(stored);
     });
+    // Its changes are submitted pre-approved: a rollout must not be a way round the approval
+    // policy, so one whose params the policy catches needs as many approvers as a change would.
+    const policy = this.deps.approval;
+    const caught =
+      policy !== undefined &&
+      [spec.params, ...(spec.targets ?? []).map((target) => target.params)].some(
+        (params) => params !== undefined && needsApproval(policy, { ...spec.params, ...params }),
+      );
+    const approvals = caught
+      ? { ...spec.approvals, required: Math.max(spec.approvals.required, policy.required) }
+      : spec.approvals;
     const settings: RolloutSettings = {
       strategy: spec.strategy,
       maxErrors: spec.maxErrors,
       pause: spec.pause,
       bakeMs: spec.bakeMs,
       ...(spec.maxChangesPerMinute ? { maxChangesPerMinute: spec.maxChangesPerMinute } : {}),
-      approvals: spec.approvals,
+      approvals,
       planOnly: spec.planOnly,
     };
     const fields: Record<string, string> = {
       actor: spec.actor,
       settings: JSON.stringify(settings),
       targetCount: String(targets.length),
-      approvalsRequired: String(spec.approvals.required),
+      approvalsRequired: String(approvals.required),
       approvals: '0',
     };
     if (spec.note) fields.note = spec.note;
@@ -350,6 +368,16 @@ export class Rollouts {
       case 'missing':
         throw new RolloutNotFoundError(id);
       case 'wrong_state':
+        // Approved by this very call, its answer lost with the connection (ioredis sent it again),
+        // or by this approver's retry after a failure: the same approval, not a conflict. Whoever
+        // approved it may not have added the run job; adding it again is free (one job id).
+        if (
+          (result[1] === 'approved' || result[1] === 'running' || result[1] === 'paused') &&
+          (await this.deps.redis.sismember(keys.rolloutApprovals(id), actor)) === 1
+        ) {
+          await this.deps.queue.add('run', id);
+          break;
+        }
         throw new RolloutStateError(id, String(result[1]), 'approve');
       case 'expired':
         throw new RolloutExpiredError(id);

@@ -21,6 +21,12 @@ export interface RolloutWorkerSettings
   pollMs?: number;
   /** The window of a rollout's maxChangesPerMinute: a minute, shorter only in tests. */
   rateWindowMs?: number;
+  /**
+   * How often unfinished rollouts left without their job are looked for (0: only at start). A
+   * process that dies between a transition and the job that follows it (create, approve, plan)
+   * must not leave its rollout waiting for the next worker restart.
+   */
+  resumeIntervalMs?: number;
 }
 
 export interface RolloutWorker {
@@ -97,10 +103,20 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
   );
   await worker.waitUntilReady();
   await rollouts.resumeUnfinished();
+  const resumeTimer =
+    settings.resumeIntervalMs === 0
+      ? undefined
+      : setInterval(() => {
+          rollouts
+            .resumeUnfinished()
+            .catch((error) => settings.log.warn({ err: error }, 'resuming unfinished rollouts failed'));
+        }, settings.resumeIntervalMs ?? 300_000);
+  resumeTimer?.unref();
   return {
     worker,
     rollouts,
     async close() {
+      if (resumeTimer) clearInterval(resumeTimer);
       stopping.abort();
       await worker.close();
       await cloud.close();

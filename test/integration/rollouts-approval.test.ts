@@ -97,4 +97,82 @@ describe('rollout approvals', () => {
       details: { reason: 'wrong window' },
     });
   });
+
+  it('takes an approval whose answer was lost, sent again, as the same approval, and runs', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { IpsecServerName: 'approved-once' },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    // The approval script ran, and its answer never came back: nobody added the run job.
+    const { keys, scripts } = h.orchestrator;
+    const event = JSON.stringify({ ts: Date.now(), type: 'x', changeId: created.id });
+    expect(
+      await scripts.run(
+        'rollout-approve',
+        [keys.rollout(created.id), keys.rolloutApprovals(created.id), keys.audit],
+        ['bob', Date.now(), event, event, event],
+      ),
+    ).toEqual(['approved', 1]);
+
+    // ioredis sends it again (or bob retries): the same approval, and the rollout goes on.
+    const again = await h.rollouts.approve(created.id, 'bob');
+    expect(['approved', 'running', 'completed']).toContain(again.state);
+    expect((await h.waitForRollout(created.id, ['completed', 'halted'])).state).toBe('completed');
+    // Someone else approving now is still a conflict.
+    await expect(h.rollouts.approve(created.id, 'carol')).rejects.toBeInstanceOf(RolloutStateError);
+  });
+
+  it('needs at least the approvers the approval policy asks of the changes it carries', async () => {
+    harness = await startRolloutHarness({
+      sim: { servers: 1 },
+      policy: { approval: { when: ['Psk'], required: 2 } },
+    });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { Psk: 'rollout-rotated-psk', PskEnabled: true },
+      approvals: { required: 1 },
+      actor: 'alice',
+    });
+    expect(created.approvalsRequired).toBe(2);
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    expect((await h.rollouts.approve(created.id, 'bob')).state).toBe('awaiting_approval');
+    expect(h.sim.stats().applies).toBe(0);
+    const approved = await h.rollouts.approve(created.id, 'carol');
+    expect(['approved', 'running', 'completed']).toContain(approved.state);
+    expect((await h.waitForRollout(created.id, ['completed', 'halted'])).state).toBe('completed');
+
+    // A rollout the policy does not catch keeps its own number.
+    const plain = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { IpsecServerName: 'not-caught' },
+      approvals: { required: 1 },
+      actor: 'alice',
+    });
+    expect(plain.approvalsRequired).toBe(1);
+  });
+
+  it('is taken up by a running worker when the process that approved it died before adding its job', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 }, resumeIntervalMs: 200 });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { IpsecServerName: 'resumed' },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    const { keys, scripts } = h.orchestrator;
+    const event = JSON.stringify({ ts: Date.now(), type: 'x', changeId: created.id });
+    await scripts.run(
+      'rollout-approve',
+      [keys.rollout(created.id), keys.rolloutApprovals(created.id), keys.audit],
+      ['bob', Date.now(), event, event, event],
+    );
+    // Nobody calls approve again: the worker, already running, finds it on its own.
+    expect((await h.waitForRollout(created.id, ['completed', 'halted'])).state).toBe('completed');
+  });
 });

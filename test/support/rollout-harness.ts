@@ -28,6 +28,8 @@ export async function startRolloutHarness(
     profiles?: Record<string, Credentials>;
     /** The window of maxChangesPerMinute (a minute unless told). */
     rateWindowMs?: number;
+    /** How often the rollout worker looks for rollouts left without their job (5 min unless told). */
+    resumeIntervalMs?: number;
   } = {},
 ): Promise<RolloutHarness> {
   const harness = await startHarness({
@@ -53,6 +55,7 @@ export async function startRolloutHarness(
     pollMs: options.pollMs ?? 20,
     planConcurrency: options.planConcurrency ?? 4,
     ...(options.rateWindowMs ? { rateWindowMs: options.rateWindowMs } : {}),
+    ...(options.resumeIntervalMs ? { resumeIntervalMs: options.resumeIntervalMs } : {}),
   };
   const rolloutWorkers: RolloutWorker[] = [];
   const start = async () => {
