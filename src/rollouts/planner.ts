@@ -285,7 +285,9 @@ export async function expireRollout(rollouts: Rollouts, rolloutId: string): Prom
         encodeRolloutEvent(rolloutId, 'system', 'rollout_expired', { reason: 'approval window closed' }, now),
       ],
     });
-  } catch {
-    // Approved, rejected or cancelled meanwhile: nothing to expire.
+  } catch (error) {
+    // Approved, rejected or cancelled meanwhile: nothing to expire. Anything else (Redis away)
+    // fails the job, which BullMQ retries, rather than leaving the window open for good.
+    if (!(error instanceof RolloutStateError)) throw error;
   }
 }
