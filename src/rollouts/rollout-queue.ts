@@ -1,10 +1,19 @@
 import { Queue } from 'bullmq';
 import type { RedisConnection } from '../orchestrator/scripts.js';
 
+/** The controllers: one `run` job per rollout, active for the rollout's whole life. */
 export const ROLLOUT_QUEUE = 'rollouts';
+/**
+ * Plans and approval-window expiries, apart from the controllers: a worker's controller slots
+ * may all be held by long-lived (paused, baking) rollouts, and a new rollout must still be
+ * planned and an approval window still close.
+ */
+export const ROLLOUT_TASK_QUEUE = 'rollout-tasks';
 
 /** plan: dry runs and reads; run: the controller; expire: closes the approval window. */
 export type RolloutJobName = 'plan' | 'run' | 'expire';
+
+export const queueOfJob = (name: RolloutJobName) => (name === 'run' ? ROLLOUT_QUEUE : ROLLOUT_TASK_QUEUE);
 
 export interface RolloutJobData {
   rolloutId: string;
@@ -16,17 +25,16 @@ export interface RolloutJobData {
  * carries on where the last one stopped.
  */
 export class RolloutQueue {
-  readonly queue: Queue<RolloutJobData, unknown, RolloutJobName>;
+  private readonly queues: Record<string, Queue<RolloutJobData, unknown, RolloutJobName>>;
 
   constructor(connection: RedisConnection, prefix: string) {
-    this.queue = new Queue<RolloutJobData, unknown, RolloutJobName>(ROLLOUT_QUEUE, {
-      connection,
-      prefix: `{${prefix}}`,
-    });
+    const queue = (name: string) =>
+      new Queue<RolloutJobData, unknown, RolloutJobName>(name, { connection, prefix: `{${prefix}}` });
+    this.queues = { [ROLLOUT_QUEUE]: queue(ROLLOUT_QUEUE), [ROLLOUT_TASK_QUEUE]: queue(ROLLOUT_TASK_QUEUE) };
   }
 
   async add(name: RolloutJobName, rolloutId: string, delayMs = 0): Promise<void> {
-    await this.queue.add(
+    await (this.queues[queueOfJob(name)] as Queue<RolloutJobData, unknown, RolloutJobName>).add(
       name,
       { rolloutId },
       {
@@ -40,7 +48,7 @@ export class RolloutQueue {
     );
   }
 
-  close(): Promise<void> {
-    return this.queue.close();
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.queues).map((queue) => queue.close()));
   }
 }

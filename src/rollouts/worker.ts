@@ -6,13 +6,20 @@ import { rateLimiterFor } from '../orchestrator/rate-limiter.js';
 import { connectRedis } from '../orchestrator/redis.js';
 import { runRollout } from './controller.js';
 import { expireRollout, planRollout } from './planner.js';
-import { ROLLOUT_QUEUE, type RolloutJobData, type RolloutJobName } from './rollout-queue.js';
+import {
+  ROLLOUT_QUEUE,
+  ROLLOUT_TASK_QUEUE,
+  type RolloutJobData,
+  type RolloutJobName,
+} from './rollout-queue.js';
 import { Rollouts } from './rollouts.js';
 
 export interface RolloutWorkerSettings
   extends Omit<ChangeWorkerSettings, 'concurrency' | 'repairIntervalMs'> {
-  /** Rollout jobs at once (plans and controllers; a controller mostly sleeps). */
+  /** Rollout controllers at once (each one a running rollout; it mostly sleeps). */
   concurrency?: number;
+  /** Plans and approval-window expiries at once, on their own slots (4 unless told). */
+  taskConcurrency?: number;
   /** Targets one plan looks at at once. */
   planConcurrency?: number;
   /** The longest a plan retries one busy, throttled or transient target (default 60 s). */
@@ -30,13 +37,14 @@ export interface RolloutWorkerSettings
 }
 
 export interface RolloutWorker {
-  readonly worker: Worker<RolloutJobData, unknown, RolloutJobName>;
+  /** The controllers' worker and the plans' and expiries' one. */
+  readonly workers: readonly Worker<RolloutJobData, unknown, RolloutJobName>[];
   readonly rollouts: Rollouts;
   close(): Promise<void>;
 }
 
 /**
- * The worker of the `rollouts` queue, started beside the change worker (same settings): it plans
+ * The workers of the `rollouts` (controllers) and `rollout-tasks` (plans, expiries) queues, started beside the change worker (same settings): it plans
  * rollouts, closes approval windows and runs the controllers that submit changes. The changes
  * themselves run on the change workers.
  */
@@ -87,21 +95,28 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
       }
     }
   };
-  const worker = new Worker<RolloutJobData, unknown, RolloutJobName>(ROLLOUT_QUEUE, processor, {
-    connection: redis,
-    prefix: `{${settings.prefix}}`,
-    concurrency: settings.concurrency ?? 50,
-    lockDuration: orchestrator.policy.leaseMs,
-    stalledInterval: orchestrator.policy.leaseMs,
-    // Plans and controllers resume from Redis, so a stalled job is always taken up again.
-    maxStalledCount: Number.MAX_SAFE_INTEGER,
-    name: workerId,
-  });
-  worker.on('error', (error) => settings.log.error({ err: error }, 'rollout worker error'));
-  worker.on('failed', (job, error) =>
-    settings.log.warn({ err: error, rolloutId: job?.data.rolloutId, job: job?.name }, 'rollout job failed'),
-  );
-  await worker.waitUntilReady();
+  const startWorker = (queue: string, concurrency: number) => {
+    const worker = new Worker<RolloutJobData, unknown, RolloutJobName>(queue, processor, {
+      connection: redis,
+      prefix: `{${settings.prefix}}`,
+      concurrency,
+      lockDuration: orchestrator.policy.leaseMs,
+      stalledInterval: orchestrator.policy.leaseMs,
+      // Plans and controllers resume from Redis, so a stalled job is always taken up again.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+      name: workerId,
+    });
+    worker.on('error', (error) => settings.log.error({ err: error }, 'rollout worker error'));
+    worker.on('failed', (job, error) =>
+      settings.log.warn({ err: error, rolloutId: job?.data.rolloutId, job: job?.name }, 'rollout job failed'),
+    );
+    return worker;
+  };
+  const workers = [
+    startWorker(ROLLOUT_QUEUE, settings.concurrency ?? 50),
+    startWorker(ROLLOUT_TASK_QUEUE, settings.taskConcurrency ?? 4),
+  ];
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
   await rollouts.resumeUnfinished();
   const resumeTimer =
     settings.resumeIntervalMs === 0
@@ -113,12 +128,12 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
         }, settings.resumeIntervalMs ?? 300_000);
   resumeTimer?.unref();
   return {
-    worker,
+    workers,
     rollouts,
     async close() {
       if (resumeTimer) clearInterval(resumeTimer);
       stopping.abort();
-      await worker.close();
+      await Promise.all(workers.map((worker) => worker.close()));
       await cloud.close();
       await rollouts.close();
       await orchestrator.close();

@@ -285,8 +285,12 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
 
     const approved = await call('approver', { method: 'POST', url: `/v1/rollouts/${created.id}/approve` });
     expect(approved.statusCode, approved.body).toBe(200);
+    // The same approval sent again (a retry whose first answer was lost) is the same approval;
+    // anyone else approving a rollout that is no longer waiting is a conflict.
     const again = await call('approver', { method: 'POST', url: `/v1/rollouts/${created.id}/approve` });
-    expect(again.statusCode).toBe(409);
+    expect(again.statusCode, again.body).toBe(200);
+    const late = await call('admin', { method: 'POST', url: `/v1/rollouts/${created.id}/approve` });
+    expect(late.statusCode).toBe(409);
 
     const events = await call('viewer', { method: 'GET', url: `/v1/rollouts/${created.id}/events` });
     expect(events.statusCode).toBe(200);

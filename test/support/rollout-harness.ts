@@ -30,6 +30,8 @@ export async function startRolloutHarness(
     rateWindowMs?: number;
     /** How often the rollout worker looks for rollouts left without their job (5 min unless told). */
     resumeIntervalMs?: number;
+    /** Controllers one rollout worker runs at once (50 unless told). */
+    concurrency?: number;
   } = {},
 ): Promise<RolloutHarness> {
   const harness = await startHarness({
@@ -56,6 +58,7 @@ export async function startRolloutHarness(
     planConcurrency: options.planConcurrency ?? 4,
     ...(options.rateWindowMs ? { rateWindowMs: options.rateWindowMs } : {}),
     ...(options.resumeIntervalMs ? { resumeIntervalMs: options.resumeIntervalMs } : {}),
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
   };
   const rolloutWorkers: RolloutWorker[] = [];
   const start = async () => {
