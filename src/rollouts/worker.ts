@@ -44,9 +44,9 @@ export interface RolloutWorker {
 }
 
 /**
- * The workers of the `rollouts` (controllers) and `rollout-tasks` (plans, expiries) queues, started beside the change worker (same settings): it plans
- * rollouts, closes approval windows and runs the controllers that submit changes. The changes
- * themselves run on the change workers.
+ * The workers of the `rollouts` queue (controllers, which submit the changes) and the
+ * `rollout-tasks` queue (plans, approval-window expiries), started beside the change worker with
+ * the same settings. The changes themselves run on the change workers.
  */
 export async function startRolloutWorker(settings: RolloutWorkerSettings): Promise<RolloutWorker> {
   const redis = connectRedis(settings.redisUrl, 'worker');
