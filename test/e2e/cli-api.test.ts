@@ -2,17 +2,12 @@
  * `ipsec-fleet api` (the built CLI) against the real simulator over HTTP: the simulator verifies
  * every signature, so a passed dry run proves the CLI signed the call correctly.
  */
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/redis/private-server.js';
 import { runCli } from '../support/cli.js';
-import { type Sim, type SimServer, useSimulators } from '../support/sim-harness.js';
+import { credentialsEnvOf, type Sim, type SimServer, useSimulators } from '../support/sim-harness.js';
 
-function credentialsEnv(sim: Sim): NodeJS.ProcessEnv {
-  return {
-    ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
-  };
-}
+const credentialsEnv = credentialsEnvOf;
 
 function dryRunArgs(server: SimServer, endpoint: string, extra: string[] = []): string[] {
   return [
@@ -28,16 +23,6 @@ function dryRunArgs(server: SimServer, endpoint: string, extra: string[] = []): 
     endpoint,
     ...extra,
   ];
-}
-
-/** A port nothing listens on: bound once by a plain TCP server, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('test: no TCP port');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
 }
 
 describe('ipsec-fleet api', () => {
@@ -131,7 +116,7 @@ describe('ipsec-fleet api', () => {
   });
 
   it('exits 4 with TRANSPORT_REFUSED when nothing listens', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await runCli(
       ['api', 'DescribeRegions', '--endpoint', `http://127.0.0.1:${port}`, '--timeout', '2000'],
       {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/redis/private-server.js';
 import { runCli } from '../support/cli.js';
-import { type Sim, useSimulators } from '../support/sim-harness.js';
+import { credentialsEnvOf, useSimulators } from '../support/sim-harness.js';
 
 /**
  * Bad input must end the process at once with exit 2: these runs are killed after a deadline so a
@@ -74,10 +74,7 @@ describe('a bad IPSEC_FLEET_POLICY', () => {
 
 describe('millisecond settings are capped at the longest timer Node.js honours', () => {
   const sims = useSimulators();
-  const simCredentials = (sim: Sim) => ({
-    ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
-  });
+  const simCredentials = credentialsEnvOf;
 
   it('api --timeout', async () => {
     const sim = await sims.start({ servers: 1 });

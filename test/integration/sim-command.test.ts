@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { runCli } from '../support/cli.js';
-import { label, outcome, type SimServer, useSimulators } from '../support/sim-harness.js';
+import { credentialsEnvOf, label, outcome, type SimServer, useSimulators } from '../support/sim-harness.js';
 import { type SimProcess, startSimProcess } from '../support/sim-process.js';
 
 const running: SimProcess[] = [];
@@ -116,10 +116,7 @@ describe('ipsec-fleet api against the simulator', () => {
   ])('a passed dry run exits 0 (%s)', async (_label, extra) => {
     const sim = await sims.start({ servers: 2, seed: 7, faults: { configuringMs: 0 } });
     const server = sim.servers[0] as SimServer;
-    const result = await runCli(apiArgs(server, sim.endpoint, extra), {
-      ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
-    });
+    const result = await runCli(apiArgs(server, sim.endpoint, extra), credentialsEnvOf(sim));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ HttpStatus: 400, Code: 'DryRunOperation' });
@@ -131,10 +128,7 @@ describe('ipsec-fleet api against the simulator', () => {
     const sim = await sims.start({ servers: 2, seed: 7 });
     const server = sim.servers[0] as SimServer;
     sim.setFaults({ financialLocked: [server.ipsecServerId] });
-    const result = await runCli(apiArgs(server, sim.endpoint), {
-      ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
-    });
+    const result = await runCli(apiArgs(server, sim.endpoint), credentialsEnvOf(sim));
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout)).toMatchObject({ HttpStatus: 400, Code: 'VpnGateway.FinancialLocked' });
   });

@@ -34,6 +34,14 @@ export function credentialsOf(sim: Sim): Credentials {
   return { accessKeyId: sim.accessKeyId, accessKeySecret: sim.accessKeySecret };
 }
 
+/** The simulator's key as the environment variables the CLI reads. */
+export function credentialsEnvOf(sim: Sim): NodeJS.ProcessEnv {
+  return {
+    ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKeySecret,
+  };
+}
+
 /**
  * Registers an afterEach that closes every simulator and client made through the returned
  * functions, so a failing test cannot leak a listening server into the next one.
