@@ -21,6 +21,7 @@ import {
   ChangeNotFoundError,
   ChangeStateError,
   IdempotencyConflictError,
+  RolloutNotRunningError,
   SecretKeyMissingError,
   UnexpectedScriptResultError,
 } from './errors.js';
@@ -51,6 +52,13 @@ export interface SubmitOptions {
    * policy does not hold it again.
    */
   preApproved?: boolean;
+  /**
+   * The change of a rollout's target: submit.lua creates it only while the rollout hash is in
+   * state `whileState`, and records it in the rollout's changes (target index → change id) in the
+   * same script. Otherwise nothing is written and RolloutNotRunningError is thrown: a pause or
+   * cancel the API acknowledged is never followed by a new change of that rollout.
+   */
+  rollout?: { id: string; targetIndex: number; whileState: string };
 }
 
 export interface SubmitResult {
@@ -147,6 +155,7 @@ export class Changes {
           .digest('hex')
       : '';
     const idempotencyKey = keys.idempotency(submission.idempotencyKey ?? '-');
+    const { rollout } = options;
 
     const result = (await scripts.run(
       'submit',
@@ -157,6 +166,7 @@ export class Changes {
         keys.serverChanges(submission.ipsecServerId),
         idempotencyKey,
         keys.audit,
+        ...(rollout ? [keys.rollout(rollout.id), keys.rolloutChanges(rollout.id)] : []),
       ],
       [
         id,
@@ -165,6 +175,8 @@ export class Changes {
         this.deps.idempotencyRetentionMs,
         JSON.stringify(fields),
         initialState,
+        rollout ? String(rollout.targetIndex) : '',
+        rollout ? rollout.whileState : '',
         encodeEvent(
           {
             actor: submission.actor,
@@ -183,6 +195,7 @@ export class Changes {
     const [outcome, changeId] = result;
     if (approval && outcome !== 'created') await queue.discardExpiry(id);
     if (outcome === 'mismatch') throw new IdempotencyConflictError(changeId);
+    if (outcome === 'held' && rollout) throw new RolloutNotRunningError(rollout.id, changeId);
     if (outcome === 'existing') {
       // The first submitter may have died before making its change runnable; doing it again is free.
       const change = await this.get(changeId);

@@ -83,3 +83,13 @@ export class ApproverIsSubmitterError extends IpsecFleetError {
     super('APPROVER_IS_SUBMITTER', `change ${changeId}: its submitter cannot approve or reject it`);
   }
 }
+
+/** A rollout's change not created: its rollout had left the state it may be submitted in. */
+export class RolloutNotRunningError extends IpsecFleetError {
+  constructor(
+    readonly rolloutId: string,
+    readonly state: string,
+  ) {
+    super('ROLLOUT_NOT_RUNNING', `rollout ${rolloutId} is ${state || 'gone'}: its change was not submitted`);
+  }
+}

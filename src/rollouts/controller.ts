@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { IpsecFleetError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
-import { UnexpectedScriptResultError } from '../orchestrator/errors.js';
+import { RolloutNotRunningError, UnexpectedScriptResultError } from '../orchestrator/errors.js';
 import { RolloutStateError } from './errors.js';
 import { encodeRolloutEvent } from './events.js';
 import {
@@ -84,7 +84,13 @@ export async function runRollout(
     if (position !== undefined) outcomes.set(position, state);
   }
 
-  const submit = async (position: number) => {
+  /**
+   * Submits one target's change, only while the rollout is `running`: submit.lua checks the
+   * rollout hash and creates the change (recording it in the rollout's changes) in one script, so
+   * a pause or cancel acknowledged before it leaves nothing submitted. Answers false when the
+   * script held the change back that way; the caller stops submitting and reads the state again.
+   */
+  const submit = async (position: number): Promise<boolean> => {
     const target = toRun[position] as RunnableTarget;
     let changeId: string;
     try {
@@ -98,20 +104,36 @@ export async function runRollout(
           note: `rollout ${rolloutId}`,
           idempotencyKey: `rollout/${rolloutId}/${target.index}`,
         },
-        { preApproved: true },
+        { preApproved: true, rollout: { id: rolloutId, targetIndex: target.index, whileState: 'running' } },
       );
       changeId = change.id;
     } catch (error) {
+      if (error instanceof RolloutNotRunningError) return false;
       // Refused at the border (it will be refused again): an error outcome, not a job to retry.
       if (!(error instanceof IpsecFleetError) || error instanceof UnexpectedScriptResultError) throw error;
       options.log.warn({ err: error, rolloutId, target: target.index }, 'rollout change refused');
       submitted.set(position, '');
       outcomes.set(position, REFUSED);
       await redis.hset(keys.rolloutOutcomes(rolloutId), String(target.index), REFUSED);
-      return;
+      return true;
     }
+    // submit.lua recorded it in the rollout's changes already, in the script that created it.
     submitted.set(position, changeId);
-    await redis.hset(keys.rolloutChanges(rolloutId), String(target.index), changeId);
+    return true;
+  };
+  /**
+   * Submits the positions a chunk at a time (a batch may be thousands of targets), stopping at
+   * the first chunk in which the rollout left `running`; answers the positions not submitted.
+   */
+  const submitAll = async (positions: number[]): Promise<number[]> => {
+    for (let i = 0; i < positions.length; i += SUBMIT_CHUNK) {
+      const chunk = positions.slice(i, i + SUBMIT_CHUNK);
+      const sent = await Promise.all(chunk.map(submit));
+      if (sent.includes(false)) {
+        return [...chunk.filter((_position, j) => !sent[j]), ...positions.slice(i + SUBMIT_CHUNK)];
+      }
+    }
+    return [];
   };
   // Refused submissions have an outcome and no change.
   for (const position of outcomes.keys()) if (!submitted.has(position)) submitted.set(position, '');
@@ -135,6 +157,12 @@ export async function runRollout(
     const freesAt = startWindow(starts, rateLimit, rateWindowMs, now).freesAt;
     const waitMs = admitted.length < positions.length ? Math.max(1, (freesAt ?? now) - now) : 0;
     return { admitted, waitMs };
+  };
+  /** Gives back the window slots of admitted positions a pause or cancel held back (the last ones). */
+  const release = async (count: number) => {
+    if (rateLimit === undefined || count === 0) return;
+    starts = starts.slice(0, Math.max(0, starts.length - count));
+    await redis.hset(rolloutKey, 'rateStarts', JSON.stringify(starts));
   };
 
   for (;;) {
@@ -279,12 +307,14 @@ export async function runRollout(
       for (let position = start; position < end; position++)
         if (!submitted.has(position)) positions.push(position);
       const { admitted, waitMs } = await admit(positions);
-      // A batch may be thousands of targets: submit a bounded number at a time.
-      for (let i = 0; i < admitted.length; i += SUBMIT_CHUNK) {
-        await Promise.all(admitted.slice(i, i + SUBMIT_CHUNK).map(submit));
-      }
-      if (!started) {
+      const held = await submitAll(admitted);
+      if (!started && submitted.has(start)) {
         options.log.info({ rolloutId, batch: batch + 1, size: end - start }, 'rollout batch started');
+      }
+      if (held.length > 0) {
+        // Paused or cancelled mid-batch: read the state again (what was submitted is followed).
+        await release(held.length);
+        continue;
       }
       if (waitMs > 0) await wait(Math.min(options.pollMs, waitMs));
       continue;
@@ -298,7 +328,7 @@ export async function runRollout(
         if (!submitted.has(position)) positions.push(position);
       }
       const { admitted } = await admit(positions);
-      await Promise.all(admitted.map(submit));
+      await release((await submitAll(admitted)).length);
     }
     await wait(options.pollMs);
   }
