@@ -15,6 +15,17 @@ function targets(h: RolloutHarness, count: number) {
   }));
 }
 
+/** The approval script alone, as if its caller died (or lost the answer) before adding the run job. */
+function approvalWithoutItsJob(h: RolloutHarness, rolloutId: string, approver: string) {
+  const { keys, scripts } = h.orchestrator;
+  const event = JSON.stringify({ ts: Date.now(), type: 'x', changeId: rolloutId });
+  return scripts.run(
+    'rollout-approve',
+    [keys.rollout(rolloutId), keys.rolloutApprovals(rolloutId), keys.audit],
+    [approver, Date.now(), event, event, event],
+  );
+}
+
 describe('rollout approvals', () => {
   it('needs N distinct approvers other than the submitter, then runs', async () => {
     harness = await startRolloutHarness({ sim: { servers: 2 } });
@@ -108,15 +119,7 @@ describe('rollout approvals', () => {
     });
     await h.waitForRollout(created.id, ['awaiting_approval']);
     // The approval script ran, and its answer never came back: nobody added the run job.
-    const { keys, scripts } = h.orchestrator;
-    const event = JSON.stringify({ ts: Date.now(), type: 'x', changeId: created.id });
-    expect(
-      await scripts.run(
-        'rollout-approve',
-        [keys.rollout(created.id), keys.rolloutApprovals(created.id), keys.audit],
-        ['bob', Date.now(), event, event, event],
-      ),
-    ).toEqual(['approved', 1]);
+    expect(await approvalWithoutItsJob(h, created.id, 'bob')).toEqual(['approved', 1]);
 
     // ioredis sends it again (or bob retries): the same approval, and the rollout goes on.
     const again = await h.rollouts.approve(created.id, 'bob');
@@ -165,13 +168,7 @@ describe('rollout approvals', () => {
       actor: 'alice',
     });
     await h.waitForRollout(created.id, ['awaiting_approval']);
-    const { keys, scripts } = h.orchestrator;
-    const event = JSON.stringify({ ts: Date.now(), type: 'x', changeId: created.id });
-    await scripts.run(
-      'rollout-approve',
-      [keys.rollout(created.id), keys.rolloutApprovals(created.id), keys.audit],
-      ['bob', Date.now(), event, event, event],
-    );
+    await approvalWithoutItsJob(h, created.id, 'bob');
     // Nobody calls approve again: the worker, already running, finds it on its own.
     expect((await h.waitForRollout(created.id, ['completed', 'halted'])).state).toBe('completed');
   });
