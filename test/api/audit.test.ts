@@ -102,6 +102,9 @@ describe('GET /v1/audit', () => {
 
   it.each([
     ['from=yesterday', ['from']],
+    ['from=1969-12-31', ['from']],
+    ['to=0000-01-01T00:00:00Z', ['to']],
+    ['format=jsonl&from=1969-12-31T23:59:59Z', ['from']],
     ['to=2025-01-31T12:00:00', ['to']],
     ['from=2025-02-01&to=2025-01-01', ['from']],
     ['limit=0', ['limit']],

@@ -29,6 +29,12 @@ const timeParam = z.string().transform((value, ctx) => {
     ctx.addIssue(TIME_RULE);
     return z.NEVER;
   }
+  // Times become stream ids (milliseconds since 1970): an earlier one is no id, and Redis would
+  // refuse the XRANGE with an error the client did not cause.
+  if (ms < 0) {
+    ctx.addIssue('must be 1970-01-01 or later');
+    return z.NEVER;
+  }
   return ms;
 });
 
