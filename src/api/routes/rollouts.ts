@@ -425,7 +425,13 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
           sse.end();
         }
       };
-      await tick();
+      try {
+        await tick();
+      } catch (error) {
+        // The stream is open already (heartbeat, the app's set of streams): close it, then fail.
+        sse.end();
+        throw error;
+      }
       if (isTerminal(rollout)) sse.end();
       else timer = setTimeout(loop, pollMs);
 
