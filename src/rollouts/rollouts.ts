@@ -145,7 +145,11 @@ export class Rollouts {
     });
   }
 
-  async create(input: RolloutInput): Promise<RolloutView> {
+  /**
+   * `id`: the id to create it under (an Idempotency-Key slot reserves one before creating). The
+   * create script is a no-op for an id that exists, so a retry under the same id is safe.
+   */
+  async create(input: RolloutInput, options: { id?: string } = {}): Promise<RolloutView> {
     const spec = parseOrThrow(rolloutInputSchema, input, 'rollout');
     const { keys, scripts, secrets } = this.deps;
     const carriesPsk =
@@ -153,7 +157,7 @@ export class Rollouts {
     if (carriesPsk && !secrets.canSeal) throw new SecretKeyMissingError();
 
     const now = this.now();
-    const id = newRolloutId(now);
+    const id = options.id ?? newRolloutId(now);
     const common = sealPsk(spec.params, secrets, id);
     // With a selector the targets are found (and stored) by the plan.
     const targets = (spec.targets ?? []).map((target, index) => {
@@ -500,7 +504,7 @@ export class Rollouts {
    * job that follows it; the rollout worker calls it when it starts.
    */
   async resumeUnfinished(): Promise<string[]> {
-    const { redis, keys, queue } = this.deps;
+    const { redis, keys } = this.deps;
     const resumed: string[] = [];
     const page = 500;
     for (let offset = 0; ; offset += page) {
@@ -512,15 +516,30 @@ export class Rollouts {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i] as string;
         const [state, expiresAt] = (rows[i]?.[1] ?? []) as (string | null)[];
-        if (state === 'planning') await queue.add('plan', id);
-        else if (state === 'approved' || state === 'running' || state === 'paused')
-          await queue.add('run', id);
-        else if (state === 'awaiting_approval')
-          await queue.add('expire', id, Math.max(0, Number(expiresAt ?? 0) - this.now()));
-        else continue;
-        resumed.push(id);
+        if (await this.addJobOf(id, state, expiresAt)) resumed.push(id);
       }
     }
+  }
+
+  /** Gives one rollout the job its state needs, if it has none (see resumeUnfinished). */
+  async ensureJob(id: string): Promise<void> {
+    const [state, expiresAt] = await this.deps.redis.hmget(this.deps.keys.rollout(id), 'state', 'expiresAt');
+    await this.addJobOf(id, state, expiresAt);
+  }
+
+  /** Answers whether the state needs a job (and then it has one). */
+  private async addJobOf(
+    id: string,
+    state: string | null | undefined,
+    expiresAt: string | null | undefined,
+  ): Promise<boolean> {
+    const { queue } = this.deps;
+    if (state === 'planning') await queue.add('plan', id);
+    else if (state === 'approved' || state === 'running' || state === 'paused') await queue.add('run', id);
+    else if (state === 'awaiting_approval')
+      await queue.add('expire', id, Math.max(0, Number(expiresAt ?? 0) - this.now()));
+    else return false;
+    return true;
   }
 
   /** One transition script call; throws RolloutStateError when the rollout is elsewhere. */

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { ROLES, type Role } from '../../src/api/auth/roles.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
+import { rolloutBodyHash, rolloutIdempotencySlot } from '../../src/api/routes/rollouts.js';
+import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
+import { newRolloutId } from '../../src/rollouts/rollouts.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
 import { PROBLEM_JSON, type Who } from './api-harness.js';
 
@@ -248,6 +251,33 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().errors[0].field).toBe('idempotency-key');
     await waitFor(first.json().rollout.id, ['planned']);
+  });
+
+  it('Idempotency-Key: a retry after the first request died before creating makes the rollout under the id it reserved', async () => {
+    const body = { targets: targets(1), params: { IpsecServerName: 'idem-crash' }, planOnly: true };
+    const post = () =>
+      call('submitter', {
+        method: 'POST',
+        url: '/v1/rollouts',
+        payload: body,
+        headers: { 'idempotency-key': 'key-crash' },
+      });
+    const before = (await h.rollouts.list({ limit: 500 })).rollouts.length;
+    // The first request reserved the key and its rollout's id, then its process died.
+    const reservedId = newRolloutId();
+    const slot = rolloutIdempotencySlot(h.orchestrator.keys, 'submitter-user', 'key-crash');
+    const hash = rolloutBodyHash(rolloutSpecSchema.parse(body));
+    await h.orchestrator.redis.set(slot, JSON.stringify({ hash, id: reservedId }), 'EX', 60);
+
+    const retry = await post();
+    expect(retry.statusCode, retry.body).toBe(201);
+    expect(retry.json().rollout.id).toBe(reservedId);
+    const again = await post();
+    expect(again.statusCode).toBe(200);
+    expect(again.json().rollout.id).toBe(reservedId);
+    await waitFor(reservedId, ['planned']);
+    // One rollout for the two requests and the one that died.
+    expect((await h.rollouts.list({ limit: 500 })).rollouts).toHaveLength(before + 1);
   });
 
   it('planned → approved → completed; the submitter cannot approve; events stream to the end', async () => {

@@ -4,9 +4,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { compareStreamIds } from '../../audit/audit-log.js';
 import { IpsecFleetError } from '../../errors.js';
+import { UnexpectedScriptResultError } from '../../orchestrator/errors.js';
+import type { OrchestratorKeys } from '../../orchestrator/keys.js';
+import { RolloutNotFoundError } from '../../rollouts/errors.js';
 import { ROLLOUT_STATES, type RolloutView, TERMINAL_ROLLOUT_STATES } from '../../rollouts/rollout.js';
 import { rolloutSpecSchema } from '../../rollouts/rollout-spec.js';
-import { listRolloutsQuerySchema, type Rollouts } from '../../rollouts/rollouts.js';
+import { listRolloutsQuerySchema, newRolloutId, type Rollouts } from '../../rollouts/rollouts.js';
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
@@ -112,6 +115,14 @@ const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/**
+ * Where an Idempotency-Key of `POST /v1/rollouts` is kept, per submitter, with the hash of the
+ * body as parsed (`rolloutBodyHash`) and the id its rollout is (to be) created under.
+ */
+export const rolloutIdempotencySlot = (keys: OrchestratorKeys, actor: string, key: string) =>
+  `${keys.tag}:rollout-idempotency:${sha256(`${actor}\n${key}`)}`;
+export const rolloutBodyHash = (body: unknown) => sha256(JSON.stringify(body));
+
 const rejectBodySchema = z.strictObject({ reason: z.string().min(1).max(1024) });
 const rollbackBodySchema = z.strictObject({ note: z.string().min(1).max(1024).optional() }).nullish();
 
@@ -181,35 +192,49 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         reply.header('location', `/v1/rollouts/${rollout.id}`);
         return reply.code(201).send({ rollout });
       }
-      // Per submitter: the key is reserved with the body's hash first, so concurrent retries
-      // cannot both create; the rollout id is added once created.
+      // Per submitter: the key is reserved with the body's hash and the id the rollout will have,
+      // before anything is created. A retry then finds that rollout, or (its first request died
+      // before creating it) creates it under the same id: the create is a no-op for an id that
+      // exists, so concurrent retries and a crash anywhere in between make one rollout.
       const { redis, keys } = rollouts.deps;
-      const slot = `${keys.tag}:rollout-idempotency:${sha256(`${actor}\n${key}`)}`;
-      const hash = sha256(JSON.stringify(request.body));
-      const reserved = await redis.set(slot, JSON.stringify({ hash }), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+      const slot = rolloutIdempotencySlot(keys, actor, key);
+      const hash = rolloutBodyHash(request.body);
+      let id = newRolloutId();
+      const reserved = await redis.set(
+        slot,
+        JSON.stringify({ hash, id }),
+        'EX',
+        IDEMPOTENCY_TTL_SECONDS,
+        'NX',
+      );
       if (reserved === null) {
         const held = JSON.parse((await redis.get(slot)) ?? '{}') as { hash?: string; id?: string };
-        if (held.hash !== hash) {
+        if (held.hash !== hash || !held.id) {
           throw new IpsecFleetError(
             'IDEMPOTENCY_KEY_REUSED',
             'the idempotency key was already used for a rollout with another body',
           );
         }
-        if (!held.id) {
-          throw new IpsecFleetError(
-            'IDEMPOTENCY_KEY_REUSED',
-            'a rollout with this idempotency key is still being created; retry shortly',
-          );
+        const existing = await rollouts.get(held.id).catch((error: unknown) => {
+          if (error instanceof RolloutNotFoundError) return undefined;
+          throw error;
+        });
+        if (existing) {
+          // Its first request may have died between creating it and adding its plan job.
+          await rollouts.ensureJob(held.id);
+          return reply.code(200).send({ rollout: existing });
         }
-        return reply.code(200).send({ rollout: await rollouts.get(held.id) });
+        id = held.id;
       }
       try {
-        const rollout = await rollouts.create({ ...request.body, actor });
-        await redis.set(slot, JSON.stringify({ hash, id: rollout.id }), 'EX', IDEMPOTENCY_TTL_SECONDS);
+        const rollout = await rollouts.create({ ...request.body, actor }, { id });
         reply.header('location', `/v1/rollouts/${rollout.id}`);
         return reply.code(201).send({ rollout });
       } catch (error) {
-        await redis.del(slot).catch(() => undefined);
+        // Refused before anything was written (a rule, no secret key): the key is free again. Any
+        // other failure may come after the rollout was stored, and the slot must keep its id.
+        if (error instanceof IpsecFleetError && !(error instanceof UnexpectedScriptResultError))
+          await redis.del(slot).catch(() => undefined);
         throw error;
       }
     },
