@@ -57,6 +57,15 @@ function bodySnippet(text: string): string {
 }
 
 /**
+ * A signature error's message ends with the string the cloud signed, which under V1 is every
+ * parameter of the call, a Psk included: it goes no further than the words before it.
+ */
+function withoutStringToSign(message: string): string {
+  const at = message.search(/server string to sign is:/i);
+  return at < 0 ? message : `${message.slice(0, at)}server string to sign is: [omitted]`;
+}
+
+/**
  * The parsed JSON body of a 2xx answer, or the AliyunApiError an error answer stands for. The error
  * is returned, not thrown: most dry runs end here, and a throw per call would only be caught again.
  */
@@ -79,7 +88,7 @@ export function interpretAnswer(
   if (cloudCode) {
     return new AliyunApiError({
       code: cloudCode,
-      message: stringField(body, 'Message', 'message') ?? '',
+      message: withoutStringToSign(stringField(body, 'Message', 'message') ?? ''),
       httpStatus: status,
       requestId: stringField(body, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
       hostId: stringField(body, 'HostId', 'hostId'),

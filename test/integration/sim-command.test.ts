@@ -124,6 +124,21 @@ describe('ipsec-fleet api against the simulator', () => {
     expect(sim.server(server.ipsecServerId)?.history).toEqual([]);
   });
 
+  it('a signature refused under V1 prints the error without the signed parameters (a Psk among them)', async () => {
+    const sim = await sims.start({ servers: 2, seed: 7 });
+    const server = sim.servers[0] as SimServer;
+    const psk = 'V1Psk-Never-Printed';
+    const result = await runCli(apiArgs(server, sim.endpoint, ['--signature', 'v1', '--Psk', psk]), {
+      ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'a-rotated-secret',
+    });
+    expect(result.code).toBe(3);
+    expect(JSON.parse(result.stdout)).toMatchObject({ Code: 'SignatureDoesNotMatch' });
+    expect(result.stdout).toContain('server string to sign is: [omitted]');
+    for (const form of [psk, encodeURIComponent(psk), encodeURIComponent(encodeURIComponent(psk))])
+      expect(result.stdout + result.stderr).not.toContain(form);
+  });
+
   it('a refused call exits 3 and prints the cloud error', async () => {
     const sim = await sims.start({ servers: 2, seed: 7 });
     const server = sim.servers[0] as SimServer;
