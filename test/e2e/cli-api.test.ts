@@ -5,25 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/redis/private-server.js';
 import { runCli } from '../support/cli.js';
-import { credentialsEnvOf, type Sim, type SimServer, useSimulators } from '../support/sim-harness.js';
+import {
+  credentialsEnvOf,
+  dryRunCliArgs,
+  type Sim,
+  type SimServer,
+  useSimulators,
+} from '../support/sim-harness.js';
 
 const credentialsEnv = credentialsEnvOf;
 
-function dryRunArgs(server: SimServer, endpoint: string, extra: string[] = []): string[] {
-  return [
-    'api',
-    'UpdateIpsecServer',
-    '--RegionId',
-    server.regionId,
-    '--IpsecServerId',
-    server.ipsecServerId,
-    '--DryRun',
-    'true',
-    '--endpoint',
-    endpoint,
-    ...extra,
-  ];
-}
+const dryRunArgs = dryRunCliArgs;
 
 describe('ipsec-fleet api', () => {
   const sims = useSimulators();

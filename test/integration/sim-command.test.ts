@@ -5,7 +5,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { runCli } from '../support/cli.js';
-import { credentialsEnvOf, label, outcome, type SimServer, useSimulators } from '../support/sim-harness.js';
+import {
+  credentialsEnvOf,
+  dryRunCliArgs,
+  label,
+  outcome,
+  type SimServer,
+  useSimulators,
+} from '../support/sim-harness.js';
 import { type SimProcess, startSimProcess } from '../support/sim-process.js';
 
 const running: SimProcess[] = [];
@@ -91,23 +98,9 @@ describe('ipsec-fleet sim', () => {
 describe('ipsec-fleet api against the simulator', () => {
   const sims = useSimulators();
 
-  function apiArgs(server: SimServer, endpoint: string, extra: string[] = []): string[] {
-    return [
-      'api',
-      'UpdateIpsecServer',
-      '--RegionId',
-      server.regionId,
-      '--IpsecServerId',
-      server.ipsecServerId,
-      '--LocalSubnet',
-      '192.168.60.0/24',
-      '--DryRun',
-      'true',
-      '--endpoint',
-      endpoint,
-      ...extra,
-    ];
-  }
+  // One server's dry run with a real change in it, so the simulator checks it.
+  const apiArgs = (server: SimServer, endpoint: string, extra: string[] = []) =>
+    dryRunCliArgs(server, endpoint, ['--LocalSubnet', '192.168.60.0/24', ...extra]);
 
   it.each([
     ['V3', []],

@@ -34,6 +34,23 @@ export function credentialsOf(sim: Sim): Credentials {
   return { accessKeyId: sim.accessKeyId, accessKeySecret: sim.accessKeySecret };
 }
 
+/** `ipsec-fleet api UpdateIpsecServer ... --DryRun true` for one simulated server, then `extra`. */
+export function dryRunCliArgs(server: SimServer, endpoint: string, extra: string[] = []): string[] {
+  return [
+    'api',
+    'UpdateIpsecServer',
+    '--RegionId',
+    server.regionId,
+    '--IpsecServerId',
+    server.ipsecServerId,
+    '--DryRun',
+    'true',
+    '--endpoint',
+    endpoint,
+    ...extra,
+  ];
+}
+
 /** The simulator's key as the environment variables the CLI reads. */
 export function credentialsEnvOf(sim: Sim): NodeJS.ProcessEnv {
   return {
