@@ -69,6 +69,9 @@ export async function runRollout(
   const total = toRun.length;
   const maxErrors = errorThreshold(settings.maxErrors, total);
   const ranges = 'batches' in settings.strategy ? batchRanges(settings.strategy.batches, total) : undefined;
+  /** Whether the rollout pauses when `done` batches have finished (`every`, or `first` after one). */
+  const pausesAfter = (done: number) =>
+    settings.pause === 'every' || (settings.pause === 'first' && done === 1);
   const limit =
     'concurrency' in settings.strategy ? concurrencyLimit(settings.strategy.concurrency, total) : 0;
 
@@ -264,6 +267,13 @@ export async function runRollout(
       continue;
     }
     if (state === 'paused') {
+      // Paused by a user where the rollout asked for a pause (its batch done, the next one not
+      // started): that pause is the one asked for, so the resume goes on instead of pausing again.
+      // This also settles a user's pause that won the race with the controller's own.
+      const pausePoint =
+        ranges && batch > 0 && running === 0 && !submitted.has((ranges[batch] as [number, number])[0]);
+      if (pausePoint && pausesAfter(batch) && Number(pausedBefore ?? 0) < batch)
+        await redis.hset(rolloutKey, 'pausedBefore', String(batch));
       await wait(options.pollMs);
       continue;
     }
@@ -289,8 +299,7 @@ export async function runRollout(
           await wait(Math.min(options.pollMs, Number(bakeUntil) - now));
           continue;
         }
-        const pauseHere = settings.pause === 'every' || (settings.pause === 'first' && batch === 1);
-        if (pauseHere && Number(pausedBefore ?? 0) < batch) {
+        if (pausesAfter(batch) && Number(pausedBefore ?? 0) < batch) {
           await rollouts
             .transition(rolloutId, ['running'], 'paused', 'pause', {
               fields: { reason: `paused after batch ${batch}`, pausedBefore: String(batch) },

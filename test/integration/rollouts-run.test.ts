@@ -167,6 +167,40 @@ describe('running a rollout', () => {
   });
 });
 
+describe('a user pause where the rollout asked for one', () => {
+  it('stands for it: the resume goes on to the next batch instead of pausing again', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 3 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      actor: 'alice',
+      targets: targets(h),
+      params: { IpsecServerName: 'user-paused' },
+      strategy: { batches: [1] },
+      pause: 'first',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    // Batch 1's one change takes a while, and the user pauses while it runs.
+    h.sim.setFaults({ latencyMs: 150 });
+    await h.rollouts.approve(created.id, 'bob');
+    await h.waitForRollout(created.id, ['running']);
+    await h.rollouts.pause(created.id, 'bob');
+    // Paused at the point the rollout asked for: batch 1 done, batch 2 not started.
+    const deadline = Date.now() + 10_000;
+    while ((await h.rollouts.get(created.id)).progress.succeeded < 1) {
+      if (Date.now() > deadline) throw new Error('batch 1 never finished');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await h.rollouts.get(created.id)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
+
+    h.sim.setFaults({ latencyMs: 0 });
+    await h.rollouts.resume(created.id, 'bob');
+    expect((await h.waitForRollout(created.id, ['completed', 'paused', 'halted'])).state).toBe('completed');
+    const pauses = (await h.rollouts.events(created.id)).filter((event) => event.type === 'rollout_paused');
+    expect(pauses.map((event) => event.actor)).toEqual(['bob']);
+  });
+});
+
 describe('a controller handed over', () => {
   it('resumes in another worker from Redis, submitting nothing twice', async () => {
     harness = await startRolloutHarness({ sim: { servers: 4 } });
