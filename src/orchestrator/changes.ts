@@ -53,12 +53,12 @@ export interface SubmitOptions {
    */
   preApproved?: boolean;
   /**
-   * The change of a rollout's target: submit.lua creates it only while the rollout hash is in
-   * state `whileState`, and records it in the rollout's changes (target index → change id) in the
+   * The change of a rollout's target: submit.lua creates it only while the rollout is `running`,
+   * and records it in the rollout's changes (target index → change id) in the
    * same script. Otherwise nothing is written and RolloutNotRunningError is thrown: a pause or
    * cancel the API acknowledged is never followed by a new change of that rollout.
    */
-  rollout?: { id: string; targetIndex: number; whileState: string };
+  rollout?: { id: string; targetIndex: number };
 }
 
 export interface SubmitResult {
@@ -176,7 +176,6 @@ export class Changes {
         JSON.stringify(fields),
         initialState,
         rollout ? String(rollout.targetIndex) : '',
-        rollout ? rollout.whileState : '',
         encodeEvent(
           {
             actor: submission.actor,

@@ -107,7 +107,7 @@ export async function runRollout(
           note: `rollout ${rolloutId}`,
           idempotencyKey: `rollout/${rolloutId}/${target.index}`,
         },
-        { preApproved: true, rollout: { id: rolloutId, targetIndex: target.index, whileState: 'running' } },
+        { preApproved: true, rollout: { id: rolloutId, targetIndex: target.index } },
       );
       changeId = change.id;
     } catch (error) {

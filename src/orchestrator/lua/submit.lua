@@ -3,8 +3,8 @@
   when the approval policy caught it, in state `awaiting_approval` outside any lane (it blocks
   nobody until approve.lua puts it in its lane).
 
-  A rollout's change (KEYS[7] and KEYS[8] given) is created only while the rollout hash is in the
-  state ARGV[8] (`running`): a pause or cancel, itself one script on that hash, is then either
+  A rollout's change (KEYS[7] and KEYS[8] given) is created only while the rollout hash is in
+  state `running`: a pause or cancel, itself one script on that hash, is then either
   before this script (nothing is created) or after it (the change exists and is recorded in the
   rollout's changes, in this same script, for the pause or cancel to find).
 
@@ -19,19 +19,25 @@
     ARGV[5] change fields (JSON object of strings)
     ARGV[6] initial state: 'queued' or 'awaiting_approval'
     ARGV[7] the rollout's target index, the field of KEYS[8] ('' without KEYS[7])
-    ARGV[8] the rollout state the change may be created in ('' without KEYS[7])
-    ARGV[9] the `submitted` audit event (JSON; last, for appendEvents)
+    ARGV[8] the `submitted` audit event (JSON; last, for appendEvents)
   Output:
     { 'created', changeId, lanePosition (1 = head; 0 when it has left its lane already) }
     { 'existing', changeId }       the idempotency key was used before with the same body
     { 'mismatch', changeId }       ... with another body
-    { 'held', rolloutState }       the rollout is not in state ARGV[8] ('' when it is gone):
-                                   nothing was written
+    { 'held', rolloutState }       the rollout is not `running` ('' when it is gone): nothing
+                                   was written
 ]]
 local rcall = redis.call
 --- @include "emit"
 
 local rollout = KEYS[7]
+
+-- This very call ran before and its answer was lost with the connection (ioredis sends it again):
+-- the same answer, without a second lane entry or event.
+local function createdBefore()
+  local index = rcall('LPOS', KEYS[2], ARGV[1])
+  return { 'created', ARGV[1], index and index + 1 or 0 }
+end
 
 if ARGV[3] ~= '' then
   local previous = rcall('GET', KEYS[5])
@@ -49,27 +55,20 @@ end
 
 if rollout then
   local rolloutState = rcall('HGET', rollout, 'state')
-  if rolloutState ~= ARGV[8] then
-    -- Unless this very call ran before, while the rollout still ran, and its answer was lost.
-    if rcall('ZSCORE', KEYS[3], ARGV[1]) then
-      local index = rcall('LPOS', KEYS[2], ARGV[1])
-      return { 'created', ARGV[1], index and index + 1 or 0 }
-    end
+  if rolloutState ~= 'running' then
+    -- Unless this very call ran before, while the rollout still ran.
+    if rcall('ZSCORE', KEYS[3], ARGV[1]) then return createdBefore() end
     return { 'held', rolloutState or '' }
   end
 end
 if ARGV[3] ~= '' then rcall('SET', KEYS[5], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[4]) end
 
 -- The change id is new with each submission: finding it in the index already means this very call
--- ran before and its answer was lost with the connection (ioredis sends it again). Answer again,
--- without a second lane entry or event. (With an idempotency key, the block above answered.)
-if rcall('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 0 then
-  local index = rcall('LPOS', KEYS[2], ARGV[1])
-  return { 'created', ARGV[1], index and index + 1 or 0 }
-end
+-- ran before. (With an idempotency key, the block above answered.)
+if rcall('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 0 then return createdBefore() end
 if rollout then rcall('HSET', KEYS[8], ARGV[7], ARGV[1]) end
 
-local fields = appendEvents(KEYS[6], 9, { 'state', ARGV[6], 'runs', '0', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
+local fields = appendEvents(KEYS[6], 8, { 'state', ARGV[6], 'runs', '0', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
 hsetFields(KEYS[1], ARGV[5], fields)
 rcall('ZADD', KEYS[4], ARGV[2], ARGV[1])
 if ARGV[6] ~= 'queued' then return { 'created', ARGV[1], 0 } end
