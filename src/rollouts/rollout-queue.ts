@@ -13,8 +13,6 @@ export const ROLLOUT_TASK_QUEUE = 'rollout-tasks';
 /** plan: dry runs and reads; run: the controller; expire: closes the approval window. */
 export type RolloutJobName = 'plan' | 'run' | 'expire';
 
-export const queueOfJob = (name: RolloutJobName) => (name === 'run' ? ROLLOUT_QUEUE : ROLLOUT_TASK_QUEUE);
-
 export interface RolloutJobData {
   rolloutId: string;
 }
@@ -24,17 +22,20 @@ export interface RolloutJobData {
  * Every phase reads its progress from Redis when it starts, so a job resumed after its worker died
  * carries on where the last one stopped.
  */
+type RolloutJobQueue = Queue<RolloutJobData, unknown, RolloutJobName>;
+
 export class RolloutQueue {
-  private readonly queues: Record<string, Queue<RolloutJobData, unknown, RolloutJobName>>;
+  private readonly controllers: RolloutJobQueue;
+  private readonly tasks: RolloutJobQueue;
 
   constructor(connection: RedisConnection, prefix: string) {
-    const queue = (name: string) =>
-      new Queue<RolloutJobData, unknown, RolloutJobName>(name, { connection, prefix: `{${prefix}}` });
-    this.queues = { [ROLLOUT_QUEUE]: queue(ROLLOUT_QUEUE), [ROLLOUT_TASK_QUEUE]: queue(ROLLOUT_TASK_QUEUE) };
+    const options = { connection, prefix: `{${prefix}}` };
+    this.controllers = new Queue(ROLLOUT_QUEUE, options);
+    this.tasks = new Queue(ROLLOUT_TASK_QUEUE, options);
   }
 
   async add(name: RolloutJobName, rolloutId: string, delayMs = 0): Promise<void> {
-    await (this.queues[queueOfJob(name)] as Queue<RolloutJobData, unknown, RolloutJobName>).add(
+    await (name === 'run' ? this.controllers : this.tasks).add(
       name,
       { rolloutId },
       {
@@ -49,6 +50,6 @@ export class RolloutQueue {
   }
 
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.queues).map((queue) => queue.close()));
+    await Promise.all([this.controllers.close(), this.tasks.close()]);
   }
 }

@@ -373,15 +373,14 @@ export class Rollouts {
         throw new RolloutNotFoundError(id);
       case 'wrong_state':
         // Approved by this very call, its answer lost with the connection (ioredis sent it again),
-        // or by this approver's retry after a failure: the same approval, not a conflict. Whoever
-        // approved it may not have added the run job; adding it again is free (one job id).
+        // or by this approver's retry after a failure: the same approval, not a conflict, while
+        // the rollout still needs its controller. Whoever approved it may not have added the run
+        // job; adding it again is free (one job id).
         if (
-          (result[1] === 'approved' || result[1] === 'running' || result[1] === 'paused') &&
-          (await this.deps.redis.sismember(keys.rolloutApprovals(id), actor)) === 1
-        ) {
-          await this.deps.queue.add('run', id);
+          (await this.deps.redis.sismember(keys.rolloutApprovals(id), actor)) === 1 &&
+          (await this.addJobOf(id, String(result[1]), null))
+        )
           break;
-        }
         throw new RolloutStateError(id, String(result[1]), 'approve');
       case 'expired':
         throw new RolloutExpiredError(id);
