@@ -3,6 +3,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AuditLog } from '../audit/audit-log.js';
 import type { Logger } from '../log.js';
+import { runEvery } from '../periodic.js';
 import { parseOrThrow } from '../validation.js';
 import { CHANGE_QUEUE, type ChangeJobData, ChangeQueue } from './change-queue.js';
 import { Changes } from './changes.js';
@@ -149,31 +150,24 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
   });
   worker.on('error', (error) => settings.log.error({ err: error }, 'worker error'));
   await worker.waitUntilReady();
-  const heartbeat = () =>
-    redis
-      .zadd(orchestrator.keys.workers, Date.now(), workerId)
-      .catch((error) => settings.log.warn({ err: error }, 'heartbeat failed'));
-  await heartbeat();
-  const heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
-  heartbeatTimer.unref();
+  const heartbeat = () => redis.zadd(orchestrator.keys.workers, Date.now(), workerId);
+  const heartbeatFailed = (error: unknown) => settings.log.warn({ err: error }, 'heartbeat failed');
+  await heartbeat().catch(heartbeatFailed);
+  const stopHeartbeat = runEvery(HEARTBEAT_MS, heartbeat, heartbeatFailed);
   await orchestrator.changes.repairLanes();
-  const repairTimer =
-    settings.repairIntervalMs === 0
-      ? undefined
-      : setInterval(() => {
-          orchestrator.changes
-            .repairLanes()
-            .catch((error) => settings.log.warn({ err: error }, 'lane repair failed'));
-        }, settings.repairIntervalMs ?? 300_000);
-  repairTimer?.unref();
+  const stopRepair = runEvery(
+    settings.repairIntervalMs ?? 300_000,
+    () => orchestrator.changes.repairLanes(),
+    (error) => settings.log.warn({ err: error }, 'lane repair failed'),
+  );
 
   return {
     workerId,
     worker,
     orchestrator,
     async close() {
-      if (repairTimer) clearInterval(repairTimer);
-      clearInterval(heartbeatTimer);
+      stopRepair();
+      stopHeartbeat();
       await worker.close();
       await redis.zrem(orchestrator.keys.workers, workerId).catch(() => undefined);
       await cloud.close();

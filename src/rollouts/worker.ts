@@ -4,6 +4,7 @@ import { CloudClients } from '../orchestrator/cloud-clients.js';
 import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
 import { rateLimiterFor } from '../orchestrator/rate-limiter.js';
 import { connectRedis } from '../orchestrator/redis.js';
+import { runEvery } from '../periodic.js';
 import { runRollout } from './controller.js';
 import { expireRollout, planRollout } from './planner.js';
 import {
@@ -118,20 +119,16 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
   ];
   await Promise.all(workers.map((worker) => worker.waitUntilReady()));
   await rollouts.resumeUnfinished();
-  const resumeTimer =
-    settings.resumeIntervalMs === 0
-      ? undefined
-      : setInterval(() => {
-          rollouts
-            .resumeUnfinished()
-            .catch((error) => settings.log.warn({ err: error }, 'resuming unfinished rollouts failed'));
-        }, settings.resumeIntervalMs ?? 300_000);
-  resumeTimer?.unref();
+  const stopResuming = runEvery(
+    settings.resumeIntervalMs ?? 300_000,
+    () => rollouts.resumeUnfinished(),
+    (error) => settings.log.warn({ err: error }, 'resuming unfinished rollouts failed'),
+  );
   return {
     workers,
     rollouts,
     async close() {
-      if (resumeTimer) clearInterval(resumeTimer);
+      stopResuming();
       stopping.abort();
       await Promise.all(workers.map((worker) => worker.close()));
       await cloud.close();
