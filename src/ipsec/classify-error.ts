@@ -59,6 +59,11 @@ export function classifyError(error: unknown): ErrorClass {
   if (code === 'Throttling' || code.startsWith('Throttling.')) return 'throttled';
   if (TRANSIENT_CODES.has(code)) return 'transient';
   if (isPermanentCode(code)) return 'permanent';
+  // An error with a success status is a 2xx we could not read: a proxy's or portal's page in place
+  // of the cloud's answer. Whether the call took effect is unknown, as after a lost response, and
+  // a retry is as safe (the apply reuses its ClientToken); calling it permanent would end a change
+  // as failed that may well have been applied.
+  if (httpStatus >= 200 && httpStatus <= 299) return 'transient';
   if (httpStatus === 429) return 'throttled';
   if (httpStatus >= 500 && httpStatus <= 599) return 'transient';
   return 'permanent';

@@ -5,9 +5,16 @@ import { authenticate, type Envelope, readEnvelope, type SimAccessKey } from './
 import { SimError, simErrors } from './errors.js';
 import type { FaultDraw } from './faults.js';
 import { expectsBody, readBody, toReceivedRequest } from './http-request.js';
-import { DEFAULT_HOST_ID, newRequestId, type ResponseFormat, sendError, sendSuccess } from './responses.js';
+import {
+  DEFAULT_HOST_ID,
+  newRequestId,
+  type ResponseFormat,
+  sendError,
+  sendProxyPage,
+  sendSuccess,
+} from './responses.js';
 import type { SimState } from './state.js';
-import { OK_CODE, RESET_CODE } from './stats.js';
+import { GARBLED_CODE, OK_CODE, RESET_CODE } from './stats.js';
 
 /**
  * One API call from arrival to answer. The order of everything that can refuse a call:
@@ -160,6 +167,10 @@ export class ApiDispatcher {
         this.reset(res);
         return;
       }
+      if (draw.garbled) {
+        this.garble(res);
+        return;
+      }
       if (result instanceof SimError) {
         this.answerError(res, context.requestId, hostId, result, format);
         return;
@@ -168,6 +179,7 @@ export class ApiDispatcher {
       sendSuccess(res, result.requestId, action, result.body, format, result.json);
     } catch (error) {
       if (draw.reset === 'after' && error instanceof SimError) this.reset(res);
+      else if (draw.garbled && error instanceof SimError) this.garble(res);
       else this.answerError(res, context.requestId, hostId, error, format);
     } finally {
       finish();
@@ -180,6 +192,11 @@ export class ApiDispatcher {
     // An RST, as a load balancer dropping the call would send, rather than an orderly close.
     if (socket && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
     else res.destroy();
+  }
+
+  private garble(res: ServerResponse): void {
+    this.state.stats.countCode(GARBLED_CODE);
+    sendProxyPage(res);
   }
 
   private answerError(

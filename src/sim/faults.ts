@@ -19,13 +19,21 @@ export interface FaultDraw {
   failure: InjectedFailure | undefined;
   /** Destroy the connection: before processing, or (UpdateIpsecServer only) after it. */
   reset: 'before' | 'after' | undefined;
+  /** Process the call, then answer 200 with a page that is not JSON instead of the cloud's answer. */
+  garbled: boolean;
   /** Milliseconds to hold the call before processing it. */
   delayMs: number;
   /** Compared with busyRate when an update reaches that check. */
   busyRoll: number;
 }
 
-export const NO_FAULTS_DRAW: FaultDraw = { failure: undefined, reset: undefined, delayMs: 0, busyRoll: 1 };
+export const NO_FAULTS_DRAW: FaultDraw = {
+  failure: undefined,
+  reset: undefined,
+  garbled: false,
+  delayMs: 0,
+  busyRoll: 1,
+};
 
 const patchSchema = simFaultsSchema.partial();
 
@@ -101,14 +109,18 @@ export class FaultInjector {
     const resetWhenRoll = this.prng.next();
     const jitterRoll = this.prng.next();
     const busyRoll = this.prng.next();
-    const { failRate, resetRate, latencyMs, jitterMs } = this.current;
+    const { failRate, resetRate, garbleRate, latencyMs, jitterMs } = this.current;
     let failure: InjectedFailure | undefined;
     let reset: FaultDraw['reset'];
+    let garbled = false;
     if (failRoll < failRate) failure = failKindRoll < 0.5 ? 'InternalError' : 'ServiceUnavailable';
     else if (resetRoll < resetRate) reset = isUpdate && resetWhenRoll < 0.5 ? 'after' : 'before';
+    // The top band of the reset roll: a seventh draw would shift every seeded run's faults.
+    else if (resetRoll >= 1 - garbleRate) garbled = true;
     return {
       failure,
       reset,
+      garbled,
       delayMs: latencyMs + (jitterMs > 0 ? Math.floor(jitterRoll * (jitterMs + 1)) : 0),
       busyRoll,
     };

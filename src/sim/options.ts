@@ -21,6 +21,11 @@ export const simFaultsSchema = z.strictObject({
   failRate: rate.default(0),
   /** Share of calls whose connection is destroyed; for half of the applies among them, after applying. */
   resetRate: rate.default(0),
+  /**
+   * Share of calls processed as usual whose answer is then replaced by a 200 page that is not JSON,
+   * as a proxy or captive portal in the path would send: the caller cannot tell what happened.
+   */
+  garbleRate: rate.default(0),
   latencyMs: millis.default(0),
   jitterMs: millis.default(0),
   /** How long a gateway answers `VpnGateway.Configuring` after a successful apply. */

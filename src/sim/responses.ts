@@ -93,6 +93,20 @@ function send(
   res.end(text);
 }
 
+const PROXY_PAGE = Buffer.from(
+  '<!DOCTYPE html><html><head><title>Session expired</title></head><body><p>Please sign in again.</p></body></html>',
+);
+
+/**
+ * What a proxy or captive portal sends in place of the cloud's answer: 200, HTML, and none of the
+ * cloud's headers.
+ */
+export function sendProxyPage(res: ServerResponse): void {
+  if (res.destroyed || res.headersSent) return;
+  res.writeHead(200, ['content-type', 'text/html; charset=utf-8', 'content-length', PROXY_PAGE.length]);
+  res.end(PROXY_PAGE);
+}
+
 /**
  * A 200 answer; `action` names the XML root (`<UpdateIpsecServerResponse>`). `json`, when given,
  * is JSON.stringify(body) already made.

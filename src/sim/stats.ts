@@ -22,6 +22,7 @@ export interface SimStats {
 
 export const OK_CODE = 'OK';
 export const RESET_CODE = 'ConnectionReset';
+export const GARBLED_CODE = 'NotJsonAnswer';
 // Action names come from callers; a flood of made-up ones must not grow the table without end.
 const MAX_ACTION_NAMES = 1000;
 const OTHER_ACTIONS = '(other)';

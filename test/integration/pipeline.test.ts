@@ -123,6 +123,32 @@ describe('the change pipeline', () => {
     expect(faults).toBeGreaterThan(0);
   });
 
+  it('takes a 200 it cannot read (a proxy page) as an unknown outcome: retried, applied once', async () => {
+    harness = await startHarness({
+      sim: { servers: 6, seed: 5, faults: { garbleRate: 0.4, configuringMs: 0 } },
+      policy: { transient: { baseMs: 10, maxMs: 50, maxAttempts: 30 } },
+    });
+    const changes = [];
+    for (let n = 0; n < 6; n++) changes.push(await submit(harness, n, subnet(n + 40)));
+    for (const change of changes) {
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed', 'rejected'], 30_000)).toBe('succeeded');
+    }
+    const stats = harness.sim.stats();
+    expect(stats.byCode.NotJsonAnswer).toBeGreaterThan(0);
+    expect(stats.applies).toBe(6);
+    for (const change of changes) {
+      expect(harness.sim.server(change.ipsecServerId)!.history.map((entry) => entry.clientToken)).toEqual([
+        change.clientToken,
+      ]);
+    }
+    const codes = (
+      await Promise.all(changes.map((change) => harness!.orchestrator.audit.forChange(change.id)))
+    )
+      .flat()
+      .map((event) => event.code);
+    expect(codes).toContain('HTTP.200.NotJson');
+  });
+
   it('does not spend attempts on throttling', async () => {
     harness = await startHarness({
       sim: { servers: 6, faults: { qps: 3, configuringMs: 0 } },

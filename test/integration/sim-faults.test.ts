@@ -127,6 +127,50 @@ describe('resetRate', () => {
   });
 });
 
+describe('garbleRate', () => {
+  it('at 1 processes every call, then answers 200 with a page that is not JSON', async () => {
+    const sim = await startWith({ garbleRate: 1 });
+    const client = sims.client(sim);
+    const server = serverAt(sim, 0);
+    const result = await apply(client, server, {
+      IpsecServerName: 'behind-a-proxy',
+      ClientToken: 'garbled-1',
+    });
+    expect(result).toMatchObject({ ok: false, code: 'HTTP.200.NotJson' });
+    const history = sim.server(server.ipsecServerId)?.history ?? [];
+    expect(history.map((entry) => entry.clientToken)).toEqual(['garbled-1']);
+    expect(sim.server(server.ipsecServerId)?.config.IpsecServerName).toBe('behind-a-proxy');
+    expect(sim.stats().byCode.NotJsonAnswer).toBe(1);
+
+    sim.setFaults({ garbleRate: 0 });
+    const retry = await apply(client, server, {
+      IpsecServerName: 'behind-a-proxy',
+      ClientToken: 'garbled-1',
+    });
+    expect(retry).toMatchObject({ ok: true, requestId: history[0]?.requestId });
+    expect(sim.stats()).toMatchObject({ applies: 1, idempotentReplays: 1 });
+  });
+
+  it("takes only calls that would have been answered: a seed's failures and resets stay put", async () => {
+    const codes = async (faults: SimFaultsPatch) => {
+      const sim = await startWith(faults, 23);
+      const client = sims.client(sim);
+      const seen: string[] = [];
+      for (let index = 0; index < 40; index++) {
+        seen.push(label(await apply(client, serverAt(sim, index % 4), { IpsecServerName: `n${index}` })));
+      }
+      return seen;
+    };
+    const without = await codes({ failRate: 0.3, resetRate: 0.3 });
+    expect(new Set(without).size).toBeGreaterThan(2);
+    const garbled = await codes({ failRate: 0.3, resetRate: 0.3, garbleRate: 0.3 });
+    expect(garbled).toContain('HTTP.200.NotJson');
+    garbled.forEach((code, index) => {
+      if (code !== 'HTTP.200.NotJson') expect(code).toBe(without[index]);
+    });
+  });
+});
+
 describe('latency and jitter', () => {
   it('latencyMs delays every answer by at least that much', async () => {
     const sim = await startWith({ latencyMs: 150 });

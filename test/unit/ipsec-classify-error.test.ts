@@ -55,6 +55,9 @@ describe('classifyError: cloud error codes', () => {
     ['IdempotentParameterMismatch', 400, 'permanent'],
     // A verdict on the request stays one even if a gateway wraps it in a 5xx.
     ['InvalidParameter', 500, 'permanent'],
+    // A success status we could not read (a proxy's page): the outcome is unknown, so retry.
+    ['HTTP.200.NotJson', 200, 'transient'],
+    ['HTTP.204.NotJson', 204, 'transient'],
     ['SomethingNew', 400, 'permanent'],
     ['SomethingNew', 404, 'permanent'],
     ['SomethingNew', 409, 'permanent'],

@@ -56,6 +56,7 @@ const simFlagsSchema = z
     '--qps': numberFlag(faults.qps.unwrap()),
     '--fail-rate': numberFlag(faults.failRate.unwrap()),
     '--reset-rate': numberFlag(faults.resetRate.unwrap()),
+    '--garble-rate': numberFlag(faults.garbleRate.unwrap()),
     '--latency-ms': numberFlag(faults.latencyMs.unwrap()),
     '--jitter-ms': numberFlag(faults.jitterMs.unwrap()),
   })
@@ -98,6 +99,7 @@ export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
   set('qps', flags['--qps']);
   set('failRate', flags['--fail-rate']);
   set('resetRate', flags['--reset-rate']);
+  set('garbleRate', flags['--garble-rate']);
   set('latencyMs', flags['--latency-ms']);
   set('jitterMs', flags['--jitter-ms']);
   const result: SimulatorOptionsInput = { faults: fault };
@@ -178,6 +180,11 @@ export function registerSimCommand(program: Command): void {
     .option(
       '--reset-rate <rate>',
       'share (0-1) of calls whose connection is reset (half of applies after applying)',
+      '0',
+    )
+    .option(
+      '--garble-rate <rate>',
+      "share (0-1) of calls processed, then answered 200 with an HTML page (a proxy's) instead",
       '0',
     )
     .option('--latency-ms <ms>', 'delay before every answer', '0')
