@@ -4,7 +4,8 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'p
  * The single place where secrets are kept out of logs (DESIGN invariant 6). Paths cover the
  * shapes the code logs: cloud parameters (`Psk`), credentials, HTTP headers, API tokens and the
  * environment variables that carry secrets, at the top level and nested up to five levels (a
- * rollout spec's `targets[i].params.Psk` sits four deep under the object that holds the spec).
+ * rollout spec's `targets[i].params.Psk` sits four deep under the object that holds the spec), and
+ * the arguments of a Redis command carried by an error.
  */
 const SECRET_KEYS = [
   'Psk',
@@ -33,6 +34,8 @@ function redactPaths(): string[] {
       paths.push(prefix === '' && segment.startsWith('.') ? key : `${prefix}${segment}`);
     }
   }
+  // ioredis puts the failed command on its errors: a refused handshake's args hold the AUTH password.
+  for (const prefix of ['', '*.', '*.*.']) paths.push(`${prefix}command.args`);
   return paths;
 }
 

@@ -3,6 +3,7 @@ import { createLogger } from '../src/log.js';
 import { type ChangeWorker, startChangeWorker } from '../src/orchestrator/orchestrator.js';
 import { loadProfiles } from '../src/orchestrator/profiles.js';
 import { startRolloutWorker } from '../src/rollouts/worker.js';
+import { startOrClose } from '../src/start-or-close.js';
 
 export interface ChangeWorkerProcessOptions {
   config: Config;
@@ -33,11 +34,12 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
   };
   const worker = await startChangeWorker(settings);
   // Rollouts (plans, approval windows, controllers) run beside the changes, on the same settings.
-  const rolloutWorker = await startRolloutWorker({
-    ...settings,
-    concurrency: undefined,
-    workerId: `rollouts:${worker.workerId}`,
-  });
+  const rolloutWorker = await startOrClose(
+    () =>
+      startRolloutWorker({ ...settings, concurrency: undefined, workerId: `rollouts:${worker.workerId}` }),
+    () => worker.close(),
+    log,
+  );
   log.info(
     { workerId: worker.workerId, concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY },
     'worker started',

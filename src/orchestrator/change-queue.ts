@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { keepConnectionErrorsQuiet } from './redis.js';
 import type { RedisConnection } from './scripts.js';
 
 export const CHANGE_QUEUE = 'changes';
@@ -36,6 +37,7 @@ export class ChangeQueue {
 
   constructor(connection: RedisConnection, prefix: string) {
     this.queue = new Queue<ChangeJobData>(CHANGE_QUEUE, { connection, prefix: `{${prefix}}` });
+    keepConnectionErrorsQuiet(this.queue);
   }
 
   async makeRunnable(changeId: string, ipsecServerId: string): Promise<void> {

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { AuditLog } from '../audit/audit-log.js';
 import type { Logger } from '../log.js';
 import { runEvery } from '../periodic.js';
+import { startOrClose } from '../start-or-close.js';
 import { parseOrThrow } from '../validation.js';
 import { CHANGE_QUEUE, type ChangeJobData, ChangeQueue } from './change-queue.js';
 import { Changes } from './changes.js';
@@ -12,7 +13,7 @@ import { OrchestratorKeys } from './keys.js';
 import { createChangeProcessor } from './pipeline.js';
 import { type PipelinePolicy, type PipelinePolicyInput, pipelinePolicySchema } from './policy.js';
 import { rateLimiterFor } from './rate-limiter.js';
-import { connectRedis } from './redis.js';
+import { asRefusal, connectRedis, reachRedis } from './redis.js';
 import { Scripts } from './scripts.js';
 import { SecretBox } from './secret-box.js';
 
@@ -128,50 +129,62 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
     settings.cloud,
     rateLimiterFor(orchestrator.policy, orchestrator.scripts, orchestrator.keys),
   );
-  const processor = createChangeProcessor({
-    changes: orchestrator.changes,
-    keys: orchestrator.keys,
-    scripts: orchestrator.scripts,
-    secrets: orchestrator.secrets,
-    policy: orchestrator.policy,
-    cloud: (profile, regionId) => cloud.get(profile, regionId),
-    workerId,
-    log: settings.log,
-  });
-  const worker = new Worker<ChangeJobData>(CHANGE_QUEUE, processor, {
-    connection: redis,
-    prefix: `{${settings.prefix}}`,
-    concurrency: settings.concurrency,
-    // BullMQ's job lock fails over as fast as our server lease does.
-    lockDuration: orchestrator.policy.leaseMs,
-    stalledInterval: orchestrator.policy.leaseMs,
-    // Every step is safe to run again, so a job that stalls (its worker died) is always resumed.
-    maxStalledCount: Number.MAX_SAFE_INTEGER,
-  });
-  worker.on('error', (error) => settings.log.error({ err: error }, 'worker error'));
-  await worker.waitUntilReady();
-  const heartbeat = () => redis.zadd(orchestrator.keys.workers, Date.now(), workerId);
-  const heartbeatFailed = (error: unknown) => settings.log.warn({ err: error }, 'heartbeat failed');
-  await heartbeat().catch(heartbeatFailed);
-  const stopHeartbeat = runEvery(HEARTBEAT_MS, heartbeat, heartbeatFailed);
-  await orchestrator.changes.repairLanes();
-  const stopRepair = runEvery(
-    settings.repairIntervalMs ?? 300_000,
-    () => orchestrator.changes.repairLanes(),
-    (error) => settings.log.warn({ err: error }, 'lane repair failed'),
-  );
-
-  return {
-    workerId,
-    worker,
-    orchestrator,
-    async close() {
-      stopRepair();
-      stopHeartbeat();
-      await worker.close();
-      await redis.zrem(orchestrator.keys.workers, workerId).catch(() => undefined);
-      await cloud.close();
-      await orchestrator.close();
-    },
+  let worker: Worker<ChangeJobData> | undefined;
+  const timers: (() => void)[] = [];
+  // The one way down, from any point of the start or after it.
+  const closeAll = async (force: boolean) => {
+    for (const stop of timers) stop();
+    await worker?.close(force);
+    await redis.zrem(orchestrator.keys.workers, workerId).catch(() => undefined);
+    await cloud.close();
+    await orchestrator.close();
   };
+  const started = await startOrClose(
+    async () => {
+      // Before the BullMQ worker exists: refused credentials end the start here, not in its loop.
+      await reachRedis(redis);
+      const processor = createChangeProcessor({
+        changes: orchestrator.changes,
+        keys: orchestrator.keys,
+        scripts: orchestrator.scripts,
+        secrets: orchestrator.secrets,
+        policy: orchestrator.policy,
+        cloud: (profile, regionId) => cloud.get(profile, regionId),
+        workerId,
+        log: settings.log,
+      });
+      const created = new Worker<ChangeJobData>(CHANGE_QUEUE, processor, {
+        connection: redis,
+        prefix: `{${settings.prefix}}`,
+        concurrency: settings.concurrency,
+        // BullMQ's job lock fails over as fast as our server lease does.
+        lockDuration: orchestrator.policy.leaseMs,
+        stalledInterval: orchestrator.policy.leaseMs,
+        // Every step is safe to run again, so a job that stalls (its worker died) is always resumed.
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+      });
+      worker = created;
+      created.on('error', (error) => settings.log.error({ err: error }, 'worker error'));
+      // BullMQ's INFO, and our scripts, can meet an ACL user's NOPERM.
+      await created.waitUntilReady().catch((error: unknown) => {
+        throw asRefusal(error);
+      });
+      const heartbeat = () => redis.zadd(orchestrator.keys.workers, Date.now(), workerId);
+      const heartbeatFailed = (error: unknown) => settings.log.warn({ err: error }, 'heartbeat failed');
+      await heartbeat().catch(heartbeatFailed);
+      timers.push(runEvery(HEARTBEAT_MS, heartbeat, heartbeatFailed));
+      await orchestrator.changes.repairLanes();
+      timers.push(
+        runEvery(
+          settings.repairIntervalMs ?? 300_000,
+          () => orchestrator.changes.repairLanes(),
+          (error) => settings.log.warn({ err: error }, 'lane repair failed'),
+        ),
+      );
+      return created;
+    },
+    closeAll,
+    settings.log,
+  );
+  return { workerId, worker: started, orchestrator, close: () => closeAll(false) };
 }

@@ -1,4 +1,6 @@
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { IpsecFleetError } from '../errors.js';
 
 /**
  * Connections for the orchestrator. Worker connections must never give up on a command
@@ -11,4 +13,48 @@ export function connectRedis(url: string, role: 'producer' | 'worker'): Redis {
     enableAutoPipelining: true,
     connectionName: `ipsec-fleet-${role}`,
   });
+}
+
+/** Redis refused the connection's credentials or rights: waiting will not change its answer. */
+export class RedisRefusedError extends IpsecFleetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('REDIS_REFUSED', message, options);
+  }
+}
+
+// A missing or wrong password, or an ACL user without the right to a command.
+const REFUSALS = /^(NOAUTH|WRONGPASS|NOPERM)\b/;
+
+/**
+ * The error as a RedisRefusedError when Redis refused the connection's credentials or rights,
+ * else as it is. The URL is not quoted: it may hold the password.
+ */
+export function asRefusal(error: unknown): unknown {
+  if (!(error instanceof Error) || !REFUSALS.test(error.message)) return error;
+  const advice = error.message.startsWith('NOPERM')
+    ? `its user lacks a right ipsec-fleet needs: ${error.message}`
+    : `${error.message.split(' ', 1)[0]}: give the password (and the user, if Redis has ACL users) as ` +
+      'redis://user:password@host:port/db';
+  return new RedisRefusedError(`REDIS_URL: Redis refused the connection, ${advice}`, { cause: error });
+}
+
+/**
+ * Resolves once Redis answers; a worker connection waits out an outage here as it would later.
+ * A refusal is thrown as RedisRefusedError: left alone, ioredis reconnects and is refused again
+ * every second, and the process neither works nor exits.
+ */
+export async function reachRedis(redis: Redis): Promise<void> {
+  await redis.ping().catch((error: unknown) => {
+    throw asRefusal(error);
+  });
+}
+
+/**
+ * A BullMQ queue re-emits its connection's errors, and with no listener prints the error object
+ * itself, whose ioredis `command` holds the AUTH password of a refused handshake. The trouble
+ * reaches the callers anyway, as the commands that fail (and workers log their own 'error'
+ * events), so a producer's queue takes the event and drops it.
+ */
+export function keepConnectionErrorsQuiet(queue: Queue): void {
+  queue.on('error', () => undefined);
 }

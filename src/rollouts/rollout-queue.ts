@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { keepConnectionErrorsQuiet } from '../orchestrator/redis.js';
 import type { RedisConnection } from '../orchestrator/scripts.js';
 
 /** The controllers: one `run` job per rollout, active for the rollout's whole life. */
@@ -32,6 +33,8 @@ export class RolloutQueue {
     const options = { connection, prefix: `{${prefix}}` };
     this.controllers = new Queue(ROLLOUT_QUEUE, options);
     this.tasks = new Queue(ROLLOUT_TASK_QUEUE, options);
+    keepConnectionErrorsQuiet(this.controllers);
+    keepConnectionErrorsQuiet(this.tasks);
   }
 
   async add(name: RolloutJobName, rolloutId: string, delayMs = 0): Promise<void> {

@@ -3,8 +3,9 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import { CloudClients } from '../orchestrator/cloud-clients.js';
 import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
 import { rateLimiterFor } from '../orchestrator/rate-limiter.js';
-import { connectRedis } from '../orchestrator/redis.js';
+import { asRefusal, connectRedis, reachRedis } from '../orchestrator/redis.js';
 import { runEvery } from '../periodic.js';
+import { startOrClose } from '../start-or-close.js';
 import { runRollout } from './controller.js';
 import { expireRollout, planRollout } from './planner.js';
 import {
@@ -113,27 +114,37 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
     );
     return worker;
   };
-  const workers = [
-    startWorker(ROLLOUT_QUEUE, settings.concurrency ?? 50),
-    startWorker(ROLLOUT_TASK_QUEUE, settings.taskConcurrency ?? 4),
-  ];
-  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
-  await rollouts.resumeUnfinished();
-  const stopResuming = runEvery(
-    settings.resumeIntervalMs ?? 300_000,
-    () => rollouts.resumeUnfinished(),
-    (error) => settings.log.warn({ err: error }, 'resuming unfinished rollouts failed'),
-  );
-  return {
-    workers,
-    rollouts,
-    async close() {
-      stopResuming();
-      stopping.abort();
-      await Promise.all(workers.map((worker) => worker.close()));
-      await cloud.close();
-      await rollouts.close();
-      await orchestrator.close();
-    },
+  const workers: Worker<RolloutJobData, unknown, RolloutJobName>[] = [];
+  let stopResuming = () => {};
+  // The one way down, from any point of the start or after it.
+  const closeAll = async (force: boolean) => {
+    stopResuming();
+    stopping.abort();
+    await Promise.all(workers.map((worker) => worker.close(force)));
+    await cloud.close();
+    await rollouts.close();
+    await orchestrator.close();
   };
+  await startOrClose(
+    async () => {
+      await reachRedis(redis);
+      workers.push(
+        startWorker(ROLLOUT_QUEUE, settings.concurrency ?? 50),
+        startWorker(ROLLOUT_TASK_QUEUE, settings.taskConcurrency ?? 4),
+      );
+      // BullMQ's INFO, and our scripts, can meet an ACL user's NOPERM.
+      await Promise.all(workers.map((worker) => worker.waitUntilReady())).catch((error: unknown) => {
+        throw asRefusal(error);
+      });
+      await rollouts.resumeUnfinished();
+      stopResuming = runEvery(
+        settings.resumeIntervalMs ?? 300_000,
+        () => rollouts.resumeUnfinished(),
+        (error) => settings.log.warn({ err: error }, 'resuming unfinished rollouts failed'),
+      );
+    },
+    closeAll,
+    settings.log,
+  );
+  return { workers, rollouts, close: () => closeAll(false) };
 }

@@ -1,8 +1,9 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../src/redis/private-server.js';
+import { freePort, type PrivateRedis, startPrivateRedis } from '../../src/redis/private-server.js';
 import { runCli } from '../support/cli.js';
 import { credentialsEnvOf, useSimulators } from '../support/sim-harness.js';
 
@@ -70,6 +71,62 @@ describe('a bad IPSEC_FLEET_POLICY', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/IPSEC_FLEET_POLICY\.transient\.bogus: unknown field/);
   });
+});
+
+describe('a Redis that refuses the credentials in REDIS_URL', () => {
+  const password = 'redis-pw-7f3a9c';
+  let redis: PrivateRedis;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    admin = new Redis(redis.url);
+    // Allowed everything but INFO, which BullMQ's start asks for after our own PING passes.
+    await admin.acl('SETUSER', 'no-info', 'on', `>${password}`, '~*', '&*', '+@all', '-info');
+    // The admin's connection stays signed in; every later one must give the password.
+    await admin.config('SET', 'requirepass', password);
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    await redis.stop();
+  });
+
+  const cases = [
+    { command: 'worker', url: () => redis.url, refusal: 'NOAUTH', says: 'NOAUTH: give the password' },
+    {
+      command: 'worker',
+      url: () => `redis://:wrong-${password}@127.0.0.1:${redis.port}`,
+      refusal: 'WRONGPASS',
+      says: 'WRONGPASS: give the password',
+    },
+    {
+      command: 'serve',
+      url: () => `redis://:wrong-${password}@127.0.0.1:${redis.port}`,
+      refusal: 'WRONGPASS',
+      says: 'WRONGPASS: give the password',
+    },
+    // Met inside BullMQ's start, where it used to spin a core at 100% for ever.
+    {
+      command: 'worker',
+      url: () => `redis://no-info:${password}@127.0.0.1:${redis.port}`,
+      refusal: 'NOPERM',
+      says: "its user lacks a right ipsec-fleet needs: NOPERM this user has no permissions to run the 'info'",
+    },
+  ] as const;
+  for (const { command, url, refusal, says } of cases) {
+    it(`makes ${command} exit 2 at once on ${refusal}, naming REDIS_URL, quoting no password`, async () => {
+      const result = await runCliWithin(command === 'worker' ? ['worker'] : serveArgs(), {
+        ...credentials,
+        REDIS_URL: url(),
+      });
+      expect(result.timedOut).toBe(false);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`REDIS_REFUSED: REDIS_URL: Redis refused the connection, ${says}`);
+      expect(result.stderr).not.toContain(password);
+      const clients = (await admin.client('LIST')) as string;
+      expect(clients.trim().split('\n')).toHaveLength(1);
+    });
+  }
 });
 
 describe('millisecond settings are capped at the longest timer Node.js honours', () => {

@@ -55,4 +55,20 @@ describe('log redaction', () => {
     expect(out).toContain(REDACTED);
     expect(out).toContain('"accessKeyId":"AK"');
   });
+
+  it("never writes the arguments of a Redis command an error carries (a handshake's AUTH password)", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger({ level: 'info' }, stream);
+    // The shape ioredis gives a refused handshake's error.
+    const refused = Object.assign(new Error('WRONGPASS invalid username-password pair'), {
+      command: { name: 'hello', args: ['3', 'AUTH', 'default', 'redis-pw-1'] },
+    });
+    logger.error({ err: refused }, 'worker error');
+    logger.error({ failure: { err: refused } }, 'nested');
+    logger.flush();
+    const out = lines.join('');
+    expect(out).not.toContain('redis-pw-1');
+    expect(out).toContain('"name":"hello"');
+    expect(out).toContain('WRONGPASS');
+  });
 });

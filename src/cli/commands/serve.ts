@@ -6,6 +6,7 @@ import { TokenStore } from '../../api/auth/tokens.js';
 import { ConfigError, envSchema, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { Orchestrator } from '../../orchestrator/orchestrator.js';
+import { RedisRefusedError, reachRedis } from '../../orchestrator/redis.js';
 import { Rollouts } from '../../rollouts/rollouts.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
@@ -92,6 +93,14 @@ export function registerServeCommand(program: Command): void {
         prefix: config.IPSEC_FLEET_PREFIX,
         secretKey: config.IPSEC_FLEET_SECRET_KEY,
         policy: config.IPSEC_FLEET_POLICY ? JSON.parse(config.IPSEC_FLEET_POLICY) : undefined,
+      });
+      await reachRedis(orchestrator.redis).catch(async (error: unknown) => {
+        if (error instanceof RedisRefusedError) {
+          await orchestrator.close().catch(() => undefined);
+          throw error;
+        }
+        // Unreachable is not refused: the API starts, answers 503 meanwhile, and /readyz tells.
+        logger.warn({ err: error }, 'Redis does not answer yet');
       });
       const rollouts = Rollouts.for(orchestrator);
       const app = buildApp({ orchestrator, tokens, logger, rollouts });
