@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { auditEventSchema } from '../audit/event.js';
+import { PSK_FINGERPRINT_PATTERN } from '../ipsec/psk.js';
 import { CHANGE_STATES } from '../orchestrator/change.js';
 
 /**
@@ -8,11 +9,17 @@ import { CHANGE_STATES } from '../orchestrator/change.js';
  * fingerprint, or the response fails to serialize (a 500) instead of showing a key.
  */
 
-const PSK_FINGERPRINT = /^sha256:[0-9a-f]{12}$/;
+/**
+ * A label as made now, or one an earlier version stored (an unkeyed `sha256:<12 hex>`): a change
+ * recorded before the upgrade must still be readable, not a 500.
+ */
+const isPskLabel = (value: string) =>
+  PSK_FINGERPRINT_PATTERN.test(value) || /^sha256:[0-9a-f]{12}$/.test(value);
+
 export const pskFingerprintSchema = z
   .string()
-  .regex(PSK_FINGERPRINT, 'a Psk leaves the API only as its fingerprint')
-  .describe('the Psk as a fingerprint, sha256:<12 hex>');
+  .refine(isPskLabel, 'a Psk leaves the API only as its fingerprint')
+  .describe("the Psk as a fingerprint, hmac:<16 hex>, keyed by the deployment's secret key");
 
 /** Params, or a server's config: any fields, the Psk only as a fingerprint. */
 const configSchema = z.looseObject({ Psk: pskFingerprintSchema.optional() });
@@ -62,8 +69,7 @@ export const fieldChangeSchema = z
   .refine(
     (change) =>
       change.field !== 'Psk' ||
-      ((change.from === undefined || PSK_FINGERPRINT.test(String(change.from))) &&
-        PSK_FINGERPRINT.test(String(change.to))),
+      ((change.from === undefined || isPskLabel(String(change.from))) && isPskLabel(String(change.to))),
     'a Psk leaves the API only as its fingerprint',
   )
   .meta({ id: 'FieldChange' });

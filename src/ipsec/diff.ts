@@ -1,11 +1,9 @@
 import { cidrSetKey } from './cidr.js';
 import { IKE_CONFIG_KEYS } from './ike-config.js';
 import { IPSEC_CONFIG_KEYS } from './ipsec-config.js';
-import { pskFingerprint } from './psk.js';
+import type { PskFingerprint } from './psk.js';
 import type { IpsecServer } from './server.js';
 import type { MutableParams } from './update-params.js';
-
-export { pskFingerprint } from './psk.js';
 
 /**
  * What a change would alter on a server, field by field: the plan shown before approval, the
@@ -28,7 +26,11 @@ export interface FieldChange {
   to: FieldValue;
 }
 
-export function diffConfig(before: IpsecServer, params: MutableParams): FieldChange[] {
+export function diffConfig(
+  before: IpsecServer,
+  params: MutableParams,
+  fingerprint: PskFingerprint,
+): FieldChange[] {
   const changes: FieldChange[] = [];
   const compare = (
     field: string,
@@ -61,13 +63,16 @@ export function diffConfig(before: IpsecServer, params: MutableParams): FieldCha
   compare('PskEnabled', before.PskEnabled, params.PskEnabled);
   if (params.Psk !== undefined) {
     // Compared in clear, reported only as fingerprints: the keys never leave this function.
-    const from = before.Psk === undefined ? undefined : pskFingerprint(before.Psk);
-    compare('Psk', from, pskFingerprint(params.Psk), before.Psk === params.Psk);
+    const from = before.Psk === undefined ? undefined : fingerprint(before.Psk);
+    compare('Psk', from, fingerprint(params.Psk), before.Psk === params.Psk);
   }
   return changes;
 }
 
+// Only the number of differences is read: no label is shown, so none is made.
+const UNSHOWN: PskFingerprint = () => '';
+
 /** Whether the server already has everything the params set: a no-op plan, or a verified apply. */
 export function isSatisfiedBy(server: IpsecServer, params: MutableParams): boolean {
-  return diffConfig(server, params).length === 0;
+  return diffConfig(server, params, UNSHOWN).length === 0;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isPlainObject } from './field-rules.js';
-import { pskFingerprint } from './psk.js';
+import type { PskFingerprint } from './psk.js';
 
 /**
  * ListIpsecServers' response and the IPsec server model read from it.
@@ -128,7 +128,7 @@ export type IpsecServer = z.infer<typeof ipsecServerSchema>;
 export type ListIpsecServersResponse = z.infer<typeof listIpsecServersResponseSchema>;
 export type UpdateIpsecServerResponse = z.infer<typeof updateIpsecServerResponseSchema>;
 
-/** The server with its Psk replaced by pskFingerprint(Psk): the form to log, audit or return. */
-export function redactServer(server: IpsecServer): IpsecServer {
-  return server.Psk === undefined ? server : { ...server, Psk: pskFingerprint(server.Psk) };
+/** The server with its Psk replaced by its label: the form to log, audit or return. */
+export function redactServer(server: IpsecServer, fingerprint: PskFingerprint): IpsecServer {
+  return server.Psk === undefined ? server : { ...server, Psk: fingerprint(server.Psk) };
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { timelineOf } from '../audit/audit-log.js';
 import { type AuditContext, type AuditEvent, encodeEvent } from '../audit/event.js';
-import { pskFingerprint } from '../ipsec/psk.js';
 import { parseOrThrow } from '../validation.js';
 import {
   approvalReasonSchema,
@@ -124,7 +123,7 @@ export class Changes {
 
     const now = this.now();
     const id = newChangeId(now);
-    const publicParams = Psk === undefined ? rest : { ...rest, Psk: pskFingerprint(Psk) };
+    const publicParams = Psk === undefined ? rest : { ...rest, Psk: secrets.fingerprint(Psk) };
     const fields: Record<string, string> = {
       ipsecServerId: submission.ipsecServerId,
       regionId: submission.regionId,

@@ -156,7 +156,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
       const { caller, reader } = deps.cloud(change.profile, regionId);
       const read = () => call(() => reader.read(regionId, ipsecServerId));
-      const before = record.before ? undefined : redactServer(await read());
+      const before = record.before ? undefined : redactServer(await read(), deps.secrets.fingerprint);
       phase = 'dry-run';
       const dryRun = await call(() => sendDryRun(caller, request, callOptions));
       // Recorded, and the lease checked, before the apply: no apply without a dry run that passed
@@ -178,7 +178,12 @@ export function createChangeProcessor(deps: PipelineDeps) {
       );
       phase = 'verify';
       const after = await verify(id, read, params);
-      await end(change, 'succeeded', { after: JSON.stringify(redactServer(after)) }, {});
+      await end(
+        change,
+        'succeeded',
+        { after: JSON.stringify(redactServer(after, deps.secrets.fingerprint)) },
+        {},
+      );
     } catch (error) {
       if (error instanceof LeaseLostError) {
         // Failing the job hands it back to BullMQ: if another worker holds the change now, the

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { type PskFingerprint, pskFingerprinter } from '../ipsec/psk.js';
 import { SecretKeyMissingError, SecretUnsealError } from './errors.js';
 
 const VERSION = 'v1';
@@ -6,10 +7,16 @@ const VERSION = 'v1';
 /**
  * Seals secrets (a change's Psk) at rest with AES-256-GCM, so that Redis never holds them in
  * clear (DESIGN invariant 6). The sealed form is `v1.<iv>.<tag>.<ciphertext>` in base64url; the
- * change id is bound as additional data so a sealed Psk cannot be moved to another change.
+ * change id is bound as additional data so a sealed Psk cannot be moved to another change. The
+ * same secret keys the Psk labels that the change's public view shows.
  */
 export class SecretBox {
-  private constructor(private readonly key: Buffer | undefined) {}
+  /** The Psk labels of this deployment, keyed by the same secret (see pskFingerprinter). */
+  readonly fingerprint: PskFingerprint;
+
+  private constructor(private readonly key: Buffer | undefined) {
+    this.fingerprint = pskFingerprinter(key);
+  }
 
   /** `secretKey`: 32 bytes as 64 hex characters or base64; undefined means sealing is refused. */
   static fromKey(secretKey: string | undefined): SecretBox {

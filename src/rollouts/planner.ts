@@ -7,6 +7,7 @@ import { classifyError } from '../ipsec/classify-error.js';
 import { diffConfig } from '../ipsec/diff.js';
 import { IpsecServerNotFoundError } from '../ipsec/errors.js';
 import { MAX_PAGE_SIZE } from '../ipsec/list-request.js';
+import type { PskFingerprint } from '../ipsec/psk.js';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { UnknownProfileError } from '../orchestrator/errors.js';
 import { backoffDelay, type PipelinePolicy, pipelinePolicySchema } from '../orchestrator/policy.js';
@@ -25,6 +26,8 @@ import type { Rollouts, RunnableTarget } from './rollouts.js';
 
 export interface PlannerDeps {
   rollouts: Rollouts;
+  /** The deployment's Psk labels, for a plan's diff of a Psk rotation. */
+  pskFingerprint: PskFingerprint;
   /** The cloud client of a credential profile for a region; throws UnknownProfileError. */
   cloud(profile: string, regionId: string): { caller: RpcCaller; reader: ServerReader };
   /** Targets looked at at once (a dry run and a batched read each). */
@@ -97,7 +100,7 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
     const failure =
       dryRun.status === 'rejected' ? dryRun.reason : read.status === 'rejected' ? read.reason : undefined;
     if (failure === undefined && read.status === 'fulfilled') {
-      const diff = diffConfig(read.value, target.params);
+      const diff = diffConfig(read.value, target.params, deps.pskFingerprint);
       return diff.length === 0 ? { ...base, kind: 'no-op' } : { ...base, kind: 'would-change', diff };
     }
     const { code, message } = codeOf(failure);

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { compareStreamIds } from '../audit/audit-log.js';
 import { type AuditEvent, parseStoredEvent } from '../audit/event.js';
-import { pskFingerprint } from '../ipsec/psk.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import {
   type ChangeState,
@@ -117,7 +116,7 @@ function sealPsk(
   if (!params) return {};
   const { Psk, ...rest } = params;
   if (Psk === undefined) return { params: rest };
-  return { params: { ...rest, Psk: pskFingerprint(Psk) }, pskSealed: secrets.seal(Psk, boundTo) };
+  return { params: { ...rest, Psk: secrets.fingerprint(Psk) }, pskSealed: secrets.seal(Psk, boundTo) };
 }
 
 /**

@@ -64,6 +64,7 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
   const workerId = settings.workerId ?? `rollouts:${hostname()}:${process.pid}`;
   const planner = {
     rollouts,
+    pskFingerprint: orchestrator.secrets.fingerprint,
     cloud: (profile: string, regionId: string) => cloud.get(profile, regionId),
     concurrency: settings.planConcurrency ?? 16,
     callTimeoutMs: orchestrator.policy.callTimeoutMs,

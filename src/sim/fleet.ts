@@ -1,5 +1,5 @@
-import { pskFingerprint } from '../ipsec/psk.js';
 import { ALNUM, LOWER_ALNUM, mixSeed, Prng } from './prng.js';
+import { simPskLabel } from './psk-label.js';
 
 /**
  * The simulated IPsec servers: their records (what ListIpsecServers shows), who owns them, and
@@ -220,7 +220,7 @@ export function summarize(record: SimServerRecord): SimServerSummary {
 
 export function viewServer(server: LiveServer, now: number): SimServerView {
   const config = toListedServer(server.record);
-  config.Psk = pskFingerprint(config.Psk);
+  config.Psk = simPskLabel(config.Psk);
   const view: SimServerView = {
     ipsecServerId: server.record.IpsecServerId,
     regionId: server.record.RegionId,

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { PSK_FINGERPRINT_PATTERN } from '../../src/ipsec/psk.js';
 import { createLogger } from '../../src/log.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
@@ -456,6 +456,31 @@ describe('changes with a worker', () => {
     expect(await api.harness.waitFor(id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
   });
 
+  it('still shows a change whose Psk label an earlier version stored, unkeyed', async () => {
+    const target = api.target(2);
+    const response = await api.call('submitter', {
+      method: 'POST',
+      url: '/v1/changes',
+      payload: { ...target, params: { Psk: 'legacy-psk-value', PskEnabled: true } },
+    });
+    expect(response.statusCode).toBe(201);
+    const { id } = response.json().change;
+    await api.harness.waitFor(id, ['succeeded', 'failed', 'rejected']);
+    const redis = api.harness.orchestrator.redis;
+    const key = api.harness.orchestrator.keys.change(id);
+    const legacy = 'sha256:0123456789ab';
+    await redis.hset(key, 'params', JSON.stringify({ Psk: legacy, PskEnabled: true }));
+    const read = await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` });
+    expect(read.statusCode).toBe(200);
+    expect(read.json().change.params.Psk).toBe(legacy);
+    // Anything else in a Psk's place is still refused on the way out.
+    await redis.hset(key, 'params', JSON.stringify({ Psk: 'legacy-psk-value', PskEnabled: true }));
+    const leaking = await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` });
+    expect(leaking.statusCode).toBe(500);
+    expect(leaking.body).not.toContain('legacy-psk-value');
+    await redis.hset(key, 'params', JSON.stringify({ Psk: legacy, PskEnabled: true }));
+  });
+
   it('shows the diff of the server before vs the params, the Psk as fingerprints, never in clear', async () => {
     const psk = 'clear-psk-value-42';
     const target = api.target(1);
@@ -475,14 +500,15 @@ describe('changes with a worker', () => {
     const read = await api.call('viewer', { method: 'GET', url: `/v1/changes/${id}` });
     expect(read.statusCode).toBe(200);
     const { change, timeline, diff } = read.json();
-    expect(change.params.Psk).toBe(pskFingerprint(psk));
-    // The simulator's view shows the Psk as its fingerprint too.
-    expect(change.before.Psk).toBe(before.Psk);
-    expect(change.before.Psk).toMatch(/^sha256:[0-9a-f]{12}$/);
+    const fingerprint = api.harness.orchestrator.secrets.fingerprint;
+    expect(change.params.Psk).toBe(fingerprint(psk));
+    // The key the server had, read in clear from the cloud, is kept only as its label too.
+    expect(change.before.Psk).toMatch(PSK_FINGERPRINT_PATTERN);
+    expect(change.before.Psk).not.toBe(fingerprint(psk));
     expect(diff).toEqual(
       expect.arrayContaining([
         { field: 'LocalSubnet', from: before.LocalSubnet, to: '10.42.0.0/24,10.43.0.0/24' },
-        { field: 'Psk', from: change.before.Psk, to: pskFingerprint(psk) },
+        { field: 'Psk', from: change.before.Psk, to: fingerprint(psk) },
       ]),
     );
     expect(timeline.map((event: { type: string }) => event.type)).toEqual([

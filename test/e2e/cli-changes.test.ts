@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { PSK_FINGERPRINT_PATTERN } from '../../src/ipsec/psk.js';
+import { simPskLabel } from '../../src/sim/psk-label.js';
 import { type CliResult, runCli } from '../support/cli.js';
 import { startHttpServer } from '../support/http-server.js';
 import { type Harness, startHarness } from '../support/orchestrator-harness.js';
@@ -468,7 +469,7 @@ describe('with a worker: waiting, following, the audit trail', { timeout: 90_000
     const b = JSON.parse(second.stdout) as { change: { id: string }; created: boolean };
     expect(a.created).toBe(true);
     expect(b).toMatchObject({ created: false, change: { id: a.change.id } });
-    expect(a.change.params.Psk).toMatch(/^sha256:[0-9a-f]{12}$/);
+    expect(a.change.params.Psk).toMatch(PSK_FINGERPRINT_PATTERN);
     expect(first.stdout + first.stderr + second.stdout).not.toContain(SECRET_PSK);
 
     const waited = await runCliWithInput(
@@ -478,7 +479,7 @@ describe('with a worker: waiting, following, the audit trail', { timeout: 90_000
     );
     expect(waited.code, waited.stderr).toBe(0);
     expect(waited.stdout).not.toContain(SECRET_PSK);
-    expect(harness.sim.server(target.ipsecServerId)?.config.Psk).toBe(pskFingerprint(`${SECRET_PSK}-2`));
+    expect(harness.sim.server(target.ipsecServerId)?.config.Psk).toBe(simPskLabel(`${SECRET_PSK}-2`));
   });
 
   it('get --json parses, with the diff and the timeline', async () => {

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
-import { pskFingerprint } from '../../src/ipsec/psk.js';
 import { Changes } from '../../src/orchestrator/changes.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { simPskLabel } from '../../src/sim/psk-label.js';
 import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
@@ -308,9 +308,9 @@ describe('submitting changes', () => {
     harness = await startHarness({ sim: { faults: { configuringMs: 0 } } });
     const psk = 'Sup3r-Secret-Psk-Value';
     const change = await submit(harness, 0, { Psk: psk, PskEnabled: true });
-    expect(change.params.Psk).toBe(pskFingerprint(psk));
+    expect(change.params.Psk).toBe(harness.orchestrator.secrets.fingerprint(psk));
     expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
-    expect(harness.sim.server(change.ipsecServerId)!.config.Psk).toBe(pskFingerprint(psk));
+    expect(harness.sim.server(change.ipsecServerId)!.config.Psk).toBe(simPskLabel(psk));
     // And on the paths that end otherwise: refused by the dry run, with the Psk in the request.
     const pool = harness.sim.server(harness.sim.servers[1]!.ipsecServerId)!.config.ClientIpPool;
     const refused = await submit(harness, 1, { Psk: psk, PskEnabled: true, LocalSubnet: pool });

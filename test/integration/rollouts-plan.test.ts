@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pskFingerprint } from '../../src/ipsec/psk.js';
 import { InvalidInputError } from '../../src/validation.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
 
@@ -54,7 +53,7 @@ describe('rollout plans', () => {
     expect(plan[0]!.diff).toEqual(
       expect.arrayContaining([
         { field: 'LocalSubnet', from: '192.168.0.0/24', to: '172.16.1.0/24' },
-        expect.objectContaining({ field: 'Psk', to: pskFingerprint(PSK) }),
+        expect.objectContaining({ field: 'Psk', to: h.orchestrator.secrets.fingerprint(PSK) }),
       ]),
     );
     // A plan changes nothing.

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { AliyunTransportError } from '../../src/aliyun/errors.js';
-import { pskFingerprint } from '../../src/ipsec/psk.js';
 import { startSimulator } from '../../src/sim/index.js';
+import { simPskLabel } from '../../src/sim/psk-label.js';
 import {
   adminGet,
   adminPost,
@@ -439,12 +439,12 @@ describe('admin routes (unsigned)', () => {
       vpnGatewayId: server.vpnGatewayId,
       ownerAccessKeyId: keyA.accessKeyId,
     });
-    expect(view?.config.Psk).toBe(pskFingerprint(psk));
+    expect(view?.config.Psk).toBe(simPskLabel(psk));
     expect(view?.history).toHaveLength(1);
     expect(view?.history[0]).toMatchObject({
       clientToken: 'admin-view-1',
       requestId: applied.requestId,
-      params: { Psk: pskFingerprint(psk) },
+      params: { Psk: simPskLabel(psk) },
     });
 
     const one = await adminGet(sim, `/_sim/servers/${server.ipsecServerId}`);

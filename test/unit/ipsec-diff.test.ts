@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { diffConfig, isSatisfiedBy, pskFingerprint } from '../../src/ipsec/diff.js';
+import { diffConfig, isSatisfiedBy } from '../../src/ipsec/diff.js';
+import { PSK_FINGERPRINT_PATTERN, pskFingerprinter } from '../../src/ipsec/psk.js';
 import { ipsecServerSchema } from '../../src/ipsec/server.js';
 import { mutableParamsSchema, updateIpsecServerParamsSchema } from '../../src/ipsec/update-params.js';
 
@@ -26,13 +27,23 @@ const server = ipsecServerSchema.parse({
 
 const params = (input: unknown) => mutableParamsSchema.parse(input);
 
-describe('pskFingerprint', () => {
-  it("is sha256: and the first 12 hex digits of the key's SHA-256", () => {
-    const expected = createHash('sha256').update('old-key').digest('hex').slice(0, 12);
-    expect(pskFingerprint('old-key')).toBe(`sha256:${expected}`);
-    expect(pskFingerprint('old-key')).toMatch(/^sha256:[0-9a-f]{12}$/);
-    expect(pskFingerprint('old-key')).not.toBe(pskFingerprint('old-kez'));
-    expect(pskFingerprint('old-key')).not.toContain('old-key');
+const fingerprint = pskFingerprinter(Buffer.alloc(32, 7));
+
+describe('pskFingerprinter', () => {
+  it('labels a key hmac:<16 hex>, the same for the same secret, never the key itself', () => {
+    expect(fingerprint('old-key')).toMatch(PSK_FINGERPRINT_PATTERN);
+    expect(pskFingerprinter(Buffer.alloc(32, 7))('old-key')).toBe(fingerprint('old-key'));
+    expect(fingerprint('old-key')).not.toBe(fingerprint('old-kez'));
+    expect(fingerprint('old-key')).not.toContain('old-key');
+  });
+
+  it("cannot be checked against a guess without the deployment's secret", () => {
+    // A plain hash of the key, or an HMAC under another secret, gives another label.
+    const plainHash = createHash('sha256').update('old-key').digest('hex');
+    expect(fingerprint('old-key')).not.toContain(plainHash.slice(0, 16));
+    expect(pskFingerprinter(Buffer.alloc(32, 8))('old-key')).not.toBe(fingerprint('old-key'));
+    // Without a secret, each process keys its own labels.
+    expect(pskFingerprinter(undefined)('old-key')).not.toBe(pskFingerprinter(undefined)('old-key'));
   });
 });
 
@@ -49,6 +60,7 @@ describe('diffConfig', () => {
         IpsecConfig: '{"IpsecPfs":"disabled","IpsecEncAlg":"aes"}',
         PskEnabled: true,
       }),
+      fingerprint,
     );
     expect(changes).toEqual([
       { field: 'LocalSubnet', from: '192.168.0.0/16,172.17.0.0/16', to: '192.168.0.0/16,10.0.0.0/8' },
@@ -61,27 +73,29 @@ describe('diffConfig', () => {
   });
 
   it('shows a Psk change only as fingerprints', () => {
-    const changes = diffConfig(server, params({ Psk: 'new-key' }));
-    expect(changes).toEqual([
-      { field: 'Psk', from: pskFingerprint('old-key'), to: pskFingerprint('new-key') },
-    ]);
+    const changes = diffConfig(server, params({ Psk: 'new-key' }), fingerprint);
+    expect(changes).toEqual([{ field: 'Psk', from: fingerprint('old-key'), to: fingerprint('new-key') }]);
     expect(JSON.stringify(changes)).not.toMatch(/old-key|new-key/);
   });
 
   it('counts a Psk the server does not report as a change', () => {
     const { Psk: _omitted, ...withoutPsk } = server;
-    expect(diffConfig(withoutPsk, params({ Psk: 'old-key' }))).toEqual([
-      { field: 'Psk', from: undefined, to: pskFingerprint('old-key') },
+    expect(diffConfig(withoutPsk, params({ Psk: 'old-key' }), fingerprint)).toEqual([
+      { field: 'Psk', from: undefined, to: fingerprint('old-key') },
     ]);
   });
 
   it('treats LocalSubnet as a set: same blocks in another order are no change', () => {
-    expect(diffConfig(server, params({ LocalSubnet: '172.17.0.0/16, 192.168.0.0/16' }))).toEqual([]);
+    expect(diffConfig(server, params({ LocalSubnet: '172.17.0.0/16, 192.168.0.0/16' }), fingerprint)).toEqual(
+      [],
+    );
   });
 
   it('counts a field the server does not report as a change', () => {
     const bare = ipsecServerSchema.parse({ IpsecServerId: 'iss-1' });
-    expect(diffConfig(bare, params({ EffectImmediately: false, IkeConfig: { IkeMode: 'main' } }))).toEqual([
+    expect(
+      diffConfig(bare, params({ EffectImmediately: false, IkeConfig: { IkeMode: 'main' } }), fingerprint),
+    ).toEqual([
       { field: 'EffectImmediately', from: undefined, to: false },
       { field: 'IkeConfig.IkeMode', from: undefined, to: 'main' },
     ]);
@@ -95,7 +109,7 @@ describe('diffConfig', () => {
       ClientToken: 't',
       ClientIpPool: '10.1.0.0/24',
     });
-    expect(diffConfig(server, full)).toEqual([
+    expect(diffConfig(server, full, fingerprint)).toEqual([
       { field: 'ClientIpPool', from: '10.0.0.0/24', to: '10.1.0.0/24' },
     ]);
   });

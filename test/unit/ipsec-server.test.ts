@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pskFingerprint } from '../../src/ipsec/psk.js';
+import { pskFingerprinter } from '../../src/ipsec/psk.js';
 import {
   ipsecServerSchema,
   listIpsecServersResponseSchema,
@@ -167,8 +167,9 @@ describe('UpdateIpsecServer response', () => {
 describe('redactServer', () => {
   it('replaces the Psk by its fingerprint and leaves the rest', () => {
     const server = ipsecServerSchema.parse(sdkServer);
-    const redacted = redactServer(server);
-    expect(redacted.Psk).toBe(pskFingerprint('pgw6dy7d0000'));
+    const fingerprint = pskFingerprinter(Buffer.alloc(32, 1));
+    const redacted = redactServer(server, fingerprint);
+    expect(redacted.Psk).toBe(fingerprint('pgw6dy7d0000'));
     expect(JSON.stringify(redacted)).not.toContain('pgw6dy7d0000');
     expect({ ...redacted, Psk: server.Psk }).toEqual(server);
     expect(server.Psk).toBe('pgw6dy7d0000');
@@ -176,6 +177,6 @@ describe('redactServer', () => {
 
   it('leaves a server without Psk as it is', () => {
     const server = ipsecServerSchema.parse({ IpsecServerId: 'iss-1' });
-    expect(redactServer(server)).toBe(server);
+    expect(redactServer(server, pskFingerprinter(undefined))).toBe(server);
   });
 });

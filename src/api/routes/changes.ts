@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { diffConfig, type FieldChange } from '../../ipsec/diff.js';
+import type { PskFingerprint } from '../../ipsec/psk.js';
 import { ipsecServerSchema } from '../../ipsec/server.js';
 import type { MutableParams } from '../../ipsec/update-params.js';
 import {
@@ -71,6 +72,9 @@ function requireEmptyBody(body: unknown): void {
   if (!empty) throw new InvalidInputError('request', [{ field: 'body', rule: 'must be empty' }]);
 }
 
+// Both sides' Psks are taken out before diffConfig, which then never makes a label.
+const NO_PSK: PskFingerprint = () => '';
+
 /**
  * What the change would alter, from the server as read before its dry run. Both sides carry the
  * Psk as a fingerprint (the change never holds it in clear), so the Psk is compared here and the
@@ -82,7 +86,7 @@ export function changeDiff(change: ChangeView): FieldChange[] {
   if (!parsed.success) return [];
   const { Psk: beforePsk, ...before } = parsed.data;
   const { Psk, ...params } = change.params as MutableParams;
-  const diff = diffConfig(before, params);
+  const diff = diffConfig(before, params, NO_PSK);
   if (typeof Psk === 'string' && Psk !== beforePsk) diff.push({ field: 'Psk', from: beforePsk, to: Psk });
   return diff;
 }

@@ -1,4 +1,3 @@
-import { pskFingerprint } from '../../ipsec/psk.js';
 import {
   pickMutable,
   type UpdateIpsecServerParams,
@@ -8,6 +7,7 @@ import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
 import { type SimError, simErrors } from '../errors.js';
 import { type LiveServer, recordChanged, type SimHistoryEntry } from '../fleet.js';
 import { parseParams, rememberingParser } from '../params.js';
+import { simPskLabel } from '../psk-label.js';
 import { checkAddressPlan } from '../rules.js';
 import type { ActionContext, ActionResult } from './types.js';
 
@@ -110,7 +110,7 @@ function apply(server: LiveServer, params: UpdateIpsecServerParams, requestId: s
     }
   }
   const applied: Record<string, unknown> = { ...pickMutable(params) };
-  if (typeof applied.Psk === 'string') applied.Psk = pskFingerprint(applied.Psk);
+  if (typeof applied.Psk === 'string') applied.Psk = simPskLabel(applied.Psk);
   const entry: SimHistoryEntry = { at: new Date(now).toISOString(), requestId, params: applied };
   if (params.ClientToken !== undefined) entry.clientToken = params.ClientToken;
   server.history.push(entry);
