@@ -21,6 +21,14 @@ export function nonEmptyString() {
   return stringField().min(1, 'must not be empty');
 }
 
+/**
+ * Free text of 1 to `max` characters. The length rule is worded here: stringField's own error
+ * would otherwise answer a text that is too long with "must be a string".
+ */
+export function boundedText(max: number) {
+  return nonEmptyString().max(max, `must be at most ${max} characters`);
+}
+
 /** `true`/`false` or the wire strings `'true'`/`'false'`, output as a boolean. */
 export function wireBoolean() {
   return z

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stringField } from '../ipsec/field-rules.js';
+import { boundedText, stringField } from '../ipsec/field-rules.js';
 import { mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
 
 export const CHANGE_STATES = [
@@ -26,9 +26,7 @@ export const TERMINAL_STATES: ReadonlySet<ChangeState> = new Set([
 export const CANCELLABLE_STATES: readonly ChangeState[] = ['awaiting_approval', 'queued', 'backing_off'];
 
 /** A decision's reason (a rejection): 1 to 1024 characters. */
-export const approvalReasonSchema = z.string().min(1).max(1024);
-
-const text = (max: number) => stringField().min(1, 'must not be empty').max(max);
+export const approvalReasonSchema = boundedText(1024);
 
 /** An IPsec server id as the cloud writes them; also the `server` filter of a listing. */
 const ipsecServerIdSchema = stringField().regex(
@@ -46,9 +44,9 @@ export const changeSubmissionSchema = z.strictObject({
   ipsecServerId: ipsecServerIdSchema,
   regionId: regionIdSchema,
   params: mutableParamsSchema,
-  actor: text(128),
-  note: text(1024).optional(),
-  idempotencyKey: text(256).optional(),
+  actor: boundedText(128),
+  note: boundedText(1024).optional(),
+  idempotencyKey: boundedText(256).optional(),
   /** The credential profile to change it with (`default` unless named); checked by the worker. */
   profile: profileNameSchema.optional(),
 });

@@ -85,6 +85,27 @@ describe('changes without workers', () => {
       await expectNothingEnqueued(api);
     });
 
+    it('names the length rule of a note or Idempotency-Key that is too long', async () => {
+      const note = await submit({
+        ...api.target(0),
+        params: { IpsecServerName: 'name-ok' },
+        note: 'x'.repeat(1025),
+      });
+      expect(expectProblem(note, 400, 'INVALID_INPUT').errors).toEqual([
+        { field: 'note', rule: 'must be at most 1024 characters' },
+      ]);
+      const key = await api.call('submitter', {
+        method: 'POST',
+        url: '/v1/changes',
+        headers: { 'idempotency-key': 'k'.repeat(257) },
+        payload: { ...api.target(0), params: { IpsecServerName: 'name-ok' } },
+      });
+      expect(expectProblem(key, 400, 'INVALID_INPUT').errors).toEqual([
+        { field: 'idempotency-key', rule: 'must be at most 256 characters' },
+      ]);
+      await expectNothingEnqueued(api);
+    });
+
     it('refuses params that change nothing', async () => {
       const problem = expectProblem(await submit({ ...api.target(0), params: {} }), 400, 'INVALID_INPUT');
       expect(problem.errors).toEqual([{ field: 'params', rule: expect.stringMatching(/at least one of/) }]);

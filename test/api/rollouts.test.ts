@@ -159,7 +159,13 @@ describe('rollout routes: bad input', () => {
   it('reject needs a reason; approve takes no body; bad list queries are 400', async () => {
     const reject = await call('approver', { method: 'POST', url: '/v1/rollouts/rol-x/reject', payload: {} });
     expect(reject.statusCode).toBe(400);
-    expect(reject.json().errors[0].field).toBe('reason');
+    expect(reject.json().errors).toEqual([{ field: 'reason', rule: 'is required' }]);
+    const long = await call('approver', {
+      method: 'POST',
+      url: '/v1/rollouts/rol-x/reject',
+      payload: { reason: 'r'.repeat(1025) },
+    });
+    expect(long.json().errors).toEqual([{ field: 'reason', rule: 'must be at most 1024 characters' }]);
     const approve = await call('approver', {
       method: 'POST',
       url: '/v1/rollouts/rol-x/approve',

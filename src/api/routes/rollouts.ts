@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { compareStreamIds } from '../../audit/audit-log.js';
 import { IpsecFleetError } from '../../errors.js';
+import { boundedText } from '../../ipsec/field-rules.js';
 import { UnexpectedScriptResultError } from '../../orchestrator/errors.js';
 import type { OrchestratorKeys } from '../../orchestrator/keys.js';
 import { RolloutNotFoundError } from '../../rollouts/errors.js';
@@ -123,8 +124,8 @@ export const rolloutIdempotencySlot = (keys: OrchestratorKeys, actor: string, ke
   `${keys.tag}:rollout-idempotency:${sha256(`${actor}\n${key}`)}`;
 export const rolloutBodyHash = (body: unknown) => sha256(JSON.stringify(body));
 
-const rejectBodySchema = z.strictObject({ reason: z.string().min(1).max(1024) });
-const rollbackBodySchema = z.strictObject({ note: z.string().min(1).max(1024).optional() }).nullish();
+const rejectBodySchema = z.strictObject({ reason: boundedText(1024) });
+const rollbackBodySchema = z.strictObject({ note: boundedText(1024).optional() }).nullish();
 
 function isTerminal(rollout: RolloutView): boolean {
   return TERMINAL_ROLLOUT_STATES.has(rollout.state);
