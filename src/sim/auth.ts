@@ -2,7 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import {
   type AuthorizationV3,
   canonicalQueryString,
+  EMPTY_BODY_SHA256,
   parseAuthorizationV3,
+  sha256Hex,
   stringToSignV1,
   V1_SIGNATURE_METHOD,
   V1_SIGNATURE_VERSION,
@@ -23,9 +25,10 @@ import type { ResponseFormat } from './responses.js';
  * parameters in the query or a form body) and V1 (`Signature`, `AccessKeyId`, `Timestamp`... among
  * the parameters, in the query for GET or a form body for POST).
  *
- * Order of checks: access key → signature → nonce → timestamp → STS token. The nonce is
- * remembered as soon as the signature is proven: a signed request has used its nonce even if a
- * later check refuses it, which is what stops a captured request from being replayed.
+ * Order of checks: access key → signature → (V3) what the signature must cover and the payload
+ * hash → nonce → timestamp → STS token. The nonce is remembered as soon as the signature is
+ * proven: a signed request has used its nonce even if a later check refuses it, which is what
+ * stops a captured request from being replayed.
  */
 
 export const TIMESTAMP_WINDOW_MS = 15 * 60 * 1000;
@@ -63,7 +66,9 @@ function hasAccountParameter(params: Readonly<Record<string, string>>): boolean 
   return false;
 }
 
-const TIMESTAMP_SHAPE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
+// To the second, as the cloud takes it (facts.md: YYYY-MM-DDThh:mm:ssZ): a client sending
+// milliseconds must meet here the InvalidTimeStamp.Format it would meet in production.
+const TIMESTAMP_SHAPE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 export interface Envelope {
   scheme: 'v3' | 'v1';
@@ -172,10 +177,54 @@ function checkTimestamp(timestamp: string | undefined, context: AuthContext): vo
   if (Math.abs(context.now - at) > TIMESTAMP_WINDOW_MS) throw simErrors.timestampExpired();
 }
 
-/** A token is accepted only for the key it was issued with; a key without one takes none. */
+/**
+ * A token is accepted only for the key it was issued with; a key without one takes none. A key
+ * issued with one (an STS key) is worthless without it, as the cloud answers MissingSecurityToken.
+ */
 function checkSecurityToken(key: SimAccessKey, token: string | undefined): void {
-  if (token === undefined || token === '') return;
+  if (token === undefined || token === '') {
+    if (key.securityToken !== undefined) throw simErrors.missingCommonParameter('SecurityToken');
+    return;
+  }
   if (key.securityToken !== token) throw simErrors.securityTokenMismatch();
+}
+
+const PAYLOAD_HASH_HEADER = 'x-acs-content-sha256';
+
+/**
+ * What a valid V3 signature must also cover (facts.md: host, content-type and every x-acs-*
+ * header are signed; the payload hash header is part of every call). A signature over less
+ * leaves the rest open to change in transit, so the cloud refuses it as IncompleteSignature
+ * even though the arithmetic is right.
+ */
+function checkV3Coverage(
+  authorization: AuthorizationV3,
+  headers: IncomingHttpHeaders,
+  unsigned: string[],
+): void {
+  if (!authorization.signedHeaders.includes('host'))
+    throw simErrors.incompleteSignature('SignedHeaders must include host.');
+  if (unsigned.length > 0) {
+    throw simErrors.incompleteSignature(
+      `host, content-type and every x-acs-* header sent must be signed; not signed: ${unsigned.join(', ')}.`,
+    );
+  }
+  if (header(headers, PAYLOAD_HASH_HEADER) === undefined)
+    throw simErrors.incompleteSignature(`The ${PAYLOAD_HASH_HEADER} header is required.`);
+}
+
+/**
+ * The payload hash header must be the body's: the cloud builds the canonical request from the
+ * body it received, so a header that names another body cannot match its calculation. Checked
+ * on its own because the signature alone cannot tell when the client signed the true hash.
+ */
+function checkPayloadHash(
+  headers: IncomingHttpHeaders,
+  body: Buffer | undefined,
+  stringToSign: string,
+): void {
+  const actual = body === undefined || body.length === 0 ? EMPTY_BODY_SHA256 : sha256Hex(body);
+  if (header(headers, PAYLOAD_HASH_HEADER) !== actual) throw simErrors.signatureDoesNotMatch(stringToSign);
 }
 
 function authenticateV3(
@@ -203,11 +252,8 @@ function authenticateV3(
     accessKeySecret: key.accessKeySecret,
   });
   if (!verification.valid) throw simErrors.signatureDoesNotMatch(verification.stringToSign);
-  if (verification.unsignedHeaders.some((name) => name.startsWith('x-acs-'))) {
-    throw simErrors.incompleteSignature(
-      `Every x-acs-* header must be signed; not signed: ${verification.unsignedHeaders.join(', ')}.`,
-    );
-  }
+  checkV3Coverage(authorization, headers, verification.unsignedHeaders);
+  checkPayloadHash(headers, received.body, verification.stringToSign);
   checkNonce(key.accessKeyId, header(headers, 'x-acs-signature-nonce'), context);
   checkTimestamp(header(headers, 'x-acs-date'), context);
   const namedKey = header(headers, 'x-acs-accesskey-id');

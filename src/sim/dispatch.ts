@@ -19,8 +19,8 @@ import { GARBLED_CODE, OK_CODE, RESET_CODE } from './stats.js';
 /**
  * One API call from arrival to answer. The order of everything that can refuse a call:
  *
- *   1. auth: HTTP method (GET/POST), then access key → signature → nonce → timestamp → STS token
- *      (auth.ts)
+ *   1. auth: HTTP method (GET/POST), then access key → signature (for V3, also what it covers
+ *      and the payload hash) → nonce → timestamp → STS token (auth.ts)
  *   2. action: Version, then the action name
  *   3. throttle: the caller's quota for this action
  *   (the injected latency is waited out here; the call counts as in flight meanwhile)

@@ -74,6 +74,10 @@ export class FaultInjector {
     return this.current.configuringMs;
   }
 
+  get staleReadMs(): number {
+    return this.current.staleReadMs;
+  }
+
   get busyRate(): number {
     return this.current.busyRate;
   }

@@ -94,6 +94,15 @@ export interface LiveServer {
   readonly position: number;
   /** listedJson()'s text, kept until the record changes. */
   listedJson: string | undefined;
+  /** Records from before applies that reads do not show yet, oldest first; undefined when none. */
+  staleReads: StaleRead[] | undefined;
+}
+
+/** The record a lagging read shows of a server until `until` (epoch ms), and its listed JSON. */
+export interface StaleRead {
+  until: number;
+  record: SimServerRecord;
+  json: string | undefined;
 }
 
 export interface FleetSpec {
@@ -203,6 +212,36 @@ export function listedJson(server: LiveServer): string {
   return server.listedJson;
 }
 
+/**
+ * To be called just before an apply changes the record when reads lag writes: until `until`,
+ * listings show the record as it is now. Each apply keeps the window it was given, so a second
+ * apply inside the first one's window is seen after it, not with it.
+ */
+export function keepStaleRead(server: LiveServer, until: number): void {
+  const read: StaleRead = { until, record: cloneRecord(server.record), json: server.listedJson };
+  if (server.staleReads) server.staleReads.push(read);
+  else server.staleReads = [read];
+}
+
+/**
+ * What a read at `now` sees of the server: the record from before its oldest apply that is not
+ * visible yet, or undefined when every apply is (the live record).
+ */
+export function staleReadAt(server: LiveServer, now: number): StaleRead | undefined {
+  const reads = server.staleReads;
+  if (reads === undefined) return undefined;
+  while (reads.length > 0 && (reads[0] as StaleRead).until <= now) reads.shift();
+  if (reads.length > 0) return reads[0];
+  server.staleReads = undefined;
+  return undefined;
+}
+
+/** listedJson() of a stale read's record, made once per read. */
+export function staleListedJson(read: StaleRead): string {
+  read.json ??= JSON.stringify(toListedServer(read.record));
+  return read.json;
+}
+
 /** To be called whenever a server's record changes: what was made from it is out of date. */
 export function recordChanged(server: LiveServer): void {
   server.listedJson = undefined;
@@ -249,6 +288,7 @@ export class Fleet {
       configuringUntil: 0,
       position,
       listedJson: undefined,
+      staleReads: undefined,
     }));
     for (const server of this.servers) {
       this.byId.set(server.record.IpsecServerId, server);

@@ -12,7 +12,7 @@
 export const CLIENT_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface RememberedApply {
-  /** The request's parameters in canonical form (ClientToken and DryRun left out). */
+  /** The request's business parameters as received, in name order (ClientToken and DryRun left out). */
   paramsKey: string;
   requestId: string;
   body: Record<string, unknown>;

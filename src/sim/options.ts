@@ -6,7 +6,10 @@ const millis = z.number().int('must be a whole number of milliseconds').min(0, '
 export const simAccessKeySchema = z.strictObject({
   accessKeyId: z.string().min(1),
   accessKeySecret: z.string().min(1),
-  /** When set, requests signed with this key may also carry this STS token (and only this one). */
+  /**
+   * When set, the key is an STS one: every request signed with it must carry this token (and no
+   * other), or it is refused as the cloud refuses it (MissingSecurityToken).
+   */
   securityToken: z.string().min(1).optional(),
 });
 
@@ -30,6 +33,12 @@ export const simFaultsSchema = z.strictObject({
   jitterMs: millis.default(0),
   /** How long a gateway answers `VpnGateway.Configuring` after a successful apply. */
   configuringMs: millis.default(1500),
+  /**
+   * How long after a successful apply ListIpsecServers keeps answering the server's record from
+   * before it, as a read of an eventually consistent store would. The apply itself, the checks of
+   * later calls and the admin views see the new record at once.
+   */
+  staleReadMs: millis.default(0),
   /** Calls per second per access key and action (token bucket); 0 means unlimited. */
   qps: z.number().min(0, 'must not be negative').default(0),
   /** Server ids and `account:<AccessKeyId>` entries answered `VpnGateway.FinancialLocked`. */

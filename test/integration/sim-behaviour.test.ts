@@ -673,6 +673,41 @@ describe('ClientToken idempotency', () => {
     expect(sim.stats()).toMatchObject({ applies: 1, idempotentReplays: 0 });
   });
 
+  it('compares a reused token’s parameters as sent: the same values written otherwise are a mismatch', async () => {
+    const sim = await startFleet();
+    const target = ownedBy(sim, keyA);
+    const client = clientFor(sim, keyA);
+    const params = update(target.ipsecServerId, {
+      LocalSubnet: '192.168.10.0/24,192.168.11.0/24',
+      IkeConfig: '{"IkeVersion":"ikev2","IkeMode":"main"}',
+      ClientToken: 'tok-as-sent',
+    });
+    const first = await outcome(client.call('UpdateIpsecServer', params));
+    expect(label(first)).toBe('OK');
+
+    // Byte for byte the same business parameters: a replay, whatever envelope carries them
+    // (another signature version, an explicit DryRun=false).
+    const retry = await outcome(client.call('UpdateIpsecServer', params));
+    expect(retry).toEqual(first);
+    const v1 = sims.client(sim, { credentials: keyA, signatureVersion: 'v1' });
+    expect((await outcome(v1.call('UpdateIpsecServer', params))).requestId).toBe(first.requestId);
+    const explicit = await outcome(client.call('UpdateIpsecServer', { ...params, DryRun: 'false' }));
+    expect(explicit.requestId).toBe(first.requestId);
+
+    // Equal once parsed, different as sent: the cloud compares what it received.
+    const reordered = await outcome(
+      client.call('UpdateIpsecServer', { ...params, IkeConfig: '{"IkeMode":"main","IkeVersion":"ikev2"}' }),
+    );
+    expectError(reordered, 400, 'IdempotentParameterMismatch');
+    const spaced = await outcome(
+      client.call('UpdateIpsecServer', { ...params, LocalSubnet: '192.168.10.0/24, 192.168.11.0/24' }),
+    );
+    expectError(spaced, 400, 'IdempotentParameterMismatch');
+
+    expect(sim.server(target.ipsecServerId)?.history).toHaveLength(1);
+    expect(sim.stats()).toMatchObject({ applies: 1, idempotentReplays: 3 });
+  });
+
   it('keeps tokens per access key', async () => {
     const sim = await startFleet();
     const a = ownedBy(sim, keyA);

@@ -4,9 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AliyunClient } from '../../src/aliyun/client.js';
+import { startSimulator } from '../../src/sim/index.js';
 import type { SimFaultsPatch } from '../../src/sim/options.js';
 import {
   adminGet,
+  adminPost,
   label,
   labelOf,
   type Outcome,
@@ -168,6 +170,88 @@ describe('garbleRate', () => {
     garbled.forEach((code, index) => {
       if (code !== 'HTTP.200.NotJson') expect(code).toBe(without[index]);
     });
+  });
+});
+
+describe('staleReadMs', () => {
+  const STALE_MS = 5_000;
+
+  /** A simulator on a clock the test moves, so the stale window is exact, not a race with a timer. */
+  async function startOnClock(faults: SimFaultsPatch) {
+    const clock = { now: Date.now() };
+    const sim = await startSimulator(
+      { port: 0, servers: 4, regions: ['cn-shanghai'], seed: 17, faults: { configuringMs: 0, ...faults } },
+      { clock: () => clock.now },
+    );
+    sims.defer(() => sim.close());
+    return { sim, clock };
+  }
+
+  async function listedNames(client: AliyunClient, server: SimServer, filter: Record<string, string> = {}) {
+    const result = await outcome(
+      client.call('ListIpsecServers', {
+        RegionId: server.regionId,
+        'IpsecServerId.1': server.ipsecServerId,
+        ...filter,
+      }),
+    );
+    if (!result.ok) throw new Error(`test: ListIpsecServers failed with ${result.code}`);
+    return (result.body.IpsecServers as Array<{ IpsecServerName: string }>).map((s) => s.IpsecServerName);
+  }
+
+  it('lists the record from before an apply for that long after it; writes and the admin view see the new one', async () => {
+    const { sim, clock } = await startOnClock({ staleReadMs: STALE_MS });
+    const client = sims.client(sim);
+    const server = serverAt(sim, 0);
+    const other = serverAt(sim, 1);
+    const original = server.ipsecServerName;
+
+    expect(label(await apply(client, server, { IpsecServerName: 'renamed' }))).toBe('OK');
+    expect(sim.server(server.ipsecServerId)?.config.IpsecServerName).toBe('renamed');
+    expect(await listedNames(client, server)).toEqual([original]);
+    // Filters see what the listing shows.
+    expect(await listedNames(client, server, { IpsecServerName: 'renamed' })).toEqual([]);
+    expect(await listedNames(client, server, { IpsecServerName: original })).toEqual([original]);
+    // Another server, never applied to, is listed as it is.
+    expect(await listedNames(client, other)).toEqual([other.ipsecServerName]);
+
+    clock.now += STALE_MS - 1;
+    expect(await listedNames(client, server)).toEqual([original]);
+    clock.now += 1;
+    expect(await listedNames(client, server)).toEqual(['renamed']);
+    expect(sim.stats().applies).toBe(1);
+  });
+
+  it('lags each apply by the window: a second apply inside it shows the first one, then itself', async () => {
+    const { sim, clock } = await startOnClock({ staleReadMs: STALE_MS });
+    const client = sims.client(sim);
+    const server = serverAt(sim, 0);
+    const original = server.ipsecServerName;
+
+    expect(label(await apply(client, server, { IpsecServerName: 'first' }))).toBe('OK');
+    clock.now += 2_000;
+    expect(label(await apply(client, server, { IpsecServerName: 'second' }))).toBe('OK');
+    expect(await listedNames(client, server)).toEqual([original]);
+    clock.now += STALE_MS - 2_000;
+    expect(await listedNames(client, server)).toEqual(['first']);
+    clock.now += 2_000;
+    expect(await listedNames(client, server)).toEqual(['second']);
+  });
+
+  it('is 0 by default, and can be set at run time (POST /_sim/faults)', async () => {
+    const sim = await startWith({});
+    const client = sims.client(sim);
+    const server = serverAt(sim, 0);
+    expect(sim.faults().staleReadMs).toBe(0);
+    expect(label(await apply(client, server, { IpsecServerName: 'fresh-at-once' }))).toBe('OK');
+    expect(await listedNames(client, server)).toEqual(['fresh-at-once']);
+
+    expect((await adminPost(sim, '/_sim/faults', { staleReadMs: -1 })).status).toBe(400);
+    const set = await adminPost(sim, '/_sim/faults', { staleReadMs: 60_000 });
+    expect(set.status).toBe(200);
+    expect(set.json.staleReadMs).toBe(60_000);
+    expect(label(await apply(client, server, { IpsecServerName: 'late' }))).toBe('OK');
+    expect(await listedNames(client, server)).toEqual(['fresh-at-once']);
   });
 });
 

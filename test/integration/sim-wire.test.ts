@@ -3,12 +3,30 @@
  * tokens, the error envelope, RequestIds, XML, unknown actions, missing parameters, the admin
  * routes and closing.
  */
+import { randomUUID } from 'node:crypto';
+import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { AliyunTransportError } from '../../src/aliyun/errors.js';
+import { percentEncode } from '../../src/aliyun/percent-encode.js';
+import {
+  authorizationV3,
+  buildV1CommonParams,
+  canonicalizeHeaders,
+  canonicalQueryString,
+  canonicalRequestV3,
+  formatAcsTimestamp,
+  isV3SignedHeaderName,
+  sha256Hex,
+  signatureV3,
+  signV1,
+  stringToSignV3,
+} from '../../src/aliyun/signer.js';
+import type { Credentials } from '../../src/aliyun/types.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
 import {
+  API_VERSION,
   adminGet,
   adminPost,
   credentialsOf,
@@ -36,6 +54,95 @@ async function startTwoKeySim(): Promise<Sim> {
     seed: 11,
     faults: { configuringMs: 0 },
   });
+}
+
+interface CraftedV3 {
+  /** Headers to send besides the usual ones; `undefined` leaves a usual one out. */
+  headers?: Record<string, string | undefined>;
+  /** Sent headers left out of SignedHeaders. */
+  unsigned?: string[];
+  body?: string;
+  /** HashedRequestPayload of the canonical request; by default the SHA-256 of what is sent. */
+  hashedPayload?: string;
+}
+
+/**
+ * A V3 request signed by hand from the signer's parts, for what neither our client nor the
+ * harness's sendV3 will send: a header left unsigned or out, a payload hash that lies.
+ */
+async function sendCraftedV3(
+  sim: Sim,
+  credentials: Credentials,
+  action: string,
+  params: Record<string, string>,
+  craft: CraftedV3 = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const body = craft.body ?? '';
+  const wanted: Record<string, string | undefined> = {
+    host: new URL(sim.endpoint).host,
+    'x-acs-action': action,
+    'x-acs-version': API_VERSION,
+    'x-acs-date': formatAcsTimestamp(new Date()),
+    'x-acs-signature-nonce': randomUUID(),
+    'x-acs-content-sha256': sha256Hex(body),
+    ...craft.headers,
+  };
+  const sent: Record<string, string> = {};
+  for (const [name, value] of Object.entries(wanted)) if (value !== undefined) sent[name] = value;
+  const unsigned = craft.unsigned ?? [];
+  const signedNames = Object.keys(sent)
+    .filter((name) => isV3SignedHeaderName(name) && !unsigned.includes(name))
+    .sort();
+  const canonicalQuery = canonicalQueryString(params);
+  const { canonicalHeaders, signedHeaders } = canonicalizeHeaders(sent, signedNames);
+  const canonicalRequest = canonicalRequestV3({
+    method: 'POST',
+    pathname: '/',
+    canonicalQuery,
+    canonicalHeaders,
+    signedHeaders,
+    hashedPayload: craft.hashedPayload ?? sha256Hex(body),
+  });
+  const signature = signatureV3(credentials.accessKeySecret, stringToSignV3(canonicalRequest));
+  const response = await request(`${sim.endpoint}/?${canonicalQuery}`, {
+    method: 'POST',
+    headers: {
+      ...sent,
+      accept: 'application/json',
+      authorization: authorizationV3(credentials.accessKeyId, signedHeaders, signature),
+    },
+    body: body === '' ? undefined : body,
+    headersTimeout: 5_000,
+    bodyTimeout: 5_000,
+  });
+  return { status: response.statusCode, json: (await response.body.json()) as Record<string, unknown> };
+}
+
+/** A V1 GET of ListIpsecServers whose Timestamp is written as given, and signed so. */
+async function sendV1WithTimestamp(
+  sim: Sim,
+  credentials: Credentials,
+  timestamp: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const all = {
+    RegionId: REGION,
+    ...buildV1CommonParams({
+      action: 'ListIpsecServers',
+      version: API_VERSION,
+      credentials,
+      now: new Date(),
+      nonce: randomUUID(),
+    }),
+    Timestamp: timestamp,
+  };
+  const signature = signV1(all, 'GET', credentials.accessKeySecret);
+  const query = `${canonicalQueryString(all)}&Signature=${percentEncode(signature)}`;
+  const response = await request(`${sim.endpoint}/?${query}`, {
+    headers: { accept: 'application/json' },
+    headersTimeout: 5_000,
+    bodyTimeout: 5_000,
+  });
+  return { status: response.statusCode, json: (await response.body.json()) as Record<string, unknown> };
 }
 
 function ownServer(sim: Sim) {
@@ -126,6 +233,43 @@ describe('signed requests the simulator accepts', () => {
       expect(tokenOnPlainKey.ok).toBe(false);
       expect(tokenOnPlainKey.status).toBeGreaterThanOrEqual(400);
       expect(tokenOnPlainKey.status).toBeLessThan(500);
+    },
+  );
+});
+
+describe('STS tokens', () => {
+  it.each(['v3', 'v1'] as const)(
+    '%s: a key issued with an STS token is refused without it: 400 MissingSecurityToken',
+    async (version) => {
+      const sim = await startTwoKeySim();
+      const server = pick(
+        sim,
+        `owned by ${keyB.accessKeyId}`,
+        (s) => s.ownerAccessKeyId === keyB.accessKeyId,
+      );
+      const params = {
+        RegionId: server.regionId,
+        IpsecServerId: server.ipsecServerId,
+        IpsecServerName: 'no-token',
+      };
+      const send = version === 'v3' ? sendV3 : sendV1;
+      for (const [action, sentParams] of [
+        ['ListIpsecServers', { RegionId: server.regionId }],
+        ['UpdateIpsecServer', params],
+      ] as const) {
+        const response = await send(sim.endpoint, keyB, action, sentParams);
+        expect(response.status, action).toBe(400);
+        expect(response.json, action).toMatchObject({
+          Code: 'MissingSecurityToken',
+          Message: 'SecurityToken is mandatory for this action.',
+        });
+      }
+      expect(sim.server(server.ipsecServerId)?.history).toEqual([]);
+      expect(sim.stats().applies).toBe(0);
+      // The very same call with the token passes.
+      const withToken = { ...keyB, securityToken: 'CAIS+bravo/sts==' };
+      const client = sims.client(sim, { signatureVersion: version, credentials: withToken });
+      expect(await labelOf(client.call('UpdateIpsecServer', params))).toBe('OK');
     },
   );
 });
@@ -249,6 +393,125 @@ describe('signature errors', () => {
       }
     },
   );
+});
+
+describe('timestamps', () => {
+  const badShapes = [
+    ['milliseconds', (at: string) => `${at.slice(0, -1)}.123Z`],
+    ['one digit of milliseconds', (at: string) => `${at.slice(0, -1)}.5Z`],
+    ['no zone', (at: string) => at.slice(0, -1)],
+  ] as const;
+
+  it.each(badShapes)('V3: an x-acs-date with %s is 400 InvalidTimeStamp.Format', async (_shape, write) => {
+    const sim = await startTwoKeySim();
+    const at = formatAcsTimestamp(new Date());
+    const refused = await sendCraftedV3(
+      sim,
+      keyA,
+      'ListIpsecServers',
+      { RegionId: REGION },
+      {
+        headers: { 'x-acs-date': write(at) },
+      },
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.json.Code).toBe('InvalidTimeStamp.Format');
+    const accepted = await sendCraftedV3(
+      sim,
+      keyA,
+      'ListIpsecServers',
+      { RegionId: REGION },
+      {
+        headers: { 'x-acs-date': at },
+      },
+    );
+    expect(accepted.status).toBe(200);
+  });
+
+  it.each(badShapes)('V1: a Timestamp with %s is 400 InvalidTimeStamp.Format', async (_shape, write) => {
+    const sim = await startTwoKeySim();
+    const at = formatAcsTimestamp(new Date());
+    const refused = await sendV1WithTimestamp(sim, keyA, write(at));
+    expect(refused.status).toBe(400);
+    expect(refused.json.Code).toBe('InvalidTimeStamp.Format');
+    expect((await sendV1WithTimestamp(sim, keyA, at)).status).toBe(200);
+  });
+});
+
+describe('V3: what the signature must cover', () => {
+  const list = { RegionId: REGION };
+
+  it('a signature that leaves host out of SignedHeaders is 400 IncompleteSignature', async () => {
+    const sim = await startTwoKeySim();
+    const response = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, { unsigned: ['host'] });
+    expect(response.status).toBe(400);
+    expect(response.json.Code).toBe('IncompleteSignature');
+    expect(response.json.Message).toContain('host');
+  });
+
+  it('a content-type sent but not signed is 400 IncompleteSignature; signed, it passes', async () => {
+    const sim = await startTwoKeySim();
+    const body = 'not-a-form';
+    const headers = { 'content-type': 'text/plain' };
+    const unsigned = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, {
+      headers,
+      body,
+      unsigned: ['content-type'],
+    });
+    expect(unsigned.status).toBe(400);
+    expect(unsigned.json.Code).toBe('IncompleteSignature');
+    expect(unsigned.json.Message).toContain('content-type');
+    const signed = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, { headers, body });
+    expect(signed.status).toBe(200);
+  });
+
+  it('a request without x-acs-content-sha256 is 400 IncompleteSignature, and applies nothing', async () => {
+    const sim = await startTwoKeySim();
+    const server = ownServer(sim);
+    const response = await sendCraftedV3(
+      sim,
+      keyA,
+      'UpdateIpsecServer',
+      { RegionId: REGION, IpsecServerId: server.ipsecServerId, IpsecServerName: 'no-payload-hash' },
+      { headers: { 'x-acs-content-sha256': undefined } },
+    );
+    expect(response.status).toBe(400);
+    expect(response.json.Code).toBe('IncompleteSignature');
+    expect(response.json.Message).toContain('x-acs-content-sha256');
+    expect(sim.server(server.ipsecServerId)?.history).toEqual([]);
+  });
+
+  it('an x-acs-content-sha256 that is not the hash of the body is 400 SignatureDoesNotMatch', async () => {
+    const sim = await startTwoKeySim();
+    const body = 'the body that was sent';
+    const lie = sha256Hex('another body');
+    const headers = { 'content-type': 'text/plain', 'x-acs-content-sha256': lie };
+    // Signed over the body's real hash, so only the header lies.
+    const lyingHeader = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, { headers, body });
+    expect(lyingHeader.status).toBe(400);
+    expect(lyingHeader.json.Code).toBe('SignatureDoesNotMatch');
+    // Signed over the header's hash: the canonical request the server builds from the body differs.
+    const signedOverLie = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, {
+      headers,
+      body,
+      hashedPayload: lie,
+    });
+    expect(signedOverLie.status).toBe(400);
+    expect(signedOverLie.json.Code).toBe('SignatureDoesNotMatch');
+    // No body: the header must be the empty body's hash.
+    const noBody = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, {
+      headers: { 'x-acs-content-sha256': lie },
+      hashedPayload: sha256Hex(''),
+    });
+    expect(noBody.status).toBe(400);
+    expect(noBody.json.Code).toBe('SignatureDoesNotMatch');
+    // The same request with the true hash passes.
+    const honest = await sendCraftedV3(sim, keyA, 'ListIpsecServers', list, {
+      headers: { 'content-type': 'text/plain' },
+      body,
+    });
+    expect(honest.status).toBe(200);
+  });
 });
 
 describe('responses', () => {

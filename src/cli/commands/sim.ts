@@ -59,6 +59,7 @@ const simFlagsSchema = z
     '--garble-rate': numberFlag(faults.garbleRate.unwrap()),
     '--latency-ms': numberFlag(faults.latencyMs.unwrap()),
     '--jitter-ms': numberFlag(faults.jitterMs.unwrap()),
+    '--stale-read-ms': numberFlag(faults.staleReadMs.unwrap()),
   })
   .superRefine((flags, ctx) => {
     const id = flags['--access-key-id'];
@@ -102,6 +103,7 @@ export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
   set('garbleRate', flags['--garble-rate']);
   set('latencyMs', flags['--latency-ms']);
   set('jitterMs', flags['--jitter-ms']);
+  set('staleReadMs', flags['--stale-read-ms']);
   const result: SimulatorOptionsInput = { faults: fault };
   if (flags['--host'] !== undefined) result.host = flags['--host'];
   if (flags['--port'] !== undefined) result.port = flags['--port'];
@@ -117,6 +119,11 @@ export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
     ];
   }
   return result;
+}
+
+/** Flags as byFlag() reads them → simulator options; throws InvalidInputError naming a bad flag. */
+export function simOptionsFromFlags(flags: Record<string, unknown>): SimulatorOptionsInput {
+  return toSimulatorOptions(parseOrThrow(simFlagsSchema, flags, 'options'));
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
@@ -159,7 +166,7 @@ export function registerSimCommand(program: Command): void {
     .option('--seed <n>', 'seed of server ids, keys and every fault decision', '1')
     .option('--access-key-id <id>', 'the AccessKeyId that owns the servers (default: a built-in test key)')
     .option('--access-key-secret <secret>', 'its AccessKeySecret')
-    .option('--security-token <token>', 'an STS token the key may also sign with')
+    .option('--security-token <token>', 'an STS token every call signed with the key must carry')
     .option('--fleet <file>', 'JSON fleet to load if it exists, saved back on exit')
     .option(
       '--configuring-ms <ms>',
@@ -189,6 +196,11 @@ export function registerSimCommand(program: Command): void {
     )
     .option('--latency-ms <ms>', 'delay before every answer', '0')
     .option('--jitter-ms <ms>', 'extra random delay, 0 to this many ms', '0')
+    .option(
+      '--stale-read-ms <ms>',
+      "how long after an apply ListIpsecServers still answers the server's previous record",
+      '0',
+    )
     .addHelpText(
       'after',
       '\nExample:\n' +
@@ -199,9 +211,9 @@ export function registerSimCommand(program: Command): void {
         EXIT_CODES_HELP,
     )
     .action(async (_options: Record<string, unknown>, command: Command) => {
-      const flags = parseOrThrow(simFlagsSchema, byFlag(command), 'options');
+      const options = simOptionsFromFlags(byFlag(command));
       const logger = createLogger({ name: 'sim' });
-      const simulator = await startSimulator(toSimulatorOptions(flags), { logger });
+      const simulator = await startSimulator(options, { logger });
       process.stdout.write(
         `${JSON.stringify({
           endpoint: simulator.endpoint,

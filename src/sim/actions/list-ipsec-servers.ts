@@ -1,7 +1,14 @@
 import { type ListIpsecServersQuery, listIpsecServersQuerySchema } from '../../ipsec/list-request.js';
 import { parseListWireParams } from '../../ipsec/wire.js';
 import { simErrors } from '../errors.js';
-import { type LiveServer, listedJson, toListedServer } from '../fleet.js';
+import {
+  type LiveServer,
+  listedJson,
+  type SimServerRecord,
+  staleListedJson,
+  staleReadAt,
+  toListedServer,
+} from '../fleet.js';
 import { parseParams } from '../params.js';
 import type { ActionContext, ActionResult } from './types.js';
 
@@ -9,6 +16,9 @@ import type { ActionContext, ActionResult } from './types.js';
  * ListIpsecServers: the caller's own servers in RegionId, filtered and paged as the official SDK
  * models it. A requested id that does not exist (or is someone else's) is simply not listed,
  * as a list call does; only UpdateIpsecServer reports unknown ids.
+ *
+ * With the staleReadMs fault, a server applied to moments ago is listed (and filtered) as it was
+ * before that apply, as a read served by a lagging replica would be.
  */
 
 const DEFAULT_PAGE_SIZE = 10;
@@ -81,19 +91,28 @@ export function parseListParams(wire: Record<string, string>): ListIpsecServersQ
   return parsed.success ? parsed.data : parseListWireParams(wire);
 }
 
+/** A server as this listing shows it: live, or as a stale read still sees it. */
+type Listed = LiveServer | { record: SimServerRecord; json: () => string };
+
+function jsonOf(listed: Listed): string {
+  return 'json' in listed ? listed.json() : listedJson(listed);
+}
+
 export function listIpsecServers(context: ActionContext): ActionResult {
   const query = parseParams(parseListParams, context.params);
   const { fleet } = context.state;
   const candidates = query.IpsecServerId
     ? fleet.ownedInById(context.key.accessKeyId, query.RegionId, query.IpsecServerId)
     : fleet.ownedIn(context.key.accessKeyId, query.RegionId);
-  const matches: LiveServer[] = [];
+  const now = context.now;
+  const matches: Listed[] = [];
   for (const server of candidates) {
-    const record = server.record;
+    const stale = server.staleReads === undefined ? undefined : staleReadAt(server, now);
+    const record = stale ? stale.record : server.record;
     if (query.VpnGatewayId !== undefined && record.VpnGatewayId !== query.VpnGatewayId) continue;
     if (query.IpsecServerName !== undefined && record.IpsecServerName !== query.IpsecServerName) continue;
     if (query.ResourceGroupId !== undefined && record.ResourceGroupId !== query.ResourceGroupId) continue;
-    matches.push(server);
+    matches.push(stale ? { record, json: () => staleListedJson(stale) } : server);
   }
   const pageSize = query.MaxResults ?? DEFAULT_PAGE_SIZE;
   const offset = decodeNextToken(query.NextToken, matches.length);
@@ -111,12 +130,12 @@ export function listIpsecServers(context: ActionContext): ActionResult {
         MaxResults: pageSize,
       };
       if (nextToken !== undefined) body.NextToken = nextToken;
-      body.IpsecServers = page.map((server) => toListedServer(server.record));
+      body.IpsecServers = page.map((listed) => toListedServer(listed.record));
       return body;
     },
     json:
       `{"RequestId":${JSON.stringify(requestId)},"TotalCount":${matches.length},"MaxResults":${pageSize}` +
       (nextToken === undefined ? '' : `,"NextToken":${JSON.stringify(nextToken)}`) +
-      `,"IpsecServers":[${page.map(listedJson).join(',')}]}`,
+      `,"IpsecServers":[${page.map(jsonOf).join(',')}]}`,
   };
 }

@@ -3,9 +3,9 @@ import {
   type UpdateIpsecServerParams,
   updateIpsecServerParamsSchema,
 } from '../../ipsec/update-params.js';
-import { parseWireParams, toWireParams } from '../../ipsec/wire.js';
+import { parseWireParams } from '../../ipsec/wire.js';
 import { type SimError, simErrors } from '../errors.js';
-import { type LiveServer, recordChanged, type SimHistoryEntry } from '../fleet.js';
+import { keepStaleRead, type LiveServer, recordChanged, type SimHistoryEntry } from '../fleet.js';
 import { parseParams, rememberingParser } from '../params.js';
 import { simPskLabel } from '../psk-label.js';
 import { checkAddressPlan } from '../rules.js';
@@ -53,7 +53,7 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
   const clientToken = dryRun ? undefined : params.ClientToken;
   let paramsKey = '';
   if (clientToken !== undefined) {
-    paramsKey = idempotencyKey(params);
+    paramsKey = idempotencyKey(context.params);
     const found = state.tokens.lookup(key.accessKeyId, clientToken, paramsKey, now);
     if (found.kind === 'replay') {
       state.stats.idempotentReplays++;
@@ -71,6 +71,8 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
     return simErrors.dryRunPassed();
   }
 
+  const staleReadMs = state.faults.staleReadMs;
+  if (staleReadMs > 0) keepStaleRead(server, now + staleReadMs);
   apply(server, params, requestId, now);
   const configuringMs = state.faults.configuringMs;
   server.configuringUntil = configuringMs > 0 ? now + configuringMs : 0;
@@ -81,12 +83,21 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
   return { requestId, body };
 }
 
+/** Not part of what a replay must repeat: the token itself, and whether the call was a dry run. */
+const NOT_COMPARED = new Set(['ClientToken', 'DryRun']);
+
 /**
- * The parameters that must repeat for a replay: all but ClientToken and DryRun, in wire form.
- * toWireParams writes them in one fixed order, so equal parameters give equal JSON.
+ * The parameters that must repeat for a replay, as received: the cloud compares what was sent,
+ * so a LocalSubnet written `a, b` or an IkeConfig with its keys in another order is another
+ * request (IdempotentParameterMismatch) even though it parses to the same change. Only the order
+ * of the parameters does not count, as neither query strings nor form bodies fix one. The
+ * envelope (signature, nonce, timestamp, account parameters) is already gone from these.
  */
-function idempotencyKey(params: UpdateIpsecServerParams): string {
-  return JSON.stringify(toWireParams({ ...params, ClientToken: undefined, DryRun: undefined }));
+function idempotencyKey(received: Readonly<Record<string, string>>): string {
+  const names = Object.keys(received)
+    .filter((name) => !NOT_COMPARED.has(name))
+    .sort();
+  return JSON.stringify(names.map((name) => [name, received[name]]));
 }
 
 /** Partial configs merge into the current ones: UpdateIpsecServer leaves unnamed fields alone. */
