@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job } from 'bullmq';
 import { AliyunApiError } from '../aliyun/errors.js';
 import type { RpcCaller } from '../aliyun/types.js';
@@ -83,6 +84,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
     }
     const owner = `${deps.workerId}/${token ?? job.id}`;
     const template = JSON.stringify({ ts: now(), actor: deps.workerId, changeId: id, ipsecServerId });
+    const acquireSentAt = performance.now();
     const acquired = (await scripts.run(
       'acquire',
       [keys.change(id), keys.lane(ipsecServerId), keys.lock(ipsecServerId), keys.audit],
@@ -126,7 +128,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       },
       pending: [],
     };
-    const keeper = new LeaseKeeper(scripts, keys.lock(ipsecServerId), owner, policy.leaseMs);
+    const keeper = new LeaseKeeper(scripts, keys.lock(ipsecServerId), owner, policy.leaseMs, acquireSentAt);
     try {
       await run(change, keeper.signal);
     } finally {

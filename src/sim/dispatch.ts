@@ -74,7 +74,7 @@ export class ApiDispatcher {
     const received = toReceivedRequest(req, body);
     const envelope = readEnvelope(received, req.headers);
     const isUpdate = envelope.action === UPDATE_ACTION;
-    const draw = state.faults.draw(isUpdate);
+    const draw = state.faults.draw(isUpdate, isUpdate && envelope.params.DryRun !== 'true');
     state.stats.countAction(envelope.action ?? '(none)');
 
     let key: SimAccessKey;

@@ -106,14 +106,14 @@ export class FaultInjector {
   }
 
   /** Six draws per call, always, in arrival order. */
-  draw(isUpdate: boolean): FaultDraw {
+  draw(isUpdate: boolean, isApply = false): FaultDraw {
     const failRoll = this.prng.next();
     const failKindRoll = this.prng.next();
     const resetRoll = this.prng.next();
     const resetWhenRoll = this.prng.next();
     const jitterRoll = this.prng.next();
     const busyRoll = this.prng.next();
-    const { failRate, resetRate, garbleRate, latencyMs, jitterMs } = this.current;
+    const { failRate, resetRate, garbleRate, latencyMs, jitterMs, applyLatencyMs } = this.current;
     let failure: InjectedFailure | undefined;
     let reset: FaultDraw['reset'];
     let garbled = false;
@@ -125,7 +125,10 @@ export class FaultInjector {
       failure,
       reset,
       garbled,
-      delayMs: latencyMs + (jitterMs > 0 ? Math.floor(jitterRoll * (jitterMs + 1)) : 0),
+      delayMs:
+        latencyMs +
+        (isApply ? applyLatencyMs : 0) +
+        (jitterMs > 0 ? Math.floor(jitterRoll * (jitterMs + 1)) : 0),
       busyRoll,
     };
   }

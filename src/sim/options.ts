@@ -39,6 +39,8 @@ export const simFaultsSchema = z.strictObject({
    * later calls and the admin views see the new record at once.
    */
   staleReadMs: millis.default(0),
+  /** More latency for UpdateIpsecServer calls that are not dry runs: an apply slow to answer. */
+  applyLatencyMs: millis.default(0),
   /** Calls per second per access key and action (token bucket); 0 means unlimited. */
   qps: z.number().min(0, 'must not be negative').default(0),
   /** Server ids and `account:<AccessKeyId>` entries answered `VpnGateway.FinancialLocked`. */

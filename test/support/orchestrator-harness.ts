@@ -29,8 +29,15 @@ export interface Harness {
   sim: SimulatorHandle;
   orchestrator: Orchestrator;
   workers: ChangeWorker[];
-  /** A worker of its own; `secretKey` replaces the harness's (null: a worker without one). */
-  startWorker(options?: { concurrency?: number; secretKey?: string | null }): Promise<ChangeWorker>;
+  /**
+   * A worker of its own; `secretKey` replaces the harness's (null: a worker without one), and
+   * `redisUrl` the way it reaches the harness's Redis (a proxy).
+   */
+  startWorker(options?: {
+    concurrency?: number;
+    secretKey?: string | null;
+    redisUrl?: string;
+  }): Promise<ChangeWorker>;
   /** Waits until the change reaches one of the states (polling the change hash, test-only). */
   waitFor(changeId: string, states: string[], timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
@@ -69,6 +76,7 @@ export async function startHarness(
         workerOptions.secretKey === undefined ? settings.secretKey : (workerOptions.secretKey ?? undefined);
       const worker = await startChangeWorker({
         ...settings,
+        redisUrl: workerOptions.redisUrl ?? redisUrl,
         secretKey,
         concurrency: workerOptions.concurrency ?? 10,
         cloud: {
