@@ -4,9 +4,16 @@ import { IpsecFleetError } from './errors.js';
 import { millisecondsSchema, pipelinePolicySchema } from './orchestrator/policy.js';
 import { describeIssues, type FieldIssue, fieldIssues } from './validation.js';
 
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const positiveMillis = (fallback: number) =>
-  millisecondsSchema(z.coerce.number().int().positive()).default(fallback);
+/**
+ * A number from the environment, digits only: z.coerce.number would read " " as 0 (a port of 0
+ * listens anywhere) and "1e3" as 1000.
+ */
+const envNumber = () => z.string().regex(/^\d+$/, 'must be a whole number (digits only)').transform(Number);
+const positive = z.number().positive('must be positive');
+/** `serve`'s port, from IPSEC_FLEET_PORT or --port: 0 picks a free one. */
+export const portSchema = z.number().max(65_535, 'must be a port number from 0 to 65535');
+const positiveInt = (fallback: number) => envNumber().pipe(positive).default(fallback);
+const positiveMillis = (fallback: number) => envNumber().pipe(millisecondsSchema(positive)).default(fallback);
 
 /** RFC 1123 labels; a last label of digits only would be a malformed IPv4 address (999.1.1.1). */
 const HOST_NAME =
@@ -57,12 +64,7 @@ export const envSchema = z.object({
    */
   IPSEC_FLEET_POLICY: z.string().superRefine(checkPolicy).optional(),
   // The same ceiling as `worker --concurrency`.
-  IPSEC_FLEET_WORKER_CONCURRENCY: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(1000, 'must be at most 1000')
-    .default(50),
+  IPSEC_FLEET_WORKER_CONCURRENCY: envNumber().pipe(positive.max(1000, 'must be at most 1000')).default(50),
   /**
    * Named credential profiles, a JSON file `{ "profiles": { "<name>": { "accessKeyId",
    * "accessKeySecret", "securityToken"? } } }` (see src/orchestrator/profiles.ts).
@@ -73,7 +75,7 @@ export const envSchema = z.object({
     .string()
     .refine(isHost, 'must be an IP address or a host name, e.g. 127.0.0.1, :: or localhost')
     .default('127.0.0.1'),
-  IPSEC_FLEET_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  IPSEC_FLEET_PORT: envNumber().pipe(portSchema).default(8080),
   IPSEC_FLEET_TOKENS_FILE: z.string().min(1).optional(),
   /** The CLI's API endpoint and token (flags override these; these override the config file). */
   IPSEC_FLEET_API: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),

@@ -14,14 +14,22 @@ export function millisecondsSchema<T extends { max(value: number, message?: stri
 
 const millis = millisecondsSchema(z.number().int().min(0));
 
-const backoffSchema = z.strictObject({
-  baseMs: millis,
-  maxMs: millis,
-  /** Give up once the change has backed off for this long in this class (ms since the first). */
-  giveUpAfterMs: millis.optional(),
-  /** Give up after this many failed attempts in this class. */
-  maxAttempts: z.number().int().positive().optional(),
-});
+const backoffSchema = z
+  .strictObject({
+    baseMs: millis,
+    maxMs: millis,
+    /** Give up once the change has backed off for this long in this class (ms since the first). */
+    giveUpAfterMs: millis.optional(),
+    /** Give up after this many failed attempts in this class. */
+    maxAttempts: z.number().int().positive().optional(),
+  })
+  // A cap under the base (or of 0) would quietly turn every delay into the 50 ms floor.
+  .refine((rule) => rule.maxMs > 0 && rule.maxMs >= rule.baseMs, {
+    path: ['maxMs'],
+    message: 'must be positive and at least baseMs',
+    // Compared only once each field passed its own rules: one mistake, one message.
+    when: (payload) => payload.issues.length === 0,
+  });
 
 /** What makes a change wait for approval: a Psk in its params, EffectImmediately=true, or anything. */
 export const APPROVAL_TRIGGERS = ['Psk', 'EffectImmediately', 'always'] as const;

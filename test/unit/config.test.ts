@@ -50,6 +50,25 @@ function issuesOf(env: NodeJS.ProcessEnv): string[] {
 }
 
 describe('loadConfig rules', () => {
+  it('takes numbers as digits only: a blank port is not port 0, 1e3 is not 1000', () => {
+    for (const value of [' ', '1e3', '0x10', '-1', '8080.5']) {
+      expect(issuesOf({ IPSEC_FLEET_PORT: value, IPSEC_FLEET_HTTP_TIMEOUT_MS: value })).toEqual([
+        'IPSEC_FLEET_HTTP_TIMEOUT_MS: must be a whole number (digits only)',
+        'IPSEC_FLEET_PORT: must be a whole number (digits only)',
+      ]);
+    }
+    expect(issuesOf({ IPSEC_FLEET_PORT: '65536' })).toEqual([
+      'IPSEC_FLEET_PORT: must be a port number from 0 to 65535',
+    ]);
+    expect(issuesOf({ IPSEC_FLEET_HTTP_CONNECTIONS: '0' })).toEqual([
+      'IPSEC_FLEET_HTTP_CONNECTIONS: must be positive',
+    ]);
+    expect(loadConfig({ IPSEC_FLEET_PORT: '0', IPSEC_FLEET_WORKER_CONCURRENCY: '7' })).toMatchObject({
+      IPSEC_FLEET_PORT: 0,
+      IPSEC_FLEET_WORKER_CONCURRENCY: 7,
+    });
+  });
+
   it('caps IPSEC_FLEET_WORKER_CONCURRENCY as worker --concurrency is', () => {
     expect(issuesOf({ IPSEC_FLEET_WORKER_CONCURRENCY: '1000' })).toEqual([]);
     expect(issuesOf({ IPSEC_FLEET_WORKER_CONCURRENCY: '1001' })).toEqual([

@@ -32,6 +32,19 @@ describe('pipelinePolicySchema', () => {
     expect(policy.transient).toEqual({ baseMs: 1_000, maxMs: 30_000, maxAttempts: 8 });
   });
 
+  it('refuses a cap under the base, or of 0, which would make every delay the 50 ms floor', () => {
+    for (const busy of [
+      { baseMs: 2_000, maxMs: 1_000 },
+      { baseMs: 0, maxMs: 0 },
+    ]) {
+      const result = pipelinePolicySchema.safeParse({ busy });
+      expect(result.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+        ['busy.maxMs', 'must be positive and at least baseMs'],
+      ]);
+    }
+    expect(pipelinePolicySchema.safeParse({ busy: { baseMs: 0, maxMs: 1 } }).success).toBe(true);
+  });
+
   it('names a bad field', () => {
     const result = pipelinePolicySchema.safeParse({ busy: { baseMs: -1, maxMs: 10 } });
     expect(result.success).toBe(false);
@@ -46,7 +59,7 @@ describe('pipelinePolicySchema', () => {
     ...(['busy', 'accountLocked', 'transient', 'throttled'] as const).flatMap(
       (kind) =>
         [
-          [`${kind}.baseMs`, (ms: number) => ({ [kind]: { baseMs: ms, maxMs: 1_000 } })],
+          [`${kind}.baseMs`, (ms: number) => ({ [kind]: { baseMs: ms, maxMs: MAX_TIMER_MS } })],
           [`${kind}.maxMs`, (ms: number) => ({ [kind]: { baseMs: 1_000, maxMs: ms } })],
           [
             `${kind}.giveUpAfterMs`,

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { buildApp } from '../../api/app.js';
 import { TokenStore } from '../../api/auth/tokens.js';
-import { ConfigError, envSchema, loadConfig } from '../../config.js';
+import { ConfigError, envSchema, loadConfig, portSchema } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { RedisRefusedError, reachRedis } from '../../orchestrator/redis.js';
@@ -21,7 +21,7 @@ const serveFlagsSchema = z.strictObject({
     .string()
     .regex(/^\d{1,5}$/, 'must be a port number from 0 to 65535')
     .transform(Number)
-    .pipe(env.IPSEC_FLEET_PORT.unwrap() as unknown as z.ZodType<number, number>)
+    .pipe(portSchema)
     .optional(),
   '--tokens': env.IPSEC_FLEET_TOKENS_FILE.unwrap().optional(),
 });
