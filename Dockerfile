@@ -20,7 +20,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Read at run time from <root>/src/orchestrator/lua (src/orchestrator/scripts.ts).
+# Read at run time from <root>/src/orchestrator/lua (src/orchestrator/scripts.ts); package.json's
+# `files` ships the same directory in the npm package (test/e2e/package-files.test.ts).
 COPY src/orchestrator/lua ./src/orchestrator/lua
 # The official image's unprivileged user (uid 1000).
 USER node
