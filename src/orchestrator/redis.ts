@@ -47,6 +47,18 @@ export async function reachRedis(redis: Redis): Promise<void> {
   await redis.ping().catch((error: unknown) => {
     throw asRefusal(error);
   });
+  // ioredis selects the URL's db on connect, and when Redis refuses it only emits an error and
+  // goes on in db 0: another deployment's keys. Asked once more here, the refusal is an answer.
+  const db = redis.options.db ?? 0;
+  if (db !== 0) {
+    await redis.select(db).catch((error: unknown) => {
+      throw new RedisRefusedError(
+        `REDIS_URL: Redis has no database ${db} (${error instanceof Error ? error.message : String(error)}); ` +
+          "use one below its 'databases' setting (16 unless configured)",
+        { cause: error },
+      );
+    });
+  }
 }
 
 /**

@@ -92,25 +92,37 @@ describe('a Redis that refuses the credentials in REDIS_URL', () => {
   });
 
   const cases = [
-    { command: 'worker', url: () => redis.url, refusal: 'NOAUTH', says: 'NOAUTH: give the password' },
+    {
+      command: 'worker',
+      url: () => redis.url,
+      refusal: 'NOAUTH',
+      says: 'refused the connection, NOAUTH: give the password',
+    },
     {
       command: 'worker',
       url: () => `redis://:wrong-${password}@127.0.0.1:${redis.port}`,
       refusal: 'WRONGPASS',
-      says: 'WRONGPASS: give the password',
+      says: 'refused the connection, WRONGPASS: give the password',
     },
     {
       command: 'serve',
       url: () => `redis://:wrong-${password}@127.0.0.1:${redis.port}`,
       refusal: 'WRONGPASS',
-      says: 'WRONGPASS: give the password',
+      says: 'refused the connection, WRONGPASS: give the password',
     },
     // Met inside BullMQ's start, where it used to spin a core at 100% for ever.
     {
       command: 'worker',
       url: () => `redis://no-info:${password}@127.0.0.1:${redis.port}`,
       refusal: 'NOPERM',
-      says: "its user lacks a right ipsec-fleet needs: NOPERM this user has no permissions to run the 'info'",
+      says: "refused the connection, its user lacks a right ipsec-fleet needs: NOPERM this user has no permissions to run the 'info'",
+    },
+    // A db the Redis does not have: ioredis would go on in db 0, another deployment's keys.
+    {
+      command: 'serve',
+      url: () => `redis://:${password}@127.0.0.1:${redis.port}/99`,
+      refusal: 'a database it does not have',
+      says: 'has no database 99 (ERR DB index is out of range)',
     },
   ] as const;
   for (const { command, url, refusal, says } of cases) {
@@ -121,7 +133,7 @@ describe('a Redis that refuses the credentials in REDIS_URL', () => {
       });
       expect(result.timedOut).toBe(false);
       expect(result.code).toBe(2);
-      expect(result.stderr).toContain(`REDIS_REFUSED: REDIS_URL: Redis refused the connection, ${says}`);
+      expect(result.stderr).toContain(`REDIS_REFUSED: REDIS_URL: Redis ${says}`);
       expect(result.stderr).not.toContain(password);
       const clients = (await admin.client('LIST')) as string;
       expect(clients.trim().split('\n')).toHaveLength(1);

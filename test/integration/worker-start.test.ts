@@ -65,6 +65,11 @@ const refusals = [
     url: () => `redis://:not-${PASSWORD}@127.0.0.1:${redis.port}`,
     rule: /refused the connection, WRONGPASS: give the password/,
   },
+  {
+    name: 'a database it does not have',
+    url: () => `redis://:${PASSWORD}@127.0.0.1:${redis.port}/99`,
+    rule: /Redis has no database 99 \(ERR DB index is out of range\)/,
+  },
 ];
 
 describe.each([
