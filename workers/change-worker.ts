@@ -5,6 +5,9 @@ import { loadProfiles } from '../src/orchestrator/profiles.js';
 import { startRolloutWorker } from '../src/rollouts/worker.js';
 import { startOrClose } from '../src/start-or-close.js';
 
+/** How long a stop may take beyond the deadline of the cloud calls in flight. */
+const STOP_MARGIN_MS = 5_000;
+
 export interface ChangeWorkerProcessOptions {
   config: Config;
   concurrency?: number | undefined;
@@ -45,25 +48,40 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
     'worker started',
   );
 
+  const exit = (code: number) => {
+    log.flush();
+    process.exit(code);
+  };
+  // A step in flight ends within its call's deadline. Waiting longer is waiting for Redis (away:
+  // closing then never ends), and leaving is as safe as a crash: the jobs resume elsewhere.
+  const stopDeadlineMs = worker.orchestrator.policy.callTimeoutMs + STOP_MARGIN_MS;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now, the steps in flight resume on another worker');
+      exit(1);
+    }
     stopping = true;
     log.info({ signal }, 'stopping: finishing the steps in flight');
+    setTimeout(() => {
+      log.error(
+        { deadlineMs: stopDeadlineMs },
+        'stop timed out (is Redis reachable?): exiting, the steps in flight resume on another worker',
+      );
+      exit(1);
+    }, stopDeadlineMs).unref();
     Promise.all([rolloutWorker.close(), worker.close()]).then(
       () => {
         log.info('stopped');
-        log.flush();
-        process.exit(0);
+        exit(0);
       },
       (error: unknown) => {
         log.error({ err: error }, 'stop failed');
-        log.flush();
-        process.exit(1);
+        exit(1);
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   return worker;
 }

@@ -135,7 +135,9 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
   const closeAll = async (force: boolean) => {
     for (const stop of timers) stop();
     await worker?.close(force);
-    await redis.zrem(orchestrator.keys.workers, workerId).catch(() => undefined);
+    // Only when connected: while Redis is away the command would wait in the queue for ever.
+    if (redis.status === 'ready')
+      await redis.zrem(orchestrator.keys.workers, workerId).catch(() => undefined);
     await cloud.close();
     await orchestrator.close();
   };

@@ -406,6 +406,31 @@ describe('worker processes', () => {
     expect(fleet.sim.stats().applies).toBe(3);
   });
 
+  it('exit within the stop deadline on SIGTERM while Redis is away, and at once on a second signal', async () => {
+    const redis = await startPrivateRedis();
+    cleanups.push(() => redis.stop());
+    // The stop deadline is the cloud call's deadline plus 5 s.
+    const fleet = await startFleet({ redisUrl: redis.url, policy: { callTimeoutMs: 1_000 } });
+    fleet.orchestrator.redis.on('error', () => undefined);
+    fleet.orchestrator.queue.queue.on('error', () => undefined);
+    const [patient, impatient] = await startWorkerProcesses(2, fleet.workerOptions);
+    await redis.kill();
+
+    const within = (worker: WorkerProcess, ms: number) =>
+      Promise.race([worker.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), ms))]);
+    patient!.child.kill('SIGTERM');
+    impatient!.child.kill('SIGTERM');
+    await waitUntil(() => (impatient!.output().includes('"msg":"stopping') ? true : undefined), {
+      timeoutMs: 5_000,
+    });
+    impatient!.child.kill('SIGTERM');
+    expect(await within(impatient!, 2_000)).toEqual({ code: 1, signal: null });
+    expect(impatient!.output()).toContain('second signal: exiting now');
+
+    expect(await within(patient!, 15_000)).toEqual({ code: 1, signal: null });
+    expect(patient!.output()).toContain('stop timed out');
+  });
+
   it('lose nothing when redis-server (AOF on) is killed -9 and restarted mid-run', async () => {
     const redis = await startPrivateRedis({ appendOnly: true });
     let restarted: PrivateRedis | undefined;
