@@ -41,9 +41,8 @@ export class AuditTail {
   private connection: Redis | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  /** Settles when `close()` is called: what a pending read or pause is raced against. */
-  private stopped: Promise<void> = Promise.resolve();
-  private stop: (() => void) | undefined;
+  /** Settles the read or pause in progress when `close()` is called (see untilStopped). */
+  private wake: (() => void) | undefined;
   private readonly listeners = new Set<AuditListener>();
   private readonly subscribers = new Map<string, Set<AuditListener>>();
 
@@ -68,9 +67,6 @@ export class AuditTail {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
-    this.stopped = new Promise((resolve) => {
-      this.stop = resolve;
-    });
     const connection = this.orchestrator.redis.duplicate({
       // A blocking read must wait for a reconnect rather than fail after a few retries, and must
       // not share an auto-pipeline with anything.
@@ -90,7 +86,7 @@ export class AuditTail {
     const loop = this.loop;
     if (!loop) return;
     this.stopping = true;
-    this.stop?.();
+    this.wake?.();
     this.connection?.disconnect();
     this.connection = undefined;
     await loop;
@@ -140,7 +136,7 @@ export class AuditTail {
         // A read queued while the connection is reconnecting never settles once the connection is
         // disconnected (ioredis keeps it in its offline queue), so closing does not wait for it.
         read.catch(() => undefined);
-        reply = (await Promise.race([read, this.stopped])) as StreamReply | null | undefined;
+        reply = (await Promise.race([read, this.untilStopped()])) as StreamReply | null | undefined;
       } catch (error) {
         if (this.stopping) break;
         this.log?.warn({ err: error }, 'audit tail read failed; retrying');
@@ -182,8 +178,19 @@ export class AuditTail {
   /** Waits `ms`, or less if `close()` is called meanwhile. */
   private async pause(ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), this.stopped]);
+    await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), this.untilStopped()]);
     clearTimeout(timer);
+  }
+
+  /**
+   * A promise that close() settles, new for each wait. One promise for the tail's whole life would
+   * collect a reaction per Promise.race, each holding the reply it raced, for as long as the tail
+   * runs: the API's heap grew with every audit event.
+   */
+  private untilStopped(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
   }
 }
 
