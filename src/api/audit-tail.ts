@@ -71,6 +71,8 @@ export class AuditTail {
       // A blocking read must wait for a reconnect rather than fail after a few retries, and must
       // not share an auto-pipeline with anything.
       maxRetriesPerRequest: null,
+      // Its XREAD blocks for longer than a producer's command may take.
+      commandTimeout: undefined,
       enableAutoPipelining: false,
       connectionName: `ipsec-fleet-audit-tail-${this.orchestrator.keys.prefix.replace(/[^\w.:-]/g, '_')}`,
     });

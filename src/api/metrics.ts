@@ -2,6 +2,10 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { AuditEvent } from '../audit/event.js';
 import { CHANGE_STATES, type ChangeState, TERMINAL_STATES } from '../orchestrator/change.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
+import { withTimeout } from '../with-timeout.js';
+
+// A scrape must answer within Prometheus' default timeout (10 s) even while Redis does not.
+const COLLECT_TIMEOUT_MS = 1_000;
 
 /** The state a change is in after an event of this type; other types leave it where it was. */
 const STATE_AFTER: Readonly<Record<string, ChangeState>> = {
@@ -151,7 +155,10 @@ export class AuditMetrics {
       registers,
       async collect() {
         try {
-          const jobs = await orchestrator.queue.queue.getJobCounts('waiting', 'active', 'delayed');
+          const jobs = await withTimeout(
+            orchestrator.queue.queue.getJobCounts('waiting', 'active', 'delayed'),
+            COLLECT_TIMEOUT_MS,
+          );
           for (const state of ['waiting', 'active', 'delayed']) this.set({ state }, jobs[state] ?? 0);
         } catch {
           // Redis did not answer: no value rather than a stale one, and the rest is still served.
@@ -165,7 +172,7 @@ export class AuditMetrics {
       registers,
       async collect() {
         try {
-          this.set((await orchestrator.liveWorkers()).length);
+          this.set((await withTimeout(orchestrator.liveWorkers(), COLLECT_TIMEOUT_MS)).length);
         } catch {
           this.reset();
         }

@@ -171,7 +171,8 @@ function validationIssues(error: FastifyError, request: FastifyRequest): FieldIs
 
 function isRedisUnavailable(error: Error): boolean {
   return (
-    error.name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED/.test(error.message)
+    error.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|ECONNREFUSED|^Command timed out$/.test(error.message)
   );
 }
 

@@ -10,10 +10,15 @@ import { IpsecFleetError } from '../errors.js';
 export function connectRedis(url: string, role: 'producer' | 'worker'): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
+    // A Redis that holds the connection open but does not answer (frozen, or a partition) would
+    // hold an HTTP request for ever; past this the request is answered 503.
+    ...(role === 'producer' ? { commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS } : {}),
     enableAutoPipelining: true,
     connectionName: `ipsec-fleet-${role}`,
   });
 }
+
+export const PRODUCER_COMMAND_TIMEOUT_MS = 3_000;
 
 /** Redis refused the connection's credentials or rights: waiting will not change its answer. */
 export class RedisRefusedError extends IpsecFleetError {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
+import { withTimeout } from '../../with-timeout.js';
 
 export interface HealthRoutesOptions {
   orchestrator: Orchestrator;
@@ -17,16 +18,6 @@ const readinessSchema = z.object({
     .optional()
     .describe('what makes the process not ready'),
 });
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Anonymous: liveness (the process answers) and readiness (Redis answers, a worker is alive). */
 export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (app, options) => {

@@ -1,0 +1,60 @@
+/**
+ * The API while Redis holds its connections open but does not answer (frozen, or cut off by a
+ * partition): every request still gets an answer, a 503 for what needs Redis, and a scrape of
+ * /metrics stays within Prometheus' default 10 s timeout.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { type ApiApp, buildApp } from '../../src/api/app.js';
+import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { type Harness, startHarness, TEST_SECRET_KEY } from '../support/orchestrator-harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+let harness: Harness | undefined;
+let proxy: TcpProxy | undefined;
+let orchestrator: Orchestrator | undefined;
+let app: ApiApp | undefined;
+
+afterEach(async () => {
+  proxy?.heal();
+  await app?.close();
+  await orchestrator?.close();
+  await proxy?.close();
+  await harness?.close();
+  harness = proxy = orchestrator = app = undefined;
+});
+
+/** The response, or 'no answer' after `ms`: a hang is a failed assertion, not a hung test. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | 'no answer'> {
+  return Promise.race([promise, new Promise<'no answer'>((resolve) => setTimeout(resolve, ms, 'no answer'))]);
+}
+
+it('answers 503 (and /metrics 200) within seconds while Redis does not answer', async () => {
+  harness = await startHarness({ workers: 0 });
+  proxy = await startTcpProxy(harness.redisUrl);
+  orchestrator = Orchestrator.connect({
+    redisUrl: proxy.url,
+    prefix: harness.prefix,
+    secretKey: TEST_SECRET_KEY,
+  });
+  const token = generateToken();
+  app = buildApp({
+    orchestrator,
+    tokens: new TokenStore([{ name: 'v', roles: ['viewer'], sha256: hashToken(token) }]),
+  });
+  await app.ready();
+  const get = (url: string) =>
+    app!.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+  expect((await get('/v1/changes')).statusCode).toBe(200);
+
+  proxy.freeze();
+  const list = await within(get('/v1/changes'), 8_000);
+  expect(list === 'no answer' ? list : [list.statusCode, list.json().code]).toEqual([
+    503,
+    'SERVICE_UNAVAILABLE',
+  ]);
+  const metrics = await within(get('/metrics'), 8_000);
+  expect(metrics === 'no answer' ? metrics : metrics.statusCode).toBe(200);
+  const ready = await within(get('/readyz'), 8_000);
+  expect(ready === 'no answer' ? ready : ready.statusCode).toBe(503);
+});
