@@ -35,6 +35,35 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
     },
     log,
   };
+  const exit = (code: number) => {
+    log.flush();
+    process.exit(code);
+  };
+  let stopping = false;
+  /** Set once both workers run: closes them. */
+  let shutDown: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now, the steps in flight resume on another worker');
+      exit(1);
+    }
+    stopping = true;
+    if (!shutDown) {
+      log.warn(
+        { signal },
+        'stopping before the start finished: exiting, a change taken meanwhile resumes elsewhere',
+      );
+      exit(1);
+    }
+    log.info({ signal }, 'stopping: finishing the steps in flight');
+    shutDown?.();
+  };
+  // Before anything starts, not after: until a listener exists a signal has its default action, and
+  // one landing between the start and the listener (the "worker started" line already out) killed
+  // the process mid-step.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   const worker = await startChangeWorker(settings);
   // Rollouts (plans, approval windows, controllers) run beside the changes, on the same settings.
   const rolloutWorker = await startOrClose(
@@ -43,26 +72,10 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
     () => worker.close(),
     log,
   );
-  log.info(
-    { workerId: worker.workerId, concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY },
-    'worker started',
-  );
-
-  const exit = (code: number) => {
-    log.flush();
-    process.exit(code);
-  };
   // A step in flight ends within its call's deadline. Waiting longer is waiting for Redis (away:
   // closing then never ends), and leaving is as safe as a crash: the jobs resume elsewhere.
   const stopDeadlineMs = worker.orchestrator.policy.callTimeoutMs + STOP_MARGIN_MS;
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now, the steps in flight resume on another worker');
-      exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'stopping: finishing the steps in flight');
+  shutDown = () => {
     setTimeout(() => {
       log.error(
         { deadlineMs: stopDeadlineMs },
@@ -81,7 +94,9 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
       },
     );
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  log.info(
+    { workerId: worker.workerId, concurrency: options.concurrency ?? config.IPSEC_FLEET_WORKER_CONCURRENCY },
+    'worker started',
+  );
   return worker;
 }

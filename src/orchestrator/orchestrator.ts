@@ -10,6 +10,7 @@ import { CHANGE_QUEUE, type ChangeJobData, ChangeQueue } from './change-queue.js
 import { Changes } from './changes.js';
 import { CloudClients, type CloudSettings } from './cloud-clients.js';
 import { OrchestratorKeys } from './keys.js';
+import { outageLog } from './outage-log.js';
 import { createChangeProcessor } from './pipeline.js';
 import { type PipelinePolicy, type PipelinePolicyInput, pipelinePolicySchema } from './policy.js';
 import { rateLimiterFor } from './rate-limiter.js';
@@ -166,7 +167,7 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
         maxStalledCount: Number.MAX_SAFE_INTEGER,
       });
       worker = created;
-      created.on('error', (error) => settings.log.error({ err: error }, 'worker error'));
+      created.on('error', outageLog(redis, settings.log, 'worker'));
       // BullMQ's INFO, and our scripts, can meet an ACL user's NOPERM.
       await created.waitUntilReady().catch((error: unknown) => {
         throw asRefusal(error);

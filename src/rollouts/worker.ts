@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { DelayedError, type Job, Worker } from 'bullmq';
 import { CloudClients } from '../orchestrator/cloud-clients.js';
 import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchestrator.js';
+import { outageLog } from '../orchestrator/outage-log.js';
 import { rateLimiterFor } from '../orchestrator/rate-limiter.js';
 import { asRefusal, connectRedis, reachRedis } from '../orchestrator/redis.js';
 import { runEvery } from '../periodic.js';
@@ -98,6 +99,7 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
       }
     }
   };
+  const reportError = outageLog(redis, settings.log, 'rollout worker');
   const startWorker = (queue: string, concurrency: number) => {
     const worker = new Worker<RolloutJobData, unknown, RolloutJobName>(queue, processor, {
       connection: redis,
@@ -109,7 +111,7 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       name: workerId,
     });
-    worker.on('error', (error) => settings.log.error({ err: error }, 'rollout worker error'));
+    worker.on('error', reportError);
     worker.on('failed', (job, error) =>
       settings.log.warn({ err: error, rolloutId: job?.data.rolloutId, job: job?.name }, 'rollout job failed'),
     );

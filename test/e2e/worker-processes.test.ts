@@ -493,7 +493,17 @@ describe('worker processes', () => {
     const stats = fleet.sim.stats();
     expect(stats.applies).toBe(changes.length);
     expect(stats.concurrentUpdateViolations).toBe(0);
-    for (const worker of workers) expect(worker.child.exitCode).toBeNull();
+    for (const worker of workers) {
+      expect(worker.child.exitCode).toBeNull();
+      // The outage is in the log once per source (change and rollout workers) with its end, not
+      // once per reconnect attempt of every connection.
+      const lines = worker.output().split('\n');
+      const down = lines.filter((line) => line.includes('Redis does not answer')).length;
+      expect(down).toBeGreaterThan(0);
+      expect(down).toBeLessThanOrEqual(2);
+      expect(lines.filter((line) => line.includes('Redis answers again')).length).toBe(down);
+      expect(worker.output()).not.toContain('[ioredis] Unhandled error event');
+    }
   });
 });
 

@@ -118,10 +118,6 @@ export function registerServeCommand(program: Command): void {
         await orchestrator.close().catch(() => undefined);
         throw listenErrorAsInput(error, address);
       }
-      const url = urlOf(app.server.address() as AddressInfo);
-      process.stdout.write(`${JSON.stringify({ url })}\n`);
-      logger.info({ url, tokens: tokens.size }, 'api listening');
-
       process.on('SIGHUP', () => {
         tokens.reload().then(
           (count) => logger.info({ tokens: count }, 'tokens file reloaded'),
@@ -151,7 +147,12 @@ export function registerServeCommand(program: Command): void {
             },
           );
       };
+      // Before the URL is printed: whoever waits for it may signal at once, and until a listener
+      // exists a signal kills the process with requests in flight.
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
+      const url = urlOf(app.server.address() as AddressInfo);
+      process.stdout.write(`${JSON.stringify({ url })}\n`);
+      logger.info({ url, tokens: tokens.size }, 'api listening');
     });
 }

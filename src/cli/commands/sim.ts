@@ -214,6 +214,8 @@ export function registerSimCommand(program: Command): void {
       const options = simOptionsFromFlags(byFlag(command));
       const logger = createLogger({ name: 'sim' });
       const simulator = await startSimulator(options, { logger });
+      // Listening before the start line goes out: a caller may signal as soon as it reads it.
+      const stopped = waitForSignal();
       process.stdout.write(
         `${JSON.stringify({
           endpoint: simulator.endpoint,
@@ -223,7 +225,7 @@ export function registerSimCommand(program: Command): void {
         })}\n`,
       );
       logger.info({ endpoint: simulator.endpoint, servers: simulator.servers.length }, 'simulator listening');
-      const signal = await waitForSignal();
+      const signal = await stopped;
       logger.info({ signal }, 'simulator stopping');
       await simulator.close();
     });
