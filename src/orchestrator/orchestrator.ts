@@ -20,6 +20,7 @@ import { SecretBox } from './secret-box.js';
 
 /** How often a worker says it is alive (a sorted set of worker ids by last report). */
 export const HEARTBEAT_MS = 5_000;
+const FORGET_WORKERS_AFTER_MS = 24 * 3_600_000;
 
 export interface OrchestratorSettings {
   redisUrl: string;
@@ -172,7 +173,16 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
       await created.waitUntilReady().catch((error: unknown) => {
         throw asRefusal(error);
       });
-      const heartbeat = () => redis.zadd(orchestrator.keys.workers, Date.now(), workerId);
+      const heartbeat = () => {
+        const now = Date.now();
+        // Workers that died without saying goodbye (kill -9, a lost host) leave their id behind;
+        // a day later nobody reads it, and the set would otherwise grow with every restart.
+        return redis
+          .multi()
+          .zadd(orchestrator.keys.workers, now, workerId)
+          .zremrangebyscore(orchestrator.keys.workers, '-inf', now - FORGET_WORKERS_AFTER_MS)
+          .exec();
+      };
       const heartbeatFailed = (error: unknown) => settings.log.warn({ err: error }, 'heartbeat failed');
       await heartbeat().catch(heartbeatFailed);
       timers.push(runEvery(HEARTBEAT_MS, heartbeat, heartbeatFailed));
