@@ -5,7 +5,7 @@ import { loadProfiles } from '../src/orchestrator/profiles.js';
 import { startRolloutWorker } from '../src/rollouts/worker.js';
 import { startOrClose } from '../src/start-or-close.js';
 
-/** How long a stop may take beyond the deadline of the cloud calls in flight. */
+/** A stop may always take this long past the deadline of the cloud calls in flight. */
 const STOP_MARGIN_MS = 5_000;
 
 export interface ChangeWorkerProcessOptions {
@@ -72,9 +72,12 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
     () => worker.close(),
     log,
   );
-  // A step in flight ends within its call's deadline. Waiting longer is waiting for Redis (away:
-  // closing then never ends), and leaving is as safe as a crash: the jobs resume elsewhere.
-  const stopDeadlineMs = worker.orchestrator.policy.callTimeoutMs + STOP_MARGIN_MS;
+  // Closing waits for the runs in flight. With Redis reachable they end, and their leases hold
+  // meanwhile; with Redis away closing never ends, and once a lease has passed nothing this worker
+  // ran is its own any more (its cloud calls were stopped at three quarters of it). Leaving then is
+  // as safe as a crash: the jobs resume elsewhere.
+  const { leaseMs, callTimeoutMs } = worker.orchestrator.policy;
+  const stopDeadlineMs = Math.max(leaseMs, callTimeoutMs + STOP_MARGIN_MS);
   shutDown = () => {
     setTimeout(() => {
       log.error(

@@ -409,7 +409,7 @@ describe('worker processes', () => {
   it('exit within the stop deadline on SIGTERM while Redis is away, and at once on a second signal', async () => {
     const redis = await startPrivateRedis();
     cleanups.push(() => redis.stop());
-    // The stop deadline is the cloud call's deadline plus 5 s.
+    // The stop deadline: the lease (2 s here) or the call's deadline plus 5 s, whichever is longer.
     const fleet = await startFleet({ redisUrl: redis.url, policy: { callTimeoutMs: 1_000 } });
     fleet.orchestrator.redis.on('error', () => undefined);
     fleet.orchestrator.queue.queue.on('error', () => undefined);

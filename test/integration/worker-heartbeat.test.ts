@@ -15,9 +15,15 @@ it("forgets a worker whose last heartbeat is a day old, and keeps the others'", 
   harness = await startHarness({ workers: 0 });
   const { redis, keys } = harness.orchestrator;
   const now = Date.now();
-  await redis.zadd(keys.workers, now - 25 * 3_600_000, 'worker:gone:1', now - 60_000, 'worker:recent:2');
+  await redis.zadd(
+    keys.workers,
+    String(now - 25 * 3_600_000),
+    'worker:gone:1',
+    String(now - 60_000),
+    'worker:recent:2',
+  );
   const worker = await harness.startWorker();
-  const ids = await redis.zrange(keys.workers, 0, -1);
+  const ids = await redis.zrange(keys.workers, '0', '-1');
   expect(ids.sort()).toEqual([worker.workerId, 'worker:recent:2'].sort());
   expect(await harness.orchestrator.liveWorkers()).toEqual([worker.workerId]);
 });
