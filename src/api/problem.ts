@@ -50,6 +50,7 @@ const TITLES: Readonly<Record<string, string>> = {
   ROLLOUT_EXPIRED: 'Rollout expired',
   ROLLBACK_EMPTY: 'Nothing to roll back',
   SERVICE_UNAVAILABLE: 'Service unavailable',
+  OUTCOME_UNKNOWN: 'Outcome unknown',
   INTERNAL_ERROR: 'Internal error',
 };
 
@@ -215,9 +216,23 @@ export function problemFor(
     return { body: problem(status, code, error.message), headers: {} };
   }
   if (isRedisUnavailable(error)) {
+    // A read is safe to repeat. A write may have reached Redis before its answer was lost (a
+    // command that timed out was sent, and Redis still runs it): "retry shortly" would invite a
+    // second change where the first one exists.
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      return {
+        body: problem(503, 'SERVICE_UNAVAILABLE', 'the data store is not answering; retry shortly'),
+        headers: { 'retry-after': '1' },
+      };
+    }
     return {
-      body: problem(503, 'SERVICE_UNAVAILABLE', 'the data store is not answering; retry shortly'),
-      headers: { 'retry-after': '1' },
+      body: problem(
+        504,
+        'OUTCOME_UNKNOWN',
+        'the data store did not answer, and the request may have taken effect: look for it before ' +
+          'sending it again, or send it again with the same Idempotency-Key',
+      ),
+      headers: {},
     };
   }
   return {

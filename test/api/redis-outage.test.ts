@@ -29,7 +29,7 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | 'no answer'> {
   return Promise.race([promise, new Promise<'no answer'>((resolve) => setTimeout(resolve, ms, 'no answer'))]);
 }
 
-it('answers 503 (and /metrics 200) within seconds while Redis does not answer', async () => {
+it('answers within seconds while Redis does not answer: 503 to a read, 504 to a write, 200 to /metrics', async () => {
   harness = await startHarness({ workers: 0 });
   proxy = await startTcpProxy(harness.redisUrl);
   orchestrator = Orchestrator.connect({
@@ -40,7 +40,7 @@ it('answers 503 (and /metrics 200) within seconds while Redis does not answer', 
   const token = generateToken();
   app = buildApp({
     orchestrator,
-    tokens: new TokenStore([{ name: 'v', roles: ['viewer'], sha256: hashToken(token) }]),
+    tokens: new TokenStore([{ name: 'v', roles: ['viewer', 'submitter'], sha256: hashToken(token) }]),
   });
   await app.ready();
   const get = (url: string) =>
@@ -57,4 +57,22 @@ it('answers 503 (and /metrics 200) within seconds while Redis does not answer', 
   expect(metrics === 'no answer' ? metrics : metrics.statusCode).toBe(200);
   const ready = await within(get('/readyz'), 8_000);
   expect(ready === 'no answer' ? ready : ready.statusCode).toBe(503);
+  // A write may have reached Redis before its answer was lost: not "retry shortly".
+  const server = harness.sim.servers[0]!;
+  const submit = await within(
+    app.inject({
+      method: 'POST',
+      url: '/v1/changes',
+      headers: { authorization: `Bearer ${token}` },
+      payload: {
+        ipsecServerId: server.ipsecServerId,
+        regionId: server.regionId,
+        params: { IpsecServerName: 'x-1' },
+      },
+    }),
+    8_000,
+  );
+  expect(
+    submit === 'no answer' ? submit : [submit.statusCode, submit.json().code, submit.headers['retry-after']],
+  ).toEqual([504, 'OUTCOME_UNKNOWN', undefined]);
 });
