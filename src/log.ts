@@ -35,7 +35,7 @@ function redactPaths(): string[] {
     }
   }
   // ioredis puts the failed command on its errors: a refused handshake's args hold the AUTH password.
-  for (const prefix of ['', '*.', '*.*.']) paths.push(`${prefix}command.args`);
+  for (const prefix of ['', '*.', '*.*.', '*.*.*.']) paths.push(`${prefix}command.args`);
   return paths;
 }
 

@@ -78,14 +78,23 @@ export async function runChangeWorker(options: ChangeWorkerProcessOptions): Prom
   // as safe as a crash: the jobs resume elsewhere.
   const { leaseMs, callTimeoutMs } = worker.orchestrator.policy;
   const stopDeadlineMs = Math.max(leaseMs, callTimeoutMs + STOP_MARGIN_MS);
+  const redis = worker.orchestrator.redis;
+  const giveUpUnlessRedisAnswers = () => {
+    // With Redis there, the runs in flight end by their own deadlines (a verify loop, a throttled
+    // retry can outlast one call): keep waiting for them.
+    if (redis.status === 'ready') {
+      log.info({ deadlineMs: stopDeadlineMs }, 'still finishing the steps in flight');
+      setTimeout(giveUpUnlessRedisAnswers, stopDeadlineMs).unref();
+      return;
+    }
+    log.error(
+      { deadlineMs: stopDeadlineMs, redis: redis.status },
+      'stop timed out with Redis away: exiting, the steps in flight resume on another worker',
+    );
+    exit(1);
+  };
   shutDown = () => {
-    setTimeout(() => {
-      log.error(
-        { deadlineMs: stopDeadlineMs },
-        'stop timed out (is Redis reachable?): exiting, the steps in flight resume on another worker',
-      );
-      exit(1);
-    }, stopDeadlineMs).unref();
+    setTimeout(giveUpUnlessRedisAnswers, stopDeadlineMs).unref();
     Promise.all([rolloutWorker.close(), worker.close()]).then(
       () => {
         log.info('stopped');

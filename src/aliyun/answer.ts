@@ -50,10 +50,18 @@ function headerField(headers: IncomingHttpHeaders, name: string): string | undef
   return typeof value === 'string' ? value : undefined;
 }
 
-function bodySnippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (flat === '') return 'an empty body';
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+/**
+ * What a body that is not the cloud's was, without its text: a proxy's or portal's page may quote
+ * the request's URL, and with it every parameter of the call, a Psk included (and the message
+ * goes to the audit on every retry). Its type, its size and a title (or first heading) that quotes nothing
+ * still tell a load balancer's 502 from a captive portal.
+ */
+function describeBody(headers: IncomingHttpHeaders, text: string): string {
+  if (text.trim() === '') return 'an empty body';
+  const type = headerField(headers, 'content-type')?.split(';')[0]?.trim() || 'an untyped';
+  const title = /<(title|h1)[^>]*>([^<]{1,80})<\/\1>/i.exec(text)?.[2]?.trim();
+  const shownTitle = title && !/[=?&%/\\]/.test(title) ? `, titled "${title}"` : '';
+  return `${type === 'an untyped' ? type : `a ${type}`} body of ${Buffer.byteLength(text)} bytes${shownTitle}`;
 }
 
 /**
@@ -79,7 +87,7 @@ export function interpretAnswer(
     if (body) return body;
     return new AliyunApiError({
       code: `${httpStatusCode(status)}.NotJson`,
-      message: `HTTP ${status} with a body that is not a JSON object: ${bodySnippet(text)}`,
+      message: `HTTP ${status} with a body that is not a JSON object: ${describeBody(headers, text)}`,
       httpStatus: status,
       requestId: headerField(headers, 'x-acs-request-id'),
     });
@@ -97,7 +105,7 @@ export function interpretAnswer(
   }
   return new AliyunApiError({
     code: httpStatusCode(status),
-    message: `HTTP ${status} without an Alibaba Cloud error body: ${bodySnippet(text)}`,
+    message: `HTTP ${status} without an Alibaba Cloud error body: ${describeBody(headers, text)}`,
     httpStatus: status,
     requestId: headerField(headers, 'x-acs-request-id'),
   });

@@ -34,7 +34,8 @@ const TRANSIENT_CODES = new Set(['ServiceUnavailable', 'InternalError']);
 /**
  * Classifies by the cloud's code first and the HTTP status second: `Throttling.User` comes with
  * a 400 and must still count as throttling, while an unknown code is judged by its status (5xx is
- * the server's trouble, so transient; any other status is a verdict on the request, so permanent).
+ * the server's trouble, so transient; a 2xx we could not read is an unknown outcome, so transient;
+ * any other status is a verdict on the request, so permanent).
  *
  * Transport errors are transient: the request may or may not have reached the cloud, and a retry
  * is safe because an apply reuses its ClientToken (invariant 4). That includes TRANSPORT_ABORTED:

@@ -19,6 +19,7 @@ export class LeaseKeeper {
   private readonly controller = new AbortController();
   private readonly renewals: NodeJS.Timeout;
   private deadline: NodeJS.Timeout | undefined;
+  private stopped = false;
   /** When the lease confirmed last runs out, in performance.now() time. */
   private heldUntil: number;
 
@@ -37,6 +38,8 @@ export class LeaseKeeper {
         const sentAt = performance.now();
         scripts.run('extend-lease', [lockKey], [owner, leaseMs]).then(
           (renewed) => {
+            // Answered after the run ended (or the lease was given up): nothing to keep any more.
+            if (this.stopped) return;
             if (renewed !== 1) this.lose('server lease lost');
             else if (sentAt + leaseMs > this.heldUntil) {
               this.heldUntil = sentAt + leaseMs;
@@ -57,6 +60,7 @@ export class LeaseKeeper {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.renewals);
     clearTimeout(this.deadline);
   }

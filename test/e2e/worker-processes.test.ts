@@ -406,6 +406,22 @@ describe('worker processes', () => {
     expect(fleet.sim.stats().applies).toBe(3);
   });
 
+  it('wait past the stop deadline on SIGTERM for a run that outlasts it while Redis answers', async () => {
+    // The verify loop outlasts the deadline (max(lease 2 s, call 1 s + 5 s) = 6 s): reads lag the
+    // apply by 7 s, and the loop reads for up to 8 s.
+    const fleet = await startFleet({
+      sim: { servers: 1, faults: { configuringMs: 0, staleReadMs: 7_000 } },
+      policy: { callTimeoutMs: 1_000, verifyAttempts: 40, verifyIntervalMs: 200 },
+    });
+    const stopping = await startWorkerProcess(fleet.workerOptions);
+    const change = await submit(fleet, 0, { LocalSubnet: '172.22.9.0/24' });
+    await waitUntil(() => (fleet.sim.stats().applies === 1 ? true : undefined), { timeoutMs: 10_000 });
+    stopping.child.kill('SIGTERM');
+    expect(await stopping.exited).toEqual({ code: 0, signal: null });
+    expect(stopping.output()).toContain('still finishing the steps in flight');
+    expect(await stateOf(fleet, change.id)).toEqual({ state: 'succeeded', step: 'done' });
+  });
+
   it('exit within the stop deadline on SIGTERM while Redis is away, and at once on a second signal', async () => {
     const redis = await startPrivateRedis();
     cleanups.push(() => redis.stop());

@@ -36,8 +36,8 @@ export function registerWorkerCommand(program: Command): void {
     .summary('run change workers: dry run, apply and verify queued changes')
     .description(
       'Run BullMQ change workers against REDIS_URL until SIGTERM or SIGINT (then finish the steps in ' +
-        'flight and exit 0; past the lease (30 s) or the call timeout plus 5 s, whichever is longer, or ' +
-        'on a second signal, exit 1 and leave ' +
+        'flight and exit 0; if Redis does not answer for the lease (30 s) or the call timeout plus 5 s, ' +
+        'whichever is longer, or on a second signal, exit 1 and leave ' +
         'them to resume on another worker). Cloud calls use the credentials of the profile each change names: ' +
         'ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (/ _SECURITY_TOKEN) for the default one, ' +
         'IPSEC_FLEET_PROFILES_FILE for named ones; Psks are opened with IPSEC_FLEET_SECRET_KEY.',
