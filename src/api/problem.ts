@@ -49,6 +49,7 @@ const TITLES: Readonly<Record<string, string>> = {
   APPROVAL_DUPLICATE: 'Approval duplicate',
   ROLLOUT_EXPIRED: 'Rollout expired',
   ROLLBACK_EMPTY: 'Nothing to roll back',
+  ROLLBACK_IN_PROGRESS: 'Rollback in progress',
   SERVICE_UNAVAILABLE: 'Service unavailable',
   OUTCOME_UNKNOWN: 'Outcome unknown',
   INTERNAL_ERROR: 'Internal error',
@@ -71,6 +72,7 @@ const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   APPROVAL_DUPLICATE: 409,
   ROLLOUT_EXPIRED: 409,
   ROLLBACK_EMPTY: 409,
+  ROLLBACK_IN_PROGRESS: 409,
 };
 
 /** Fastify's own client errors, by their codes. */

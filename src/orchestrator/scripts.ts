@@ -17,6 +17,7 @@ export const SCRIPT_NAMES = [
   'rollout-create',
   'rollout-transition',
   'rollout-approve',
+  'rollout-claim-rollback',
   'approve',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

@@ -40,6 +40,19 @@ export class RolloutExpiredError extends IpsecFleetError {
 }
 
 /** Nothing to roll back: no change of the rollout was applied, or none can be restored. */
+/** Another call is creating this rollout's rollback right now; asking again shortly returns it. */
+export class RollbackInProgressError extends IpsecFleetError {
+  constructor(
+    readonly rolloutId: string,
+    readonly rollbackId: string,
+  ) {
+    super(
+      'ROLLBACK_IN_PROGRESS',
+      `rollout ${rolloutId} is being rolled back by ${rollbackId}; ask again shortly`,
+    );
+  }
+}
+
 export class NothingToRollBackError extends IpsecFleetError {
   constructor(readonly rolloutId: string) {
     super('ROLLBACK_EMPTY', `rollout ${rolloutId} has no applied change that can be restored`);

@@ -23,6 +23,7 @@ import { parseOrThrow } from '../validation.js';
 import {
   ApprovalRefusedError,
   NothingToRollBackError,
+  RollbackInProgressError,
   RolloutExpiredError,
   RolloutNotFoundError,
   RolloutStateError,
@@ -90,6 +91,16 @@ export interface RolloutPage {
   rollouts: RolloutView[];
   nextCursor?: string;
 }
+
+/** A rollback that ended like this did not do its work: asking again makes a new one. */
+const REDOABLE_ROLLBACK_STATES: ReadonlySet<RolloutState> = new Set([
+  'rejected',
+  'expired',
+  'cancelled',
+  'halted',
+]);
+/** How long a claimed rollback may take to be stored before a new claim may replace it. */
+const ROLLBACK_CREATION_MS = 30_000;
 
 export function newRolloutId(now: number = Date.now()): string {
   return `rol-${newChangeId(now).slice(4)}`;
@@ -454,8 +465,16 @@ export class Rollouts {
    * fields that change set, with the values of its `before` snapshot, newest change first. A Psk
    * cannot be put back (snapshots hold only its fingerprint) and is left out. The new rollout is
    * planned and approved like any other.
+   *
+   * A rollout has one rollback at a time: asked again (a retry, a second operator), this answers
+   * the one it made, `created: false`, unless that one ended without doing its work (rejected,
+   * expired, cancelled, halted), when a new one replaces it.
    */
-  async rollback(id: string, actor: string, note?: string): Promise<RolloutView> {
+  async rollback(
+    id: string,
+    actor: string,
+    note?: string,
+  ): Promise<{ rollout: RolloutView; created: boolean }> {
     const original = await this.get(id);
     if (!['completed', 'halted', 'cancelled'].includes(original.state)) {
       throw new RolloutStateError(id, original.state, 'roll back');
@@ -482,7 +501,7 @@ export class Rollouts {
     }
     if (targets.length === 0) throw new NothingToRollBackError(id);
     const { strategy, maxErrors, pause, bakeMs, approvals, maxChangesPerMinute } = original.settings;
-    return this.create({
+    const input = {
       targets,
       strategy,
       maxErrors,
@@ -493,7 +512,37 @@ export class Rollouts {
       actor,
       note: note ?? `rollback of ${id}`,
       rollbackOf: id,
-    } as RolloutInput);
+    } as RolloutInput;
+
+    let seen = (await redis.hget(keys.rollout(id), 'rollbackId')) ?? '';
+    for (;;) {
+      if (seen) {
+        const existing = await this.get(seen).catch((error: unknown) => {
+          if (error instanceof RolloutNotFoundError) return undefined;
+          throw error;
+        });
+        if (existing && !REDOABLE_ROLLBACK_STATES.has(existing.state))
+          return { rollout: existing, created: false };
+      }
+      const newId = newRolloutId(this.now());
+      const claim = (await this.deps.scripts.run(
+        'rollout-claim-rollback',
+        [keys.rollout(id)],
+        [seen, newId, this.now()],
+      )) as [string, string?, string?];
+      if (claim[0] === 'missing') throw new RolloutNotFoundError(id);
+      if (claim[0] === 'claimed') return { rollout: await this.create(input, { id: newId }), created: true };
+      if (claim[0] !== 'taken') throw new UnexpectedScriptResultError('rollout-claim-rollback', claim);
+      seen = claim[1] ?? '';
+      // Claimed by another call that has not stored its rollout yet: it is being created.
+      if (this.now() - Number(claim[2] ?? 0) < ROLLBACK_CREATION_MS && !(await this.exists(seen))) {
+        throw new RollbackInProgressError(id, seen);
+      }
+    }
+  }
+
+  private async exists(id: string): Promise<boolean> {
+    return (await this.deps.redis.exists(this.deps.keys.rollout(id))) === 1;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeState } from '../../src/orchestrator/change.js';
 import { TERMINAL_STATES } from '../../src/orchestrator/change.js';
+import { RollbackInProgressError } from '../../src/rollouts/errors.js';
 import type { RolloutInput } from '../../src/rollouts/rollout.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
 
@@ -244,8 +245,14 @@ describe('rolling back', () => {
       });
     }
 
-    const rollback = await h.rollouts.rollback(id, 'carol');
+    const { rollout: rollback, created } = await h.rollouts.rollback(id, 'carol');
+    expect(created).toBe(true);
     expect(rollback.rollbackOf).toBe(id);
+    // Asked again, by anyone, while it runs or once it has: the same rollback, not a second one.
+    expect(await h.rollouts.rollback(id, 'dave')).toEqual({
+      rollout: expect.objectContaining({ id: rollback.id }),
+      created: false,
+    });
     await h.waitForRollout(rollback.id, ['awaiting_approval']);
     const plan = await h.rollouts.plan(rollback.id);
     // Newest applied first: the reverse of the original batch order.
@@ -257,11 +264,40 @@ describe('rolling back', () => {
     expect(plan.every((entry) => entry.kind === 'would-change')).toBe(true);
     await h.rollouts.approve(rollback.id, 'bob');
     await h.waitForRollout(rollback.id, ['completed']);
+    expect((await h.rollouts.rollback(id, 'carol')).rollout.id).toBe(rollback.id);
+    expect((await h.rollouts.list()).rollouts.filter((r) => r.rollbackOf === id)).toHaveLength(1);
     for (const t of targets(h)) {
       const before = original.get(t.ipsecServerId)!;
       const now = h.sim.server(t.ipsecServerId)!.config;
       expect(now.LocalSubnet).toBe(before.LocalSubnet);
       expect(now.IkeConfig).toEqual(before.IkeConfig);
     }
+  });
+
+  it('makes one rollback for concurrent asks, and a new one after the first was rejected', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 2 } });
+    const h = harness;
+    const id = await approved(h, { targets: targets(h), params: { LocalSubnet: '172.16.9.0/24' } });
+    await h.waitForRollout(id, ['completed']);
+
+    const answers = await Promise.allSettled(
+      ['carol', 'dave', 'erin'].map((who) => h.rollouts.rollback(id, who)),
+    );
+    for (const answer of answers) {
+      if (answer.status === 'rejected') expect(answer.reason).toBeInstanceOf(RollbackInProgressError);
+    }
+    const made = answers.flatMap((answer) => (answer.status === 'fulfilled' ? [answer.value] : []));
+    expect(made.filter((answer) => answer.created)).toHaveLength(1);
+    expect(new Set(made.map((answer) => answer.rollout.id)).size).toBe(1);
+    const rollbacks = (await h.rollouts.list()).rollouts.filter((rollout) => rollout.rollbackOf === id);
+    expect(rollbacks).toHaveLength(1);
+
+    const first = rollbacks[0]!;
+    await h.waitForRollout(first.id, ['awaiting_approval']);
+    await h.rollouts.reject(first.id, 'bob', 'not tonight');
+    const again = await h.rollouts.rollback(id, 'carol');
+    expect(again.created).toBe(true);
+    expect(again.rollout.id).not.toBe(first.id);
+    expect(again.rollout.rollbackOf).toBe(id);
   });
 });

@@ -368,25 +368,28 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         description:
           'Role: submitter. Creates a new rollout putting back what this one applied (Psks excepted), ' +
           'planned and approved like any other. Body optional: `{ note }`. 409 if the rollout has not ' +
-          'ended or nothing can be put back.',
+          'ended or nothing can be put back. One rollback at a time: asked again, 200 with the rollback ' +
+          'already made, unless it ended undone (rejected, expired, cancelled, halted); 409 ' +
+          'ROLLBACK_IN_PROGRESS while another request is creating it.',
         tags: ['rollouts'],
         security: BEARER_SECURITY,
         params: paramsSchema,
         body: rollbackBodySchema,
         response: {
           201: rolloutResponse.describe('the new rollout'),
+          200: rolloutResponse.describe('the rollback made before'),
           ...problemResponses(400, 401, 403, 404, 409),
         },
       },
     },
     async (request, reply) => {
-      const rollout = await rollouts.rollback(
+      const { rollout, created } = await rollouts.rollback(
         request.params.id,
         principalOf(request).name,
         request.body?.note,
       );
       reply.header('location', `/v1/rollouts/${rollout.id}`);
-      return reply.code(201).send({ rollout });
+      return reply.code(created ? 201 : 200).send({ rollout });
     },
   );
 
