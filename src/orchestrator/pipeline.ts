@@ -5,8 +5,9 @@ import type { RpcCaller } from '../aliyun/types.js';
 import { type AuditContext, encodeEvent } from '../audit/event.js';
 import { sendDryRun, sendUpdateIpsecServer } from '../ipsec/api.js';
 import { classifyError, type ErrorClass } from '../ipsec/classify-error.js';
+import { completeConfigs } from '../ipsec/complete-configs.js';
 import { isSatisfiedBy } from '../ipsec/diff.js';
-import { type IpsecServer, redactServer } from '../ipsec/server.js';
+import { type IpsecServer, ipsecServerSchema, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
 import { type ChangeState, TERMINAL_STATES } from './change.js';
@@ -154,17 +155,31 @@ export function createChangeProcessor(deps: PipelineDeps) {
       // Inside the try: a Psk this worker cannot open (another secret key, or none) and a profile
       // it does not know (PROFILE_UNKNOWN) are permanent errors of the read phase, so the change
       // ends `rejected` and hands its lane on, instead of failing its job run after run.
-      const params = paramsToSend(id, record, deps.secrets);
-      const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
+      const requested = paramsToSend(id, record, deps.secrets);
       const { caller, reader } = deps.cloud(change.profile, regionId);
       const read = () => call(() => reader.read(regionId, ipsecServerId));
       const before = record.before ? undefined : redactServer(await read(), deps.secrets.fingerprint);
+      // Made whole from the snapshot recorded with the first dry run, so every retry of the apply
+      // sends the very same parameters with its ClientToken (invariant 4).
+      const current = before ?? recordedServer(record.before);
+      const { params, filled } = current
+        ? completeConfigs(requested, current)
+        : { params: requested, filled: [] as string[] };
+      const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
       phase = 'dry-run';
       const dryRun = await call(() => sendDryRun(caller, request, callOptions));
       // Recorded, and the lease checked, before the apply: no apply without a dry run that passed
       // just before it under the same lease (DESIGN invariant 1).
       await step(change, 'dry_run_passed', before ? { before: JSON.stringify(before) } : {}, [
-        encodeEvent(audit, 'dry_run_passed', { cloudRequestId: dryRun.RequestId }, now()),
+        encodeEvent(
+          audit,
+          'dry_run_passed',
+          {
+            cloudRequestId: dryRun.RequestId,
+            ...(filled.length > 0 ? { details: { filledFromServer: filled } } : {}),
+          },
+          now(),
+        ),
       ]);
       phase = 'apply';
       const applied = await call(() =>
@@ -349,4 +364,15 @@ function errorCode(error: unknown): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The server as the first dry run of this change recorded it, or undefined if unreadable. */
+function recordedServer(json: string | undefined): IpsecServer | undefined {
+  if (!json) return undefined;
+  try {
+    const parsed = ipsecServerSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -74,6 +74,10 @@ export class FaultInjector {
     return this.current.configuringMs;
   }
 
+  get partialConfigs(): 'keep' | 'defaults' {
+    return this.current.partialConfigs;
+  }
+
   get staleReadMs(): number {
     return this.current.staleReadMs;
   }

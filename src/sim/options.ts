@@ -39,6 +39,12 @@ export const simFaultsSchema = z.strictObject({
    * later calls and the admin views see the new record at once.
    */
   staleReadMs: millis.default(0),
+  /**
+   * What an apply does to the IkeConfig/IpsecConfig keys it leaves out: `keep` them, or put them
+   * back to the defaults the reference documents (`defaults`). The reference does not say which
+   * the cloud does; ipsec-fleet must be right under both.
+   */
+  partialConfigs: z.enum(['keep', 'defaults']).default('keep'),
   /** More latency for UpdateIpsecServer calls that are not dry runs: an apply slow to answer. */
   applyLatencyMs: millis.default(0),
   /** Calls per second per access key and action (token bucket); 0 means unlimited. */

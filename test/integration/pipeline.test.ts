@@ -149,6 +149,32 @@ describe('the change pipeline', () => {
     expect(codes).toContain('HTTP.200.NotJson');
   });
 
+  it('sends a config whole: keys a change does not name keep their values, whatever the cloud does with left-out keys', async () => {
+    // This simulator puts left-out config keys back to their documented defaults.
+    harness = await startHarness({
+      sim: { servers: 1, faults: { configuringMs: 0, partialConfigs: 'defaults' } },
+    });
+    const ikev1 = { IkeVersion: 'ikev1', IkePfs: 'group5', IkeLifetime: 3600 };
+    const first = await submit(harness, 0, { IkeConfig: ikev1 });
+    expect(await harness.waitFor(first.id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+    const second = await submit(harness, 0, { IkeConfig: { IkeLifetime: 7200 } });
+    expect(await harness.waitFor(second.id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+
+    const server = harness.sim.server(second.ipsecServerId)!;
+    expect(server.config.IkeConfig).toMatchObject({ ...ikev1, IkeLifetime: 7200 });
+    expect(server.history.at(-1)!.params.IkeConfig).toMatchObject({ IkeVersion: 'ikev1', IkeLifetime: 7200 });
+    const dryRun = (await harness.orchestrator.audit.forChange(second.id)).find(
+      (event) => event.type === 'dry_run_passed',
+    );
+    expect(dryRun?.details).toMatchObject({
+      filledFromServer: expect.arrayContaining(['IkeConfig.IkeVersion', 'IkeConfig.IkePfs']),
+    });
+    // What the change asked for is kept as asked.
+    expect((await harness.orchestrator.changes.get(second.id)).params).toEqual({
+      IkeConfig: { IkeLifetime: 7200 },
+    });
+  });
+
   it('does not spend attempts on throttling', async () => {
     harness = await startHarness({
       sim: { servers: 6, faults: { qps: 3, configuringMs: 0 } },

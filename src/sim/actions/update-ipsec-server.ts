@@ -73,7 +73,7 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
 
   const staleReadMs = state.faults.staleReadMs;
   if (staleReadMs > 0) keepStaleRead(server, now + staleReadMs);
-  apply(server, params, requestId, now);
+  apply(server, params, requestId, now, state.faults.partialConfigs);
   const configuringMs = state.faults.configuringMs;
   server.configuringUntil = configuringMs > 0 ? now + configuringMs : 0;
   state.stats.applies++;
@@ -100,8 +100,28 @@ function idempotencyKey(received: Readonly<Record<string, string>>): string {
   return JSON.stringify(names.map((name) => [name, received[name]]));
 }
 
-/** Partial configs merge into the current ones: UpdateIpsecServer leaves unnamed fields alone. */
-function apply(server: LiveServer, params: UpdateIpsecServerParams, requestId: string, now: number): void {
+/** The documented default of each config key (the seed's table): what `defaults` puts back. */
+const IKE_DEFAULTS = {
+  IkeVersion: 'ikev2',
+  IkeMode: 'main',
+  IkeEncAlg: 'aes',
+  IkeAuthAlg: 'sha1',
+  IkePfs: 'group2',
+  IkeLifetime: 86400,
+};
+const IPSEC_DEFAULTS = { IpsecEncAlg: 'aes', IpsecAuthAlg: 'sha1', IpsecPfs: 'group2', IpsecLifetime: 86400 };
+
+/**
+ * Top-level fields a call leaves out stay as they are. A config the call names is merged into the
+ * current one (`keep`), or replaces it over the documented defaults (`defaults`).
+ */
+function apply(
+  server: LiveServer,
+  params: UpdateIpsecServerParams,
+  requestId: string,
+  now: number,
+  partialConfigs: 'keep' | 'defaults',
+): void {
   const record = server.record;
   recordChanged(server);
   if (params.LocalSubnet !== undefined) record.LocalSubnet = params.LocalSubnet;
@@ -111,11 +131,13 @@ function apply(server: LiveServer, params: UpdateIpsecServerParams, requestId: s
   if (params.PskEnabled !== undefined) record.PskEnabled = params.PskEnabled;
   if (params.Psk !== undefined) record.Psk = params.Psk;
   if (params.IkeConfig) {
+    if (partialConfigs === 'defaults') Object.assign(record.IkeConfig, IKE_DEFAULTS);
     for (const [name, value] of Object.entries(params.IkeConfig)) {
       if (value !== undefined) (record.IkeConfig as unknown as Record<string, unknown>)[name] = value;
     }
   }
   if (params.IpsecConfig) {
+    if (partialConfigs === 'defaults') Object.assign(record.IpsecConfig, IPSEC_DEFAULTS);
     for (const [name, value] of Object.entries(params.IpsecConfig)) {
       if (value !== undefined) (record.IpsecConfig as unknown as Record<string, unknown>)[name] = value;
     }
