@@ -194,7 +194,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
         ),
       );
       phase = 'verify';
-      const after = await verify(id, read, params);
+      const after = await verify(id, read, params, signal);
       await end(
         change,
         'succeeded',
@@ -233,8 +233,11 @@ export function createChangeProcessor(deps: PipelineDeps) {
     changeId: string,
     read: () => Promise<IpsecServer>,
     params: MutableParams,
+    signal: AbortSignal,
   ): Promise<IpsecServer> {
     for (let attempt = 1; ; attempt++) {
+      // The lease is gone (or could not be confirmed): the change is another worker's to finish.
+      if (signal.aborted) throw new LeaseLostError(changeId);
       const current = await read();
       if (isSatisfiedBy(current, params)) return current;
       if (attempt >= policy.verifyAttempts) throw new VerifyMismatchError(changeId, attempt);

@@ -53,3 +53,24 @@ it('a worker cut off from Redis stops its apply before its lease can lapse; the 
   const history = h.sim.server(change.ipsecServerId)!.history;
   expect(history.map((entry) => entry.clientToken)).toEqual([change.clientToken]);
 });
+
+it('a worker cut off from Redis also stops its verify reads once its lease cannot be counted on', async () => {
+  harness = await startHarness({
+    workers: 0,
+    // The listing never shows the apply, so the verify loop would read for a long time.
+    sim: { servers: 1, faults: { configuringMs: 0, staleReadMs: 600_000 } },
+    policy: { leaseMs: 1_000, verifyAttempts: 1_000, verifyIntervalMs: 50 },
+  });
+  const h = harness;
+  proxy = await startTcpProxy(h.redisUrl);
+  await h.startWorker({ redisUrl: proxy.url });
+  await submitTo(h, 0, { IpsecServerName: 'cut-off-verify' });
+  await until(() => h.sim.stats().applies === 1, 'the apply');
+  proxy.freeze();
+  const reads = () => h.sim.stats().byAction.ListIpsecServers ?? 0;
+  // Three quarters of the lease at most, plus one read in flight.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const settled = reads();
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  expect(reads()).toBe(settled);
+});
