@@ -121,5 +121,6 @@ export const simErrors = {
     'IdempotentParameterMismatch',
     'The request uses the same client token as a previous, but non-identical request.',
   ),
+  lastTokenProcessing: fixed(400, 'LastTokenProcessing', 'The last token request is processing.'),
   dryRunPassed: fixed(400, 'DryRunOperation', 'Request validation has been passed with DryRun flag set.'),
 } as const;

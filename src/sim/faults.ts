@@ -78,6 +78,10 @@ export class FaultInjector {
     return this.current.partialConfigs;
   }
 
+  get tokenProcessingMs(): number {
+    return this.current.tokenProcessingMs;
+  }
+
   get staleReadMs(): number {
     return this.current.staleReadMs;
   }

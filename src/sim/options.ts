@@ -45,6 +45,11 @@ export const simFaultsSchema = z.strictObject({
    * the cloud does; ipsec-fleet must be right under both.
    */
   partialConfigs: z.enum(['keep', 'defaults']).default('keep'),
+  /**
+   * How long after an apply its ClientToken's retries answer `LastTokenProcessing` (as VPC does
+   * while the first request with a token is still being processed) instead of the replay.
+   */
+  tokenProcessingMs: millis.default(0),
   /** More latency for UpdateIpsecServer calls that are not dry runs: an apply slow to answer. */
   applyLatencyMs: millis.default(0),
   /** Calls per second per access key and action (token bucket); 0 means unlimited. */

@@ -175,6 +175,29 @@ describe('the change pipeline', () => {
     });
   });
 
+  it('waits out LastTokenProcessing on the retry of an apply whose answer was lost, applying once', async () => {
+    harness = await startHarness({
+      sim: { servers: 6, seed: 9, faults: { configuringMs: 0, resetRate: 0.5, tokenProcessingMs: 300 } },
+      policy: { transient: { baseMs: 5, maxMs: 20, maxAttempts: 40 } },
+    });
+    const changes = [];
+    for (let n = 0; n < 6; n++) changes.push(await submit(harness, n, subnet(n + 60)));
+    for (const change of changes) {
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed', 'rejected'], 30_000)).toBe('succeeded');
+    }
+    const stats = harness.sim.stats();
+    expect(stats.byCode.LastTokenProcessing).toBeGreaterThan(0);
+    expect(stats.applies).toBe(6);
+    const waited = (
+      await Promise.all(changes.map((change) => harness!.orchestrator.audit.forChange(change.id)))
+    )
+      .flat()
+      .filter((event) => event.code === 'LastTokenProcessing');
+    // Busy, not transient: it waits like VpnGateway.Configuring and spends no transient attempt.
+    expect(waited.length).toBeGreaterThan(0);
+    for (const event of waited) expect(event).toMatchObject({ type: 'backoff', details: { class: 'busy' } });
+  });
+
   it('does not spend attempts on throttling', async () => {
     harness = await startHarness({
       sim: { servers: 6, faults: { qps: 3, configuringMs: 0 } },

@@ -56,6 +56,7 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
     paramsKey = idempotencyKey(context.params);
     const found = state.tokens.lookup(key.accessKeyId, clientToken, paramsKey, now);
     if (found.kind === 'replay') {
+      if (now - found.remembered.at < state.faults.tokenProcessingMs) return simErrors.lastTokenProcessing();
       state.stats.idempotentReplays++;
       return { requestId: found.remembered.requestId, body: found.remembered.body };
     }
