@@ -22,6 +22,7 @@ export const RUN_FIELDS = [
   'pskSealed',
   'clientToken',
   'before',
+  'sentConfigs',
   'busyCount',
   'busySince',
   'lockedCount',

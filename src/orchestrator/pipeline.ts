@@ -7,7 +7,7 @@ import { sendDryRun, sendUpdateIpsecServer } from '../ipsec/api.js';
 import { classifyError, type ErrorClass } from '../ipsec/classify-error.js';
 import { completeConfigs } from '../ipsec/complete-configs.js';
 import { isSatisfiedBy } from '../ipsec/diff.js';
-import { type IpsecServer, ipsecServerSchema, redactServer } from '../ipsec/server.js';
+import { type IpsecServer, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
 import { type ChangeState, TERMINAL_STATES } from './change.js';
@@ -159,18 +159,25 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const { caller, reader } = deps.cloud(change.profile, regionId);
       const read = () => call(() => reader.read(regionId, ipsecServerId));
       const before = record.before ? undefined : redactServer(await read(), deps.secrets.fingerprint);
-      // Made whole from the snapshot recorded with the first dry run, so every retry of the apply
-      // sends the very same parameters with its ClientToken (invariant 4).
-      const current = before ?? recordedServer(record.before);
-      const { params, filled } = current
-        ? completeConfigs(requested, current)
-        : { params: requested, filled: [] as string[] };
+      // The configs are made whole once, with the first dry run, and recorded with it: every retry
+      // of the apply sends exactly what the first one sent, with its ClientToken (invariant 4).
+      const { params, filled } = before
+        ? completeConfigs(requested, before)
+        : { params: withSentConfigs(requested, record.sentConfigs), filled: [] as string[] };
       const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
       phase = 'dry-run';
       const dryRun = await call(() => sendDryRun(caller, request, callOptions));
       // Recorded, and the lease checked, before the apply: no apply without a dry run that passed
       // just before it under the same lease (DESIGN invariant 1).
-      await step(change, 'dry_run_passed', before ? { before: JSON.stringify(before) } : {}, [
+      const recorded: Record<string, string> = {};
+      if (before) recorded.before = JSON.stringify(before);
+      if (filled.length > 0) {
+        recorded.sentConfigs = JSON.stringify({
+          IkeConfig: params.IkeConfig,
+          IpsecConfig: params.IpsecConfig,
+        });
+      }
+      await step(change, 'dry_run_passed', recorded, [
         encodeEvent(
           audit,
           'dry_run_passed',
@@ -369,13 +376,17 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The server as the first dry run of this change recorded it, or undefined if unreadable. */
-function recordedServer(json: string | undefined): IpsecServer | undefined {
-  if (!json) return undefined;
-  try {
-    const parsed = ipsecServerSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The params as the first dry run of this change sent them: with the configs it made whole, or
+ * as requested when it filled nothing (or ran on a version that did not fill, whose apply a retry
+ * must repeat as it was). The record holds no secret: configs carry none.
+ */
+function withSentConfigs(requested: MutableParams, sentConfigs: string | undefined): MutableParams {
+  if (!sentConfigs) return requested;
+  const sent = JSON.parse(sentConfigs) as Pick<MutableParams, 'IkeConfig' | 'IpsecConfig'>;
+  return {
+    ...requested,
+    ...(sent.IkeConfig ? { IkeConfig: sent.IkeConfig } : {}),
+    ...(sent.IpsecConfig ? { IpsecConfig: sent.IpsecConfig } : {}),
+  };
 }
