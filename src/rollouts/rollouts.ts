@@ -514,15 +514,24 @@ export class Rollouts {
       rollbackOf: id,
     } as RolloutInput;
 
-    let seen = (await redis.hget(keys.rollout(id), 'rollbackId')) ?? '';
+    const [rollbackId, claimedAt] = await redis.hmget(keys.rollout(id), 'rollbackId', 'rollbackClaimedAt');
+    let seen = rollbackId ?? '';
+    let seenClaimedAt = Number(claimedAt ?? 0);
     for (;;) {
       if (seen) {
         const existing = await this.get(seen).catch((error: unknown) => {
           if (error instanceof RolloutNotFoundError) return undefined;
           throw error;
         });
-        if (existing && !REDOABLE_ROLLBACK_STATES.has(existing.state))
+        if (existing && !REDOABLE_ROLLBACK_STATES.has(existing.state)) {
+          // Its first creator may have died before adding its job (a plan, say): free if it has one.
+          await this.ensureJob(existing.id);
           return { rollout: existing, created: false };
+        }
+        // Claimed, and not stored yet: another call is creating it right now.
+        if (!existing && this.now() - seenClaimedAt < ROLLBACK_CREATION_MS) {
+          throw new RollbackInProgressError(id, seen);
+        }
       }
       const newId = newRolloutId(this.now());
       const claim = (await this.deps.scripts.run(
@@ -531,13 +540,23 @@ export class Rollouts {
         [seen, newId, this.now()],
       )) as [string, string?, string?];
       if (claim[0] === 'missing') throw new RolloutNotFoundError(id);
-      if (claim[0] === 'claimed') return { rollout: await this.create(input, { id: newId }), created: true };
+      if (claim[0] === 'claimed') {
+        try {
+          return { rollout: await this.create(input, { id: newId }), created: true };
+        } catch (error) {
+          // Give the claim back (as an old one, free to take), or every ask for 30 s would hear
+          // that a rollback is being created. Best effort: an old claim is taken over anyway.
+          if (!(await this.exists(newId))) {
+            await this.deps.scripts
+              .run('rollout-claim-rollback', [keys.rollout(id)], [newId, seen, 0])
+              .catch(() => undefined);
+          }
+          throw error;
+        }
+      }
       if (claim[0] !== 'taken') throw new UnexpectedScriptResultError('rollout-claim-rollback', claim);
       seen = claim[1] ?? '';
-      // Claimed by another call that has not stored its rollout yet: it is being created.
-      if (this.now() - Number(claim[2] ?? 0) < ROLLBACK_CREATION_MS && !(await this.exists(seen))) {
-        throw new RollbackInProgressError(id, seen);
-      }
+      seenClaimedAt = Number(claim[2] ?? 0);
     }
   }
 

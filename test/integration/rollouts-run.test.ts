@@ -294,6 +294,18 @@ describe('rolling back', () => {
 
     const first = rollbacks[0]!;
     await h.waitForRollout(first.id, ['awaiting_approval']);
+    // What a call leaves between its claim and storing its rollout: a claimed id not stored yet.
+    const key = h.orchestrator.keys.rollout(id);
+    await h.orchestrator.redis.hset(
+      key,
+      'rollbackId',
+      'rol-being-made',
+      'rollbackClaimedAt',
+      String(Date.now()),
+    );
+    await expect(h.rollouts.rollback(id, 'frank')).rejects.toBeInstanceOf(RollbackInProgressError);
+    // Put back as it was: the claim of the rollback made above.
+    await h.orchestrator.redis.hset(key, 'rollbackId', first.id);
     await h.rollouts.reject(first.id, 'bob', 'not tonight');
     const again = await h.rollouts.rollback(id, 'carol');
     expect(again.created).toBe(true);
