@@ -10,6 +10,7 @@ import { isSatisfiedBy } from '../ipsec/diff.js';
 import { type IpsecServer, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
+import { sleep } from '../sleep.js';
 import { type ChangeState, TERMINAL_STATES } from './change.js';
 import { type ChangeJobData, EXPIRE_JOB } from './change-queue.js';
 import { type ChangeRecord, paramsToSend, RUN_FIELDS, recordFromValues } from './change-record.js';
@@ -148,7 +149,8 @@ export function createChangeProcessor(deps: PipelineDeps) {
     const callOptions = { signal, timeoutMs: policy.callTimeoutMs };
     // A throttled call is retried in place, lease held: it is the quota speaking, not the gateway,
     // and restarting the change from its dry run would only spend more of the quota.
-    const call = <T>(fn: () => Promise<T>): Promise<T> => retryThrottled(fn, policy.throttled, random);
+    const call = <T>(fn: () => Promise<T>): Promise<T> =>
+      retryThrottled(fn, policy.throttled, random, signal);
     let phase: Phase = 'read';
 
     try {
@@ -248,7 +250,9 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const current = await read();
       if (isSatisfiedBy(current, params)) return current;
       if (attempt >= policy.verifyAttempts) throw new VerifyMismatchError(changeId, attempt);
-      await new Promise((resolve) => setTimeout(resolve, policy.verifyIntervalMs));
+      await sleep(policy.verifyIntervalMs, signal).catch(() => {
+        throw new LeaseLostError(changeId);
+      });
     }
   }
 
@@ -354,14 +358,22 @@ function streaksEndedByLock(record: ChangeRecord): Record<string, string> {
 }
 
 /** Throttled calls wait and go again, up to the rule's attempts (default 20); then the change backs off. */
-async function retryThrottled<T>(fn: () => Promise<T>, rule: BackoffRule, random: () => number): Promise<T> {
+/** Retries a throttled call in place; a lease given up meanwhile ends the retries (with the last error). */
+async function retryThrottled<T>(
+  fn: () => Promise<T>,
+  rule: BackoffRule,
+  random: () => number,
+  signal: AbortSignal,
+): Promise<T> {
   const limit = rule.maxAttempts ?? 20;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= limit || classifyError(error) !== 'throttled') throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(backoffDelay(rule, attempt, random), 10)));
+      if (attempt >= limit || classifyError(error) !== 'throttled' || signal.aborted) throw error;
+      await sleep(Math.max(backoffDelay(rule, attempt, random), 10), signal).catch(() => {
+        throw error;
+      });
     }
   }
 }
