@@ -5,7 +5,9 @@ import type { MutableParams } from './update-params.js';
 
 /**
  * The params to send, with each config they name (IkeConfig, IpsecConfig) made whole from the
- * server's current one, and the names of the keys filled in.
+ * server's current one, the names of the keys filled in, and of those left out because our own
+ * rules refuse the server's value (on a cloud that resets left-out keys, those go back to their
+ * defaults: the caller records them).
  *
  * Whether UpdateIpsecServer keeps the config keys a call leaves out, or puts them back to their
  * documented defaults, the reference does not say (it gives a default for each). Sending every key
@@ -16,8 +18,9 @@ import type { MutableParams } from './update-params.js';
 export function completeConfigs(
   params: MutableParams,
   server: IpsecServer,
-): { params: MutableParams; filled: string[] } {
+): { params: MutableParams; filled: string[]; refused: string[] } {
   const filled: string[] = [];
+  const refused: string[] = [];
   const complete = <K extends string>(
     name: 'IkeConfig' | 'IpsecConfig',
     keys: readonly K[],
@@ -33,7 +36,11 @@ export function completeConfigs(
         continue;
       }
       const value = current?.[key];
-      if (value === undefined || value === '' || !rules[key].safeParse(value).success) continue;
+      if (value === undefined || value === '') continue;
+      if (!rules[key].safeParse(value).success) {
+        refused.push(`${name}.${key}`);
+        continue;
+      }
       whole[key] = value;
       filled.push(`${name}.${key}`);
     }
@@ -53,7 +60,7 @@ export function completeConfigs(
     params.IpsecConfig,
     server.IpsecConfig,
   );
-  if (filled.length === 0) return { params, filled };
+  if (filled.length === 0) return { params, filled, refused };
   return {
     params: {
       ...params,
@@ -61,5 +68,6 @@ export function completeConfigs(
       ...(IpsecConfig ? { IpsecConfig: IpsecConfig as MutableParams['IpsecConfig'] } : {}),
     },
     filled,
+    refused,
   };
 }

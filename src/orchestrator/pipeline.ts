@@ -163,9 +163,9 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const before = record.before ? undefined : redactServer(await read(), deps.secrets.fingerprint);
       // The configs are made whole once, with the first dry run, and recorded with it: every retry
       // of the apply sends exactly what the first one sent, with its ClientToken (invariant 4).
-      const { params, filled } = before
+      const { params, filled, refused } = before
         ? completeConfigs(requested, before)
-        : { params: withSentConfigs(requested, record.sentConfigs), filled: [] as string[] };
+        : { params: withSentConfigs(requested, record.sentConfigs), filled: [] as string[], refused: [] };
       const request = { IpsecServerId: ipsecServerId, RegionId: regionId, ...params };
       phase = 'dry-run';
       const dryRun = await call(() => sendDryRun(caller, request, callOptions));
@@ -185,7 +185,14 @@ export function createChangeProcessor(deps: PipelineDeps) {
           'dry_run_passed',
           {
             cloudRequestId: dryRun.RequestId,
-            ...(filled.length > 0 ? { details: { filledFromServer: filled } } : {}),
+            ...(filled.length + refused.length > 0
+              ? {
+                  details: {
+                    ...(filled.length > 0 ? { filledFromServer: filled } : {}),
+                    ...(refused.length > 0 ? { notFilledServerValueRefused: refused } : {}),
+                  },
+                }
+              : {}),
           },
           now(),
         ),

@@ -154,7 +154,13 @@ describe('the change pipeline', () => {
     harness = await startHarness({
       sim: { servers: 1, faults: { configuringMs: 0, partialConfigs: 'defaults' } },
     });
-    const ikev1 = { IkeVersion: 'ikev1', IkePfs: 'group5', IkeLifetime: 3600 };
+    const ikev1 = {
+      IkeVersion: 'ikev1',
+      IkePfs: 'group5',
+      IkeLifetime: 3600,
+      LocalId: 'vpn.example.com',
+      RemoteId: 'peer.example.com',
+    };
     const first = await submit(harness, 0, { IkeConfig: ikev1 });
     expect(await harness.waitFor(first.id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
     const second = await submit(harness, 0, { IkeConfig: { IkeLifetime: 7200 } });
@@ -167,7 +173,12 @@ describe('the change pipeline', () => {
       (event) => event.type === 'dry_run_passed',
     );
     expect(dryRun?.details).toMatchObject({
-      filledFromServer: expect.arrayContaining(['IkeConfig.IkeVersion', 'IkeConfig.IkePfs']),
+      filledFromServer: expect.arrayContaining([
+        'IkeConfig.IkeVersion',
+        'IkeConfig.IkePfs',
+        'IkeConfig.LocalId',
+        'IkeConfig.RemoteId',
+      ]),
     });
     // What the change asked for is kept as asked.
     expect((await harness.orchestrator.changes.get(second.id)).params).toEqual({

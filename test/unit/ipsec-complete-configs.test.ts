@@ -50,7 +50,7 @@ describe('completeConfigs', () => {
 
   it('leaves params without a config, and a value our rules refuse, as they are', () => {
     const subnet = params({ LocalSubnet: '10.1.0.0/24' });
-    expect(completeConfigs(subnet, server)).toEqual({ params: subnet, filled: [] });
+    expect(completeConfigs(subnet, server)).toEqual({ params: subnet, filled: [], refused: [] });
     const odd = ipsecServerSchema.parse({
       ...server,
       IpsecConfig: { IpsecEncAlg: 'rot13', IpsecLifetime: 999_999 },
@@ -58,6 +58,7 @@ describe('completeConfigs', () => {
     expect(completeConfigs(params({ IpsecConfig: { IpsecPfs: 'group2' } }), odd)).toEqual({
       params: params({ IpsecConfig: { IpsecPfs: 'group2' } }),
       filled: [],
+      refused: ['IpsecConfig.IpsecEncAlg', 'IpsecConfig.IpsecLifetime'],
     });
   });
 

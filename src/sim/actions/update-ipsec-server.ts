@@ -132,7 +132,11 @@ function apply(
   if (params.PskEnabled !== undefined) record.PskEnabled = params.PskEnabled;
   if (params.Psk !== undefined) record.Psk = params.Psk;
   if (params.IkeConfig) {
-    if (partialConfigs === 'defaults') Object.assign(record.IkeConfig, IKE_DEFAULTS);
+    if (partialConfigs === 'defaults') {
+      // LocalId defaults to the gateway's public address, RemoteId to nothing (the reference).
+      Object.assign(record.IkeConfig, IKE_DEFAULTS, { LocalId: record.InternetIp });
+      delete record.IkeConfig.RemoteId;
+    }
     for (const [name, value] of Object.entries(params.IkeConfig)) {
       if (value !== undefined) (record.IkeConfig as unknown as Record<string, unknown>)[name] = value;
     }
