@@ -28,6 +28,23 @@ export interface SimIpsecConfig {
   IpsecLifetime: number;
 }
 
+/** The reference's defaults: LocalId is the gateway's public address, RemoteId nothing. */
+export function defaultIkeConfig(internetIp: string): SimIkeConfig {
+  return {
+    IkeVersion: 'ikev2',
+    IkeMode: 'main',
+    IkeEncAlg: 'aes',
+    IkeAuthAlg: 'sha1',
+    IkePfs: 'group2',
+    IkeLifetime: 86400,
+    LocalId: internetIp,
+  };
+}
+
+export function defaultIpsecConfig(): SimIpsecConfig {
+  return { IpsecEncAlg: 'aes', IpsecAuthAlg: 'sha1', IpsecPfs: 'group2', IpsecLifetime: 86400 };
+}
+
 /** One server as ListIpsecServers returns it (the official SDK's model), plus its owner. */
 export interface SimServerRecord {
   IpsecServerId: string;
@@ -168,17 +185,8 @@ export function generateFleet(spec: FleetSpec): SimServerRecord[] {
       LocalSubnet: '192.168.0.0/24',
       ClientIpPool: clientIpPoolFor(index),
       EffectImmediately: false,
-      IkeConfig: {
-        IkeVersion: 'ikev2',
-        IkeMode: 'main',
-        IkeEncAlg: 'aes',
-        IkeAuthAlg: 'sha1',
-        IkePfs: 'group2',
-        IkeLifetime: 86400,
-        // The reference: LocalId defaults to the gateway's public address, RemoteId to nothing.
-        LocalId: internetIp,
-      },
-      IpsecConfig: { IpsecEncAlg: 'aes', IpsecAuthAlg: 'sha1', IpsecPfs: 'group2', IpsecLifetime: 86400 },
+      IkeConfig: defaultIkeConfig(internetIp),
+      IpsecConfig: defaultIpsecConfig(),
       PskEnabled: true,
       Psk: prng.string(16, ALNUM),
       InternetIp: internetIp,

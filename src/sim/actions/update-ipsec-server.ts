@@ -5,7 +5,14 @@ import {
 } from '../../ipsec/update-params.js';
 import { parseWireParams } from '../../ipsec/wire.js';
 import { type SimError, simErrors } from '../errors.js';
-import { keepStaleRead, type LiveServer, recordChanged, type SimHistoryEntry } from '../fleet.js';
+import {
+  defaultIkeConfig,
+  defaultIpsecConfig,
+  keepStaleRead,
+  type LiveServer,
+  recordChanged,
+  type SimHistoryEntry,
+} from '../fleet.js';
 import { parseParams, rememberingParser } from '../params.js';
 import { simPskLabel } from '../psk-label.js';
 import { checkAddressPlan } from '../rules.js';
@@ -101,17 +108,6 @@ function idempotencyKey(received: Readonly<Record<string, string>>): string {
   return JSON.stringify(names.map((name) => [name, received[name]]));
 }
 
-/** The documented default of each config key (the seed's table): what `defaults` puts back. */
-const IKE_DEFAULTS = {
-  IkeVersion: 'ikev2',
-  IkeMode: 'main',
-  IkeEncAlg: 'aes',
-  IkeAuthAlg: 'sha1',
-  IkePfs: 'group2',
-  IkeLifetime: 86400,
-};
-const IPSEC_DEFAULTS = { IpsecEncAlg: 'aes', IpsecAuthAlg: 'sha1', IpsecPfs: 'group2', IpsecLifetime: 86400 };
-
 /**
  * Top-level fields a call leaves out stay as they are. A config the call names is merged into the
  * current one (`keep`), or replaces it over the documented defaults (`defaults`).
@@ -132,17 +128,13 @@ function apply(
   if (params.PskEnabled !== undefined) record.PskEnabled = params.PskEnabled;
   if (params.Psk !== undefined) record.Psk = params.Psk;
   if (params.IkeConfig) {
-    if (partialConfigs === 'defaults') {
-      // LocalId defaults to the gateway's public address, RemoteId to nothing (the reference).
-      Object.assign(record.IkeConfig, IKE_DEFAULTS, { LocalId: record.InternetIp });
-      delete record.IkeConfig.RemoteId;
-    }
+    if (partialConfigs === 'defaults') record.IkeConfig = defaultIkeConfig(record.InternetIp);
     for (const [name, value] of Object.entries(params.IkeConfig)) {
       if (value !== undefined) (record.IkeConfig as unknown as Record<string, unknown>)[name] = value;
     }
   }
   if (params.IpsecConfig) {
-    if (partialConfigs === 'defaults') Object.assign(record.IpsecConfig, IPSEC_DEFAULTS);
+    if (partialConfigs === 'defaults') record.IpsecConfig = defaultIpsecConfig();
     for (const [name, value] of Object.entries(params.IpsecConfig)) {
       if (value !== undefined) (record.IpsecConfig as unknown as Record<string, unknown>)[name] = value;
     }
