@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { IpsecFleetError } from '../errors.js';
 import { type PrivateRedis, RedisServerStartError, startPrivateRedis } from '../redis/private-server.js';
+import { withTimeout } from '../with-timeout.js';
 
 /** The demo cannot run: no Redis answers and none could be started. Exit code 2. */
 export class DemoSetupError extends IpsecFleetError {
@@ -43,17 +44,15 @@ export async function redisAnswers(url: string, timeoutMs = 1_000): Promise<bool
     retryStrategy: () => null,
   });
   client.on('error', () => undefined);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
-    });
-    await Promise.race([client.connect().then(() => client.ping()), deadline]);
+    await withTimeout(
+      client.connect().then(() => client.ping()),
+      timeoutMs,
+    );
     return true;
   } catch {
     return false;
   } finally {
-    clearTimeout(timer);
     client.disconnect();
   }
 }
