@@ -479,41 +479,9 @@ export class Rollouts {
     if (!['completed', 'halted', 'cancelled'].includes(original.state)) {
       throw new RolloutStateError(id, original.state, 'roll back');
     }
-    const { redis, keys, changes } = this.deps;
-    const outcomes = await redis.hgetall(keys.rolloutOutcomes(id));
-    const submitted = await this.changeIds(id);
-    const applied: ChangeView[] = [];
-    for (const [index, changeId] of submitted) {
-      if (outcomes[String(index)] !== 'succeeded') continue;
-      applied.push(await changes.get(changeId));
-    }
-    applied.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
-    const targets = [];
-    for (const change of applied) {
-      const params = restoreParams(change);
-      if (params)
-        targets.push({
-          ipsecServerId: change.ipsecServerId,
-          regionId: change.regionId,
-          ...(change.profile !== DEFAULT_PROFILE ? { profile: change.profile } : {}),
-          params,
-        });
-    }
-    if (targets.length === 0) throw new NothingToRollBackError(id);
-    const { strategy, maxErrors, pause, bakeMs, approvals, maxChangesPerMinute } = original.settings;
-    const input = {
-      targets,
-      strategy,
-      maxErrors,
-      pause,
-      bakeMs,
-      ...(maxChangesPerMinute ? { maxChangesPerMinute } : {}),
-      approvals,
-      actor,
-      note: note ?? `rollback of ${id}`,
-      rollbackOf: id,
-    } as RolloutInput;
-
+    const { redis, keys } = this.deps;
+    // Built once, and only when a rollback is to be made: a repeated ask returns the one made.
+    let input: RolloutInput | undefined;
     const [rollbackId, claimedAt] = await redis.hmget(keys.rollout(id), 'rollbackId', 'rollbackClaimedAt');
     let seen = rollbackId ?? '';
     let seenClaimedAt = Number(claimedAt ?? 0);
@@ -533,6 +501,7 @@ export class Rollouts {
           throw new RollbackInProgressError(id, seen);
         }
       }
+      input ??= await this.rollbackInput(original, actor, note);
       const newId = newRolloutId(this.now());
       const claim = (await this.deps.scripts.run(
         'rollout-claim-rollback',
@@ -558,6 +527,50 @@ export class Rollouts {
       seen = claim[1] ?? '';
       seenClaimedAt = Number(claim[2] ?? 0);
     }
+  }
+
+  /**
+   * What a rollback of `original` puts back: for each target whose change succeeded, the fields it
+   * set, with their `before` values, newest change first.
+   */
+  private async rollbackInput(original: RolloutView, actor: string, note?: string): Promise<RolloutInput> {
+    const { redis, keys, changes } = this.deps;
+    const id = original.id;
+    const [outcomes, submitted] = await Promise.all([
+      redis.hgetall(keys.rolloutOutcomes(id)),
+      this.changeIds(id),
+    ]);
+    const applied = await Promise.all(
+      [...submitted]
+        .filter(([index]) => outcomes[String(index)] === 'succeeded')
+        .map(([, changeId]) => changes.get(changeId)),
+    );
+    applied.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
+    const targets = [];
+    for (const change of applied) {
+      const params = restoreParams(change);
+      if (params)
+        targets.push({
+          ipsecServerId: change.ipsecServerId,
+          regionId: change.regionId,
+          ...(change.profile !== DEFAULT_PROFILE ? { profile: change.profile } : {}),
+          params,
+        });
+    }
+    if (targets.length === 0) throw new NothingToRollBackError(id);
+    const { strategy, maxErrors, pause, bakeMs, approvals, maxChangesPerMinute } = original.settings;
+    return {
+      targets,
+      strategy,
+      maxErrors,
+      pause,
+      bakeMs,
+      ...(maxChangesPerMinute ? { maxChangesPerMinute } : {}),
+      approvals,
+      actor,
+      note: note ?? `rollback of ${id}`,
+      rollbackOf: id,
+    } as RolloutInput;
   }
 
   private async exists(id: string): Promise<boolean> {
