@@ -173,29 +173,21 @@ export function createChangeProcessor(deps: PipelineDeps) {
       // just before it under the same lease (DESIGN invariant 1).
       const recorded: Record<string, string> = {};
       if (before) recorded.before = JSON.stringify(before);
+      const notes: Record<string, string[]> = {};
       if (filled.length > 0) {
         recorded.sentConfigs = JSON.stringify({
           IkeConfig: params.IkeConfig,
           IpsecConfig: params.IpsecConfig,
         });
+        notes.filledFromServer = filled;
       }
+      if (refused.length > 0) notes.notFilledServerValueRefused = refused;
+      const dryRunPassed = {
+        cloudRequestId: dryRun.RequestId,
+        ...(Object.keys(notes).length > 0 ? { details: notes } : {}),
+      };
       await step(change, 'dry_run_passed', recorded, [
-        encodeEvent(
-          audit,
-          'dry_run_passed',
-          {
-            cloudRequestId: dryRun.RequestId,
-            ...(filled.length + refused.length > 0
-              ? {
-                  details: {
-                    ...(filled.length > 0 ? { filledFromServer: filled } : {}),
-                    ...(refused.length > 0 ? { notFilledServerValueRefused: refused } : {}),
-                  },
-                }
-              : {}),
-          },
-          now(),
-        ),
+        encodeEvent(audit, 'dry_run_passed', dryRunPassed, now()),
       ]);
       phase = 'apply';
       const applied = await call(() =>
