@@ -77,6 +77,6 @@ export class LeaseKeeper {
 
   private lose(reason: string): void {
     this.stop();
-    if (!this.controller.signal.aborted) this.controller.abort(new Error(reason));
+    this.controller.abort(new Error(reason));
   }
 }
