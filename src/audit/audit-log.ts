@@ -14,15 +14,25 @@ export interface AuditQuery {
 
 const PAGE = 1_000;
 
+export interface AuditLogOptions {
+  /** Entries per XRANGE and changes per pipelined read of a server's timelines. */
+  pageSize?: number;
+}
+
 /**
  * Reads the audit trail. Appending happens only inside the orchestrator's Lua scripts, together
  * with the state it records; this side never writes and never trims.
  */
 export class AuditLog {
+  private readonly pageSize: number;
+
   constructor(
     private readonly redis: RedisConnection,
     private readonly keys: OrchestratorKeys,
-  ) {}
+    options: AuditLogOptions = {},
+  ) {
+    this.pageSize = options.pageSize ?? PAGE;
+  }
 
   /** A change's whole timeline, oldest first: the `e:<stream id>` fields of its hash. */
   async forChange(changeId: string): Promise<AuditEvent[]> {
@@ -51,9 +61,9 @@ export class AuditLog {
     let start = query.from === undefined ? '-' : String(query.from);
     const end = query.to === undefined ? '+' : String(query.to);
     for (;;) {
-      const page = await this.redis.xrange(this.keys.audit, start, end, 'COUNT', PAGE);
+      const page = await this.redis.xrange(this.keys.audit, start, end, 'COUNT', this.pageSize);
       for (const [id, fields] of page) yield parseStoredEvent(id, fields[1] as string);
-      if (page.length < PAGE) return;
+      if (page.length < this.pageSize) return;
       start = `(${(page[page.length - 1] as [string, string[]])[0]}`;
     }
   }
@@ -68,30 +78,49 @@ export class AuditLog {
     return count;
   }
 
-  /** A server's events: the timelines of its changes, merged in stream order. */
+  /**
+   * A server's events: the timelines of its changes, merged in stream order, a page of changes at
+   * a time. What is held is the page and the events that may still have earlier ones behind them,
+   * not the server's history: a change's first event is appended when it is submitted, so none of
+   * the changes not loaded yet (the index is in submission order) can have an event earlier than
+   * the next one's score, less the clock margin.
+   */
   private async *forServer(ipsecServerId: string, query: AuditQuery): AsyncGenerator<AuditEvent> {
     // The index is scored by the submitter's clock, the range by Redis's: a margin keeps a change
     // submitted just after `to` by a clock running ahead; its events are then filtered exactly.
-    const changeIds = await this.redis.zrangebyscore(
+    const index = await this.redis.zrangebyscore(
       this.keys.serverChanges(ipsecServerId),
       '-inf',
       query.to === undefined ? '+inf' : query.to + CLOCK_MARGIN_MS,
+      'WITHSCORES',
     );
-    const events: AuditEvent[] = [];
-    for (let i = 0; i < changeIds.length; i += PAGE) {
-      const pipeline = this.redis.pipeline();
-      for (const changeId of changeIds.slice(i, i + PAGE)) pipeline.hgetall(this.keys.change(changeId));
-      for (const [, fields] of (await pipeline.exec()) ?? []) {
-        for (const event of timelineOf(fields as Record<string, string>))
-          if (inRange(event, query)) events.push(event);
+    let pending: AuditEvent[] = [];
+    for (let next = 0; next < index.length || pending.length > 0; ) {
+      if (next < index.length) {
+        const pipeline = this.redis.pipeline();
+        const pageEnd = Math.min(next + 2 * this.pageSize, index.length);
+        for (; next < pageEnd; next += 2) pipeline.hgetall(this.keys.change(index[next] as string));
+        for (const [, fields] of (await pipeline.exec()) ?? []) {
+          for (const event of timelineOf(fields as Record<string, string>))
+            if (inRange(event, query)) pending.push(event);
+        }
+        pending.sort((a, b) => compareStreamIds(a.id, b.id));
       }
+      const safeBefore =
+        next < index.length ? Number(index[next + 1]) - CLOCK_MARGIN_MS : Number.POSITIVE_INFINITY;
+      let ready = 0;
+      while (ready < pending.length && streamMs((pending[ready] as AuditEvent).id) < safeBefore) ready++;
+      const emitting = pending.slice(0, ready);
+      pending = pending.slice(ready);
+      yield* emitting;
     }
-    events.sort((a, b) => compareStreamIds(a.id, b.id));
-    yield* events;
   }
 }
 
-/** How far a writer's clock may run ahead of Redis's for the server index's upper bound. */
+/**
+ * How far a submitter's clock may run ahead of Redis's: the server index, scored by that clock,
+ * is read this far past `to`, and a server's timelines are merged this far behind the next score.
+ */
 const CLOCK_MARGIN_MS = 60_000;
 
 /**
@@ -100,8 +129,12 @@ const CLOCK_MARGIN_MS = 60_000;
  * (an event's own `ts` is its writer's clock, a few ms earlier or, across machines, skewed).
  */
 function inRange(event: AuditEvent, query: AuditQuery): boolean {
-  const at = Number(event.id.slice(0, event.id.indexOf('-')));
+  const at = streamMs(event.id);
   return (query.from === undefined || at >= query.from) && (query.to === undefined || at <= query.to);
+}
+
+function streamMs(streamId: string): number {
+  return Number(streamId.slice(0, streamId.indexOf('-')));
 }
 
 /** The timeline kept in a change hash (its `e:<stream id>` fields), oldest first. */
