@@ -4,10 +4,13 @@ import type { RpcCaller } from '../aliyun/types.js';
 import { IpsecFleetError } from '../errors.js';
 import { listIpsecServers, sendDryRun } from '../ipsec/api.js';
 import { classifyError } from '../ipsec/classify-error.js';
+import { completeConfigs } from '../ipsec/complete-configs.js';
 import { diffConfig } from '../ipsec/diff.js';
 import { IpsecServerNotFoundError } from '../ipsec/errors.js';
 import { MAX_PAGE_SIZE } from '../ipsec/list-request.js';
 import type { PskFingerprint } from '../ipsec/psk.js';
+import type { IpsecServer } from '../ipsec/server.js';
+import type { MutableParams } from '../ipsec/update-params.js';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { UnknownProfileError } from '../orchestrator/errors.js';
 import { backoffDelay, type PipelinePolicy, pipelinePolicySchema } from '../orchestrator/policy.js';
@@ -89,18 +92,9 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
   const started = Date.now();
   const attempts = { busy: 0, transient: 0, throttled: 0 };
   for (;;) {
-    const [dryRun, read] = await Promise.allSettled([
-      sendDryRun(
-        caller,
-        { ...target.params, IpsecServerId: target.ipsecServerId, RegionId: target.regionId },
-        { timeoutMs: deps.callTimeoutMs },
-      ),
-      reader.read(target.regionId, target.ipsecServerId),
-    ]);
-    const failure =
-      dryRun.status === 'rejected' ? dryRun.reason : read.status === 'rejected' ? read.reason : undefined;
-    if (failure === undefined && read.status === 'fulfilled') {
-      const diff = diffConfig(read.value, target.params, deps.pskFingerprint);
+    const { failure, current } = await dryRunAndRead(deps, target, caller, reader);
+    if (failure === undefined && current !== undefined) {
+      const diff = diffConfig(current, target.params, deps.pskFingerprint);
       return diff.length === 0 ? { ...base, kind: 'no-op' } : { ...base, kind: 'would-change', diff };
     }
     const { code, message } = codeOf(failure);
@@ -121,6 +115,39 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
       return { ...base, kind: 'unknown', code, message };
     await sleep(delay);
   }
+}
+
+/**
+ * One dry run of the params the pipeline will send, and the server's current config. A named
+ * config is sent whole, filled in from the server (completeConfigs), so the read comes first and
+ * the dry run checks that; otherwise both go out side by side.
+ */
+async function dryRunAndRead(
+  deps: PlannerDeps,
+  target: RunnableTarget,
+  caller: RpcCaller,
+  reader: ServerReader,
+): Promise<{ failure?: unknown; current?: IpsecServer }> {
+  const dryRun = (params: MutableParams) =>
+    sendDryRun(
+      caller,
+      { ...params, IpsecServerId: target.ipsecServerId, RegionId: target.regionId },
+      { timeoutMs: deps.callTimeoutMs },
+    );
+  const read = () => reader.read(target.regionId, target.ipsecServerId);
+  if (target.params.IkeConfig !== undefined || target.params.IpsecConfig !== undefined) {
+    try {
+      const current = await read();
+      await dryRun(completeConfigs(target.params, current).params);
+      return { current };
+    } catch (failure) {
+      return { failure };
+    }
+  }
+  const [checked, current] = await Promise.allSettled([dryRun(target.params), read()]);
+  if (checked.status === 'rejected') return { failure: checked.reason };
+  if (current.status === 'rejected') return { failure: current.reason };
+  return { current: current.value };
 }
 
 /** A selector that cannot become targets: too many, none, or a listing the cloud refused. */

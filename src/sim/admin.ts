@@ -12,7 +12,7 @@ import { sendAdminJson } from './responses.js';
  *
  *   GET  /_sim/stats          counters (SimStats)
  *   GET  /_sim/servers        summaries of every server
- *   GET  /_sim/servers/:id    one server: config (Psk as fingerprint), history, configuring window
+ *   GET  /_sim/servers/:id    one server: config (Psk as fingerprint), history, last dry runs, configuring window
  *   GET  /_sim/faults         the faults in force
  *   POST /_sim/faults         change faults (JSON, any subset of the fields; 400 names a bad one)
  *   POST /_sim/reset          back to the fleet and state of the start (faults are kept)

@@ -69,11 +69,14 @@ export interface SimServerRecord {
   ownerAccessKeyId: string;
 }
 
+/** A server's dry runs kept for tests to read: enough for a change's retries, bounded for a long run. */
+export const DRY_RUNS_KEPT = 20;
+
 export interface SimHistoryEntry {
   at: string;
   clientToken?: string;
   requestId: string;
-  /** The applied parameters, Psk as its fingerprint. */
+  /** The parameters applied (or, for a dry run, checked), Psk as its fingerprint. */
   params: Record<string, unknown>;
 }
 
@@ -96,6 +99,8 @@ export interface SimServerView {
   /** As ListIpsecServers returns it, with the Psk replaced by its fingerprint. */
   config: ListedServer;
   history: SimHistoryEntry[];
+  /** The last DRY_RUNS_KEPT dry runs that passed, oldest first: what the cloud was asked to check. */
+  dryRuns: SimHistoryEntry[];
   /** Present while the gateway answers VpnGateway.Configuring. */
   configuringUntil?: string;
 }
@@ -105,6 +110,8 @@ export interface LiveServer {
   /** Whatever changes it must call recordChanged(). */
   record: SimServerRecord;
   history: SimHistoryEntry[];
+  /** Passed dry runs, the last DRY_RUNS_KEPT; not kept in a fleet file (they changed nothing). */
+  dryRuns: SimHistoryEntry[];
   /** Epoch ms until which updates are refused as Configuring; 0 when not configuring. */
   configuringUntil: number;
   /** Its place in the fleet, which listings follow. */
@@ -265,6 +272,8 @@ export function summarize(record: SimServerRecord): SimServerSummary {
   };
 }
 
+const copyEntry = (entry: SimHistoryEntry): SimHistoryEntry => ({ ...entry, params: { ...entry.params } });
+
 export function viewServer(server: LiveServer, now: number): SimServerView {
   const config = toListedServer(server.record);
   config.Psk = simPskLabel(config.Psk);
@@ -274,7 +283,8 @@ export function viewServer(server: LiveServer, now: number): SimServerView {
     vpnGatewayId: server.record.VpnGatewayId,
     ownerAccessKeyId: server.record.ownerAccessKeyId,
     config,
-    history: server.history.map((entry) => ({ ...entry, params: { ...entry.params } })),
+    history: server.history.map(copyEntry),
+    dryRuns: server.dryRuns.map(copyEntry),
   };
   if (server.configuringUntil > now) view.configuringUntil = new Date(server.configuringUntil).toISOString();
   return view;
@@ -293,6 +303,7 @@ export class Fleet {
     this.servers = records.map((record, position) => ({
       record: cloneRecord(record),
       history: histories?.get(record.IpsecServerId)?.map((entry) => ({ ...entry })) ?? [],
+      dryRuns: [],
       configuringUntil: 0,
       position,
       listedJson: undefined,

@@ -30,6 +30,8 @@ describe('the change pipeline', () => {
     const server = harness.sim.server(change.ipsecServerId)!;
     expect(server.history).toHaveLength(1);
     expect(server.history[0]).toMatchObject({ clientToken: change.clientToken });
+    // What was applied is what the dry run checked.
+    expect(server.dryRuns.map((entry) => entry.params)).toEqual([server.history[0]!.params]);
     expect(server.config).toMatchObject({ LocalSubnet: '172.16.1.0/24' });
     const stats = harness.sim.stats();
     expect(stats.dryRuns).toBe(1);
@@ -169,6 +171,7 @@ describe('the change pipeline', () => {
     const server = harness.sim.server(second.ipsecServerId)!;
     expect(server.config.IkeConfig).toMatchObject({ ...ikev1, IkeLifetime: 7200 });
     expect(server.history.at(-1)!.params.IkeConfig).toMatchObject({ IkeVersion: 'ikev1', IkeLifetime: 7200 });
+    expect(server.dryRuns.at(-1)!.params).toEqual(server.history.at(-1)!.params);
     const dryRun = (await harness.orchestrator.audit.forChange(second.id)).find(
       (event) => event.type === 'dry_run_passed',
     );

@@ -121,6 +121,32 @@ describe('rollout plans', () => {
     }
   });
 
+  it('dry-runs a named config whole, as the pipeline will send and apply it', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 2, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const [server] = h.sim.servers;
+    const target = { ipsecServerId: server!.ipsecServerId, regionId: server!.regionId };
+    const current = h.sim.server(target.ipsecServerId)!.config.IkeConfig as unknown as Record<
+      string,
+      unknown
+    >;
+    const created = await h.rollouts.create({
+      targets: [target],
+      params: { IkeConfig: { IkeLifetime: 7200 } },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    const planned = h.sim.server(target.ipsecServerId)!.dryRuns;
+    expect(planned).toHaveLength(1);
+    expect(planned[0]!.params.IkeConfig).toEqual({ ...current, IkeLifetime: 7200 });
+
+    await h.rollouts.approve(created.id, 'bob');
+    expect((await h.waitForRollout(created.id, ['completed', 'halted'])).state).toBe('completed');
+    const { dryRuns, history } = h.sim.server(target.ipsecServerId)!;
+    // The plan's dry run, then the pipeline's: each checked what was then applied.
+    expect(dryRuns.map((entry) => entry.params)).toEqual([history[0]!.params, history[0]!.params]);
+  });
+
   it('retries a busy gateway by the policy: busy for a while still plans as would-change', async () => {
     harness = await startRolloutHarness({ sim: { servers: 2, faults: { busyRate: 1 } } });
     const h = harness;

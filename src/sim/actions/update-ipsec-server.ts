@@ -6,6 +6,7 @@ import {
 import { parseWireParams } from '../../ipsec/wire.js';
 import { type SimError, simErrors } from '../errors.js';
 import {
+  DRY_RUNS_KEPT,
   defaultIkeConfig,
   defaultIpsecConfig,
   keepStaleRead,
@@ -76,6 +77,8 @@ export function updateIpsecServer(context: ActionContext): ActionResult | SimErr
   checkAddressPlan(server.record, params);
   if (dryRun) {
     state.stats.dryRuns++;
+    server.dryRuns.push(historyEntry(params, requestId, now));
+    if (server.dryRuns.length > DRY_RUNS_KEPT) server.dryRuns.shift();
     return simErrors.dryRunPassed();
   }
 
@@ -139,9 +142,14 @@ function apply(
       if (value !== undefined) (record.IpsecConfig as unknown as Record<string, unknown>)[name] = value;
     }
   }
-  const applied: Record<string, unknown> = { ...pickMutable(params) };
-  if (typeof applied.Psk === 'string') applied.Psk = simPskLabel(applied.Psk);
-  const entry: SimHistoryEntry = { at: new Date(now).toISOString(), requestId, params: applied };
+  server.history.push(historyEntry(params, requestId, now));
+}
+
+/** What a call asked for, as the history keeps it: the mutable fields, the Psk as its label. */
+function historyEntry(params: UpdateIpsecServerParams, requestId: string, now: number): SimHistoryEntry {
+  const asked: Record<string, unknown> = { ...pickMutable(params) };
+  if (typeof asked.Psk === 'string') asked.Psk = simPskLabel(asked.Psk);
+  const entry: SimHistoryEntry = { at: new Date(now).toISOString(), requestId, params: asked };
   if (params.ClientToken !== undefined) entry.clientToken = params.ClientToken;
-  server.history.push(entry);
+  return entry;
 }
