@@ -177,6 +177,33 @@ describe('transitions answered twice, jobs delivered twice', () => {
     expect(await redis.sismember(keys.circuitWaiters('default'), change.id)).toBe(0);
     expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'running']);
   });
+
+  it('a former waiter whose run died is redelivered behind a reopened circuit as a waiter again, cancellable', async () => {
+    harness = await startHarness({ workers: 0, policy: { leaseMs: 1_000 } });
+    const change = await submit(harness, 0, subnet(22));
+    const { keys, redis } = harness.orchestrator;
+    const openCircuit = (probe: string) =>
+      redis.hset(keys.circuit('default'), 'until', String(Date.now() + 60_000), 'probe', probe);
+    await openCircuit('chg-probe-1');
+    expect((await acquire(harness, change, 'w1/token-1'))[0]).toBe('circuit');
+    // The circuit closes and a worker takes the change; it dies there (kill -9: no further step).
+    await redis.del(keys.circuit('default'), keys.circuitWaiters('default'));
+    expect((await acquire(harness, change, 'w1/token-2'))[0]).toBe('acquired');
+    // The account is locked again by another change, and the dead worker's lease runs out.
+    await openCircuit('chg-probe-2');
+    while (await redis.exists(keys.lock(change.ipsecServerId))) await new Promise((r) => setTimeout(r, 20));
+
+    // The stalled job is delivered again: it waits on the circuit, and says so.
+    expect((await acquire(harness, change, 'w2/token-3'))[0]).toBe('circuit');
+    expect(await harness.orchestrator.changes.get(change.id)).toMatchObject({
+      state: 'backing_off',
+      lastCode: 'CircuitOpen',
+    });
+    expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'backoff', 'running', 'backoff']);
+    await expect(harness.orchestrator.changes.cancel(change.id, 'bob')).resolves.toMatchObject({
+      state: 'cancelled',
+    });
+  });
 });
 
 describe('give-up deadlines', () => {

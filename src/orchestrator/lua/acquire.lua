@@ -56,7 +56,9 @@ local circuitKey = ARGV[6] .. (change[5] or 'default')
 local circuit = rcall('HMGET', circuitKey, 'until', 'probe')
 if circuit[2] and circuit[2] ~= ARGV[1] then
   rcall('SADD', circuitKey .. ':waiters', ARGV[1])
-  if change[3] ~= 'CircuitOpen' then
+  -- Written once per wait: a waiter's job woken to find the circuit still open is waiting already.
+  -- Not a run that died after it had waited before (still `running`, its lastCode kept).
+  if state ~= 'backing_off' or change[3] ~= 'CircuitOpen' then
     event.type = 'backoff'
     event.code = 'CircuitOpen'
     event.delayMs = math.max(0, tonumber(circuit[1]) - tonumber(ARGV[4]))
