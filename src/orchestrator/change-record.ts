@@ -23,6 +23,7 @@ export const RUN_FIELDS = [
   'clientToken',
   'before',
   'sentConfigs',
+  'mayHaveApplied',
   'busyCount',
   'busySince',
   'lockedCount',

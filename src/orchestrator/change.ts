@@ -22,7 +22,11 @@ export const TERMINAL_STATES: ReadonlySet<ChangeState> = new Set([
   'cancelled',
   'expired',
 ]);
-/** States a change can be cancelled from: it is waiting, not talking to the cloud. */
+/**
+ * States a change can be cancelled from: it is waiting, not talking to the cloud. One backing off
+ * after an apply that may have taken effect is refused all the same (finish.lua): only a run that
+ * retries and verifies that apply can tell how it ended.
+ */
 export const CANCELLABLE_STATES: readonly ChangeState[] = ['awaiting_approval', 'queued', 'backing_off'];
 
 /** A decision's reason (a rejection): 1 to 1024 characters. */

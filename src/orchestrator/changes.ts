@@ -273,7 +273,13 @@ export class Changes {
       // A cancelled probe must close its circuit, or the account's other changes wait for hours.
       mayBeProbe: true,
     });
-    if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'cancel');
+    if (result[0] === 'wrong_state') {
+      const why =
+        result[2] === 'may_have_applied'
+          ? 'after an apply that may have taken effect: it will be retried with the same ClientToken and verified'
+          : undefined;
+      throw new ChangeStateError(id, String(result[1]), 'cancel', why);
+    }
     await this.deps.queue.discard(id);
     if (change.state === 'awaiting_approval') await this.deps.queue.discardExpiry(id);
     return this.get(id);

@@ -22,8 +22,13 @@ export class ChangeStateError extends IpsecFleetError {
     readonly changeId: string,
     readonly state: string,
     operation: string,
+    /** Why that state does not allow it, when the state alone does not say. */
+    why?: string,
   ) {
-    super('CHANGE_STATE_CONFLICT', `cannot ${operation} change ${changeId}: it is ${state}`);
+    super(
+      'CHANGE_STATE_CONFLICT',
+      `cannot ${operation} change ${changeId}: it is ${state}${why ? `, ${why}` : ''}`,
+    );
   }
 }
 

@@ -171,7 +171,9 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const dryRun = await call(() => sendDryRun(caller, request, callOptions));
       // Recorded, and the lease checked, before the apply: no apply without a dry run that passed
       // just before it under the same lease (DESIGN invariant 1).
-      const recorded: Record<string, string> = {};
+      // From here on an apply with this change's ClientToken may reach the cloud: recorded first,
+      // so that a run that dies while it is out still counts (a cancel must not end it then).
+      const recorded: Record<string, string> = { mayHaveApplied: '1' };
       if (before) recorded.before = JSON.stringify(before);
       const notes: Record<string, string[]> = {};
       if (filled.length > 0) {
@@ -287,10 +289,13 @@ export function createChangeProcessor(deps: PipelineDeps) {
     const cloudRequestId = error instanceof AliyunApiError ? error.requestId : undefined;
     const details = { phase, class: errorClass, message: messageOf(error) };
 
+    // An apply of an earlier run (its answer lost, or its worker gone) may have taken effect.
+    const appliedBefore = change.record.mayHaveApplied === '1';
     const counters = CLASS_FIELDS[errorClass];
     if (!counters) {
       // Permanent (or a dry run reported where an apply was expected): nothing to retry.
-      const state = phase === 'read' || phase === 'dry-run' ? 'rejected' : 'failed';
+      // `rejected` says nothing was applied, which only a change whose apply never went out shows.
+      const state = (phase === 'read' || phase === 'dry-run') && !appliedBefore ? 'rejected' : 'failed';
       await end(change, state, { lastCode: code }, { code, cloudRequestId, details });
       return;
     }
@@ -330,6 +335,10 @@ export function createChangeProcessor(deps: PipelineDeps) {
           ...(errorClass === 'account-locked' ? streaksEndedByLock(change.record) : {}),
           [counters.count]: String(count),
           [counters.since]: String(since),
+          // The first apply refused outright: none went out, so the change may be cancelled again.
+          ...(phase === 'apply' && !appliedBefore && refusedOutright(error, errorClass)
+            ? { mayHaveApplied: '' }
+            : {}),
         }),
         errorClass === 'account-locked' ? '1' : '0',
         ...change.pending.splice(0),
@@ -400,4 +409,17 @@ function withSentConfigs(requested: MutableParams, sentConfigs: string | undefin
     ...(sent.IkeConfig ? { IkeConfig: sent.IkeConfig } : {}),
     ...(sent.IpsecConfig ? { IpsecConfig: sent.IpsecConfig } : {}),
   };
+}
+
+/**
+ * An answer that says the cloud did not take the apply: a busy gateway, a locked account or the
+ * quota. Not LastTokenProcessing (busy too, but an earlier request with the token is being
+ * processed), nor a server error or a lost answer, after which the apply may have been done.
+ */
+function refusedOutright(error: unknown, errorClass: string): boolean {
+  return (
+    error instanceof AliyunApiError &&
+    error.code !== 'LastTokenProcessing' &&
+    (errorClass === 'busy' || errorClass === 'account-locked' || errorClass === 'throttled')
+  );
 }

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AliyunClient } from '../../src/aliyun/client.js';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
+import { sendUpdateIpsecServer } from '../../src/ipsec/api.js';
 import { Changes } from '../../src/orchestrator/changes.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
@@ -307,6 +309,90 @@ describe('the change pipeline', () => {
     const events = await harness.orchestrator.audit.forChange(second.id);
     expect(events.map((event) => event.type)).toEqual(['submitted', 'cancelled']);
     expect(events[1]!.actor).toBe('bob');
+  });
+});
+
+describe('cancelling a change whose apply went out', () => {
+  /** An apply slower than the call deadline: the worker gives up on the answer, the cloud applies. */
+  const lostApply = {
+    sim: { servers: 2, faults: { configuringMs: 0, applyLatencyMs: 1_500 } },
+    policy: { callTimeoutMs: 1_000, transient: { baseMs: 2_500, maxMs: 2_500, maxAttempts: 5 } },
+  };
+  const tokensApplied = (h: Harness, change: { ipsecServerId: string }) =>
+    h.sim.server(change.ipsecServerId)!.history.map((entry) => entry.clientToken);
+  const lastEvent = async (h: Harness, changeId: string) =>
+    (await h.orchestrator.audit.forChange(changeId)).at(-1)!;
+
+  it('is refused while it backs off after an apply whose answer was lost; it is retried and verified', async () => {
+    harness = await startHarness(lostApply);
+    const change = await submit(harness, 0, subnet(150));
+    await harness.waitFor(change.id, ['backing_off']);
+    expect(await lastEvent(harness, change.id)).toMatchObject({
+      type: 'backoff',
+      details: { phase: 'apply' },
+    });
+    await expect(harness.orchestrator.changes.cancel(change.id, 'bob')).rejects.toMatchObject({
+      code: 'CHANGE_STATE_CONFLICT',
+      message: expect.stringMatching(/may have taken effect/),
+    });
+
+    harness.sim.setFaults({ applyLatencyMs: 0 });
+    expect(await harness.waitFor(change.id, ['succeeded', 'failed', 'rejected', 'cancelled'])).toBe(
+      'succeeded',
+    );
+    expect(tokensApplied(harness, change)).toEqual([change.clientToken]);
+  });
+
+  it('ends failed, not rejected, when a retry after such an apply is refused at its dry run', async () => {
+    harness = await startHarness(lostApply);
+    const change = await submit(harness, 0, subnet(151));
+    await harness.waitFor(change.id, ['backing_off']);
+    // Meanwhile someone edits the server in the console: its client pool now overlaps the change's
+    // subnet, so the retry's dry run is refused. Whether the lost apply took effect, nobody knows.
+    harness.sim.setFaults({ applyLatencyMs: 0 });
+    const console = new AliyunClient({
+      credentials: { accessKeyId: harness.sim.accessKeyId, accessKeySecret: harness.sim.accessKeySecret },
+      endpoint: harness.sim.endpoint,
+      timeoutMs: 5_000,
+    });
+    try {
+      await sendUpdateIpsecServer(console, {
+        RegionId: change.regionId,
+        IpsecServerId: change.ipsecServerId,
+        LocalSubnet: '10.99.0.0/24',
+        ClientIpPool: '172.16.151.0/24',
+      });
+    } finally {
+      await console.close();
+    }
+    expect(await harness.waitFor(change.id, ['succeeded', 'failed', 'rejected', 'cancelled'])).toBe('failed');
+    expect(await lastEvent(harness, change.id)).toMatchObject({
+      type: 'failed',
+      code: 'IllegalParam.LocalSubnet',
+      details: { phase: 'dry-run' },
+    });
+  });
+
+  it('is allowed again when the gateway refused the apply outright: none went out', async () => {
+    harness = await startHarness({
+      sim: { servers: 6, faults: { configuringMs: 0, busyRate: 0.5 } },
+      policy: { busy: { baseMs: 10_000, maxMs: 10_000, giveUpAfterMs: 60_000 } },
+    });
+    // Which call the gateway calls busy is up to the dice: the dry run (about half the changes),
+    // or the apply after a dry run that passed (a quarter); rounds of six until an apply was.
+    let refusedApplies = 0;
+    for (let round = 0; round < 8 && refusedApplies === 0; round++) {
+      const batch = [];
+      for (let n = 0; n < 6; n++) batch.push(await submit(harness, n, subnet(160 + round * 6 + n)));
+      for (const change of batch) {
+        if ((await harness.waitFor(change.id, ['backing_off', 'succeeded'])) === 'succeeded') continue;
+        const backoff = await lastEvent(harness, change.id);
+        expect(backoff).toMatchObject({ type: 'backoff', code: 'VpnGateway.Configuring' });
+        if ((backoff.details as { phase: string }).phase === 'apply') refusedApplies++;
+        expect((await harness.orchestrator.changes.cancel(change.id, 'bob')).state).toBe('cancelled');
+      }
+    }
+    expect(refusedApplies).toBeGreaterThan(0);
   });
 });
 

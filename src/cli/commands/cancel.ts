@@ -11,7 +11,8 @@ export function registerCancelCommand(program: Command): void {
     .summary('cancel a change that is waiting (queued or backing off)')
     .description(
       'Cancel a change that is waiting: queued in its lane or backing off. A running or ended change ' +
-        'cannot be cancelled: the API answers 409 CHANGE_STATE_CONFLICT (exit 3).',
+        'cannot be cancelled, nor one backing off after an apply that may have taken effect (it is ' +
+        'retried and verified): the API answers 409 CHANGE_STATE_CONFLICT (exit 3).',
     )
     .argument('<id>', 'change id');
   addConnectionOptions(command)

@@ -8,7 +8,8 @@
   Input:
     KEYS[1] change hash   KEYS[2] lane list          KEYS[3] lock (lease)   KEYS[4] audit stream
     KEYS[5] account circuit                          KEYS[6] circuit waiters set
-    ARGV[1] change id     ARGV[2] owner token ('' when the change is not running: cancel, expiry)
+    ARGV[1] change id     ARGV[2] owner token ('' when the change is not running: cancel, expiry;
+                          refused for a change whose apply may have reached the cloud)
     ARGV[3] now (ms)      ARGV[4] terminal state
     ARGV[5] fields to set (JSON object)
     ARGV[6] states it may leave, comma-separated (e.g. 'running' or 'queued,backing_off')
@@ -19,16 +20,21 @@
   Output:
     { 'done', nextHeadId or '', waiterId... }
     { 'lost_lease' } | { 'missing' } | { 'wrong_state', state }
+    { 'wrong_state', state, 'may_have_applied' }   no owner, and an apply may have been done: only
+                                                   a run that retries and verifies it may end it
 ]]
 local rcall = redis.call
 --- @include "emit"
 
-local state = rcall('HGET', KEYS[1], 'state')
+local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied')
+local state = current[1]
 if not state then return { 'missing' } end
 if not string.find(',' .. ARGV[6] .. ',', ',' .. state .. ',', 1, true) then return { 'wrong_state', state } end
 if ARGV[2] ~= '' then
   if rcall('GET', KEYS[3]) ~= ARGV[2] then return { 'lost_lease' } end
   rcall('DEL', KEYS[3])
+elseif current[2] == '1' then
+  return { 'wrong_state', state, 'may_have_applied' }
 end
 
 hsetFields(KEYS[1], ARGV[5], appendEvents(KEYS[4], 8, {
