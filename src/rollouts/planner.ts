@@ -17,8 +17,8 @@ import { backoffDelay, type PipelinePolicy, pipelinePolicySchema } from '../orch
 import type { ServerReader } from '../orchestrator/server-reader.js';
 import { RolloutStateError } from './errors.js';
 import { encodeRolloutEvent } from './events.js';
+import { globMatches } from './glob.js';
 import {
-  globToRegExp,
   MAX_TARGETS,
   type PlanKind,
   type RolloutSelector,
@@ -169,7 +169,7 @@ export async function resolveSelector(
   maxTargets = MAX_TARGETS,
 ): Promise<{ ipsecServerId: string; regionId: string; profile?: string }[]> {
   const profile = selector.profile ?? DEFAULT_PROFILE;
-  const name = selector.namePattern ? globToRegExp(selector.namePattern) : undefined;
+  const { namePattern } = selector;
   const seen = new Set<string>();
   const found: { ipsecServerId: string; regionId: string; profile?: string }[] = [];
   for (const regionId of selector.regions) {
@@ -189,7 +189,7 @@ export async function resolveSelector(
       try {
         for await (const server of listIpsecServers(caller, query, { timeoutMs: deps.callTimeoutMs })) {
           if (seen.has(server.IpsecServerId)) continue;
-          if (name && !name.test(server.IpsecServerName ?? '')) continue;
+          if (namePattern && !globMatches(namePattern, server.IpsecServerName ?? '')) continue;
           seen.add(server.IpsecServerId);
           if (found.length >= maxTargets) {
             throw new SelectorError(

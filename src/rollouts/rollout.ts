@@ -95,8 +95,8 @@ export const rolloutTargetSchema = z.strictObject({
  * Targets found by the plan rather than listed: every IPsec server ListIpsecServers shows in the
  * regions (through `profile`), narrowed to the VPN gateways and to names matching `namePattern`.
  * The pattern is a glob over the whole IpsecServerName, case-sensitive: `*` is any run of
- * characters (empty too), `?` exactly one; nothing else is special (a glob, not a regex, so a
- * user's pattern cannot make matching slow).
+ * characters (empty too), `?` exactly one; nothing else is special (globMatches, whose work is
+ * bounded by the two lengths whatever the pattern).
  */
 export const rolloutSelectorSchema = z.strictObject({
   regions: z.array(regionIdSchema).min(1).max(50),
@@ -111,15 +111,6 @@ export const rolloutSelectorSchema = z.strictObject({
   profile: profileNameSchema.optional(),
 });
 export type RolloutSelector = z.infer<typeof rolloutSelectorSchema>;
-
-/** The glob of `namePattern` as an anchored regex (see rolloutSelectorSchema). */
-export function globToRegExp(pattern: string): RegExp {
-  const body = pattern
-    .split('')
-    .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`, 's');
-}
 
 export const rolloutInputSchema = z
   .strictObject({
