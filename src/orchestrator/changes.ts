@@ -146,11 +146,19 @@ export class Changes {
       await queue.scheduleExpiry(id, submission.ipsecServerId, policy?.expiresMs ?? 0);
     }
     const initialState: ChangeState = approval ? 'awaiting_approval' : 'queued';
-    // The idempotency body is the submission as sent, Psk included (hashed, never stored), so a
-    // retry with another key is told apart from one with the same key.
+    // The idempotency body is the submission as sent, with its Psk as the keyed label, so a retry
+    // with another Psk is told apart from one with the same, and the stored hash is no test of a
+    // guessed Psk for whoever reads Redis (a plain hash of a body with the Psk in clear would be).
     const bodyHash = submission.idempotencyKey
       ? createHash('sha256')
-          .update(canonicalJson({ ...submission, actor: undefined, idempotencyKey: undefined }))
+          .update(
+            canonicalJson({
+              ...submission,
+              params: publicParams,
+              actor: undefined,
+              idempotencyKey: undefined,
+            }),
+          )
           .digest('hex')
       : '';
     const idempotencyKey = keys.idempotency(submission.idempotencyKey ?? '-');

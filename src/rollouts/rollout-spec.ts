@@ -18,3 +18,4 @@ export const rolloutSpecSchema = z.strictObject(specShape).superRefine((spec, ct
 });
 
 export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;
+export type RolloutSpec = z.output<typeof rolloutSpecSchema>;

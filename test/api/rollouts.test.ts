@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { ROLES, type Role } from '../../src/api/auth/roles.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
 import { rolloutBodyHash, rolloutIdempotencySlot } from '../../src/api/routes/rollouts.js';
+import { pskFingerprinter } from '../../src/ipsec/psk.js';
 import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
 import { newRolloutId } from '../../src/rollouts/rollouts.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
@@ -259,6 +261,26 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     await waitFor(first.json().rollout.id, ['planned']);
   });
 
+  it("Idempotency-Key: the body's hash is keyed where a Psk is in it, so Redis holds no test of a guessed Psk", () => {
+    const spec = (Psk: string | undefined, perTarget?: string) =>
+      rolloutSpecSchema.parse({
+        targets: [{ ...targets(1)[0], ...(perTarget ? { params: { Psk: perTarget } } : {}) }],
+        params: Psk === undefined ? { IpsecServerName: 'no-psk' } : { Psk },
+      });
+    const underKeyA = pskFingerprinter(randomBytes(32));
+    const underKeyB = pskFingerprinter(randomBytes(32));
+    for (const body of [spec('Winter2025!'), spec(undefined, 'Summer2024!')]) {
+      // Under another secret key, the same body hashes otherwise: without the key, no guess checks out.
+      expect(rolloutBodyHash(body, underKeyA)).not.toBe(rolloutBodyHash(body, underKeyB));
+      expect(rolloutBodyHash(body, underKeyA)).toBe(rolloutBodyHash(body, underKeyA));
+      expect(rolloutBodyHash(body, underKeyA)).not.toBe(
+        rolloutBodyHash({ ...body, note: 'another body' }, underKeyA),
+      );
+    }
+    const noPsk = spec(undefined);
+    expect(rolloutBodyHash(noPsk, underKeyA)).toBe(rolloutBodyHash(noPsk, underKeyB));
+  });
+
   it('Idempotency-Key: a retry after the first request died before creating makes the rollout under the id it reserved', async () => {
     const body = { targets: targets(1), params: { IpsecServerName: 'idem-crash' }, planOnly: true };
     const post = () =>
@@ -272,7 +294,7 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     // The first request reserved the key and its rollout's id, then its process died.
     const reservedId = newRolloutId();
     const slot = rolloutIdempotencySlot(h.orchestrator.keys, 'submitter-user', 'key-crash');
-    const hash = rolloutBodyHash(rolloutSpecSchema.parse(body));
+    const hash = rolloutBodyHash(rolloutSpecSchema.parse(body), h.orchestrator.secrets.fingerprint);
     await h.orchestrator.redis.set(slot, JSON.stringify({ hash, id: reservedId }), 'EX', 60);
 
     const retry = await post();

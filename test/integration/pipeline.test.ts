@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
@@ -7,7 +8,7 @@ import { Changes } from '../../src/orchestrator/changes.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
-import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { deleteKeys, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -533,6 +534,42 @@ describe('submitting changes', () => {
       }),
     ).rejects.toBeInstanceOf(SecretKeyMissingError);
     await noKey.close();
+  });
+
+  it("keeps an idempotency key's body hash keyed: with the Psk in it, no test of a guessed Psk without the secret key", async () => {
+    harness = await startHarness({ workers: 0 });
+    const target = harness.sim.servers[0]!;
+    const submission = {
+      ipsecServerId: target.ipsecServerId,
+      regionId: target.regionId,
+      params: { Psk: 'Winter2025!', PskEnabled: true as const },
+      actor: 'alice',
+      idempotencyKey: 'rotate-42',
+    };
+    // The same submission through two deployments on one Redis, each with its own secret key.
+    const other = Orchestrator.connect({
+      redisUrl: harness.redisUrl,
+      prefix: `${harness.prefix}-other`,
+      secretKey: randomBytes(32).toString('hex'),
+    });
+    try {
+      const storedHash = async (orchestrator: Orchestrator) => {
+        await orchestrator.changes.submit(submission);
+        const record = await orchestrator.redis.get(orchestrator.keys.idempotency('rotate-42'));
+        return record!.split(' ')[1];
+      };
+      const mine = await storedHash(harness.orchestrator);
+      const theirs = await storedHash(other);
+      expect(mine).toMatch(/^[0-9a-f]{64}$/);
+      // A plain hash of the body is the same under any key, and anyone reading Redis can test
+      // guesses of the Psk against it; the keyed one is not.
+      expect(theirs).not.toBe(mine);
+      // Retries still find their change: the same body, the same hash.
+      expect((await harness.orchestrator.changes.submit(submission)).created).toBe(false);
+    } finally {
+      await deleteKeys(harness.redisUrl, `${harness.prefix}-other`);
+      await other.close();
+    }
   });
 });
 

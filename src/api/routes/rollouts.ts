@@ -5,11 +5,12 @@ import { z } from 'zod';
 import { compareStreamIds } from '../../audit/audit-log.js';
 import { IpsecFleetError } from '../../errors.js';
 import { boundedText } from '../../ipsec/field-rules.js';
+import type { PskFingerprint } from '../../ipsec/psk.js';
 import { UnexpectedScriptResultError } from '../../orchestrator/errors.js';
 import type { OrchestratorKeys } from '../../orchestrator/keys.js';
 import { RolloutNotFoundError } from '../../rollouts/errors.js';
 import { ROLLOUT_STATES, type RolloutView, TERMINAL_ROLLOUT_STATES } from '../../rollouts/rollout.js';
-import { rolloutSpecSchema } from '../../rollouts/rollout-spec.js';
+import { type RolloutSpec, rolloutSpecSchema } from '../../rollouts/rollout-spec.js';
 import { listRolloutsQuerySchema, newRolloutId, type Rollouts } from '../../rollouts/rollouts.js';
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
@@ -122,7 +123,22 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
  */
 export const rolloutIdempotencySlot = (keys: OrchestratorKeys, actor: string, key: string) =>
   `${keys.tag}:rollout-idempotency:${sha256(`${actor}\n${key}`)}`;
-export const rolloutBodyHash = (body: unknown) => sha256(JSON.stringify(body));
+/**
+ * The body's hash for its Idempotency-Key, each Psk in it replaced by its keyed label: a plain
+ * hash of a body with a Psk in clear would let whoever reads Redis test guesses of the Psk
+ * against it (everything else in the body is stored beside it).
+ */
+export function rolloutBodyHash(body: RolloutSpec, pskLabel: PskFingerprint): string {
+  const labelled = <T extends { Psk?: string | undefined }>(params: T | undefined) =>
+    params?.Psk === undefined ? params : { ...params, Psk: pskLabel(params.Psk) };
+  return sha256(
+    JSON.stringify({
+      ...body,
+      params: labelled(body.params),
+      targets: body.targets?.map((target) => ({ ...target, params: labelled(target.params) })),
+    }),
+  );
+}
 
 const rejectBodySchema = z.strictObject({ reason: boundedText(1024) });
 const rollbackBodySchema = z.strictObject({ note: boundedText(1024).optional() }).nullish();
@@ -199,7 +215,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
       // exists, so concurrent retries and a crash anywhere in between make one rollout.
       const { redis, keys } = rollouts.deps;
       const slot = rolloutIdempotencySlot(keys, actor, key);
-      const hash = rolloutBodyHash(request.body);
+      const hash = rolloutBodyHash(request.body, rollouts.deps.secrets.fingerprint);
       let id = newRolloutId();
       const reserved = await redis.set(
         slot,
