@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job } from 'bullmq';
+import { ReplyError } from 'ioredis';
 import { AliyunApiError } from '../aliyun/errors.js';
 import type { RpcCaller } from '../aliyun/types.js';
 import { type AuditContext, encodeEvent } from '../audit/event.js';
@@ -216,6 +217,12 @@ export function createChangeProcessor(deps: PipelineDeps) {
         // Failing the job hands it back to BullMQ: if another worker holds the change now, the
         // retry finds it running under that lease and waits; if nobody does, the retry resumes it.
         deps.log.warn({ changeId: id }, 'lease lost mid-run; handing the job back');
+        throw error;
+      }
+      if (error instanceof ReplyError) {
+        // Redis refused a command of this run (a step, the shared rate bucket): says nothing about
+        // the change, which must not end on it. Handed back like a lost lease, and resumed.
+        deps.log.error({ changeId: id, err: error }, 'Redis refused a command mid-run; handing the job back');
         throw error;
       }
       await handleFailure(change, phase, error);

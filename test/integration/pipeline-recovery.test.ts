@@ -247,3 +247,24 @@ describe('give-up deadlines', () => {
     expect(await h.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
   });
 });
+
+describe('a command Redis refuses in the middle of a run', () => {
+  it('does not end the change: the job is handed back and the change resumes once Redis takes it', async () => {
+    harness = await startHarness({
+      sim: { faults: { configuringMs: 0 } },
+      policy: { apiQps: 1_000, leaseMs: 1_000 },
+    });
+    const { keys, redis } = harness.orchestrator;
+    // The shared rate bucket of the first call the run makes, spoilt: its script gets WRONGTYPE.
+    const bucket = keys.rate(harness.sim.accessKeyId, 'ListIpsecServers');
+    await redis.rpush(bucket, 'not a bucket');
+    const change = await submit(harness, 0, subnet(40));
+    await harness.waitFor(change.id, ['running', 'rejected', 'failed']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await harness.orchestrator.changes.get(change.id)).state).toBe('running');
+
+    await redis.del(bucket);
+    expect(await harness.waitFor(change.id, ['succeeded', 'rejected', 'failed'], 20_000)).toBe('succeeded');
+    expect(harness.sim.server(change.ipsecServerId)!.history).toHaveLength(1);
+  });
+});
