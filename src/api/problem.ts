@@ -50,6 +50,7 @@ const TITLES: Readonly<Record<string, string>> = {
   ROLLOUT_EXPIRED: 'Rollout expired',
   ROLLBACK_EMPTY: 'Nothing to roll back',
   ROLLBACK_IN_PROGRESS: 'Rollback in progress',
+  ROLLBACK_TOO_EARLY: 'Rollback too early',
   SERVICE_UNAVAILABLE: 'Service unavailable',
   OUTCOME_UNKNOWN: 'Outcome unknown',
   INTERNAL_ERROR: 'Internal error',
@@ -73,6 +74,7 @@ const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   ROLLOUT_EXPIRED: 409,
   ROLLBACK_EMPTY: 409,
   ROLLBACK_IN_PROGRESS: 409,
+  ROLLBACK_TOO_EARLY: 409,
 };
 
 /** Fastify's own client errors, by their codes. */

@@ -32,9 +32,19 @@ const ACTIVE: readonly RolloutState[] = ['running', 'paused'];
 const SUBMIT_CHUNK = 100;
 /** The outcome of a target whose change the orchestrator refused to take (e.g. no secret key). */
 const REFUSED = 'refused';
+/**
+ * Outcomes that count against maxErrors. Not `cancelled`: a change an operator took out of the
+ * rollout was neither applied nor refused, and skipping one server must not halt the rest.
+ */
+const ERROR_OUTCOMES = new Set(['failed', 'rejected', 'expired', REFUSED]);
+/**
+ * Plan verdicts whose targets are run: those the plan found would change, and those it could not
+ * judge (busy, throttled or unreachable while it looked), which the pipeline's own dry run judges.
+ */
+const RUN_VERDICTS = new Set(['would-change', 'unknown']);
 
 /**
- * The `run` job of a rollout: submits the would-change targets as ordinary changes (same lanes,
+ * The `run` job of a rollout: submits the targets planned to run (RUN_VERDICTS) as ordinary changes (same lanes,
  * same pipeline) under the rollout's rate control, and follows them by reading their states every
  * `pollMs`. Everything it decides from is in Redis (the changes it submitted, their outcomes, the
  * batch it paused or baked before), and every submission carries an idempotency key, so a job
@@ -62,10 +72,8 @@ export async function runRollout(
   const { settings, actor } = initial;
 
   const plan = await rollouts.plan(rolloutId);
-  const wouldChange = new Set(
-    plan.filter((entry) => entry.kind === 'would-change').map((entry) => entry.index),
-  );
-  const toRun = (await rollouts.targets(rolloutId)).filter((target) => wouldChange.has(target.index));
+  const runnable = new Set(plan.filter((entry) => RUN_VERDICTS.has(entry.kind)).map((entry) => entry.index));
+  const toRun = (await rollouts.targets(rolloutId)).filter((target) => runnable.has(target.index));
   const total = toRun.length;
   const maxErrors = errorThreshold(settings.maxErrors, total);
   const ranges = 'batches' in settings.strategy ? batchRanges(settings.strategy.batches, total) : undefined;
@@ -208,11 +216,12 @@ export async function runRollout(
       }
     }
     let succeeded = 0;
+    let errors = 0;
     for (const outcome of outcomes.values()) {
       byState[outcome] = (byState[outcome] ?? 0) + 1;
       if (outcome === 'succeeded') succeeded++;
+      else if (ERROR_OUTCOMES.has(outcome)) errors++;
     }
-    const errors = outcomes.size - succeeded;
     const running = submitted.size - outcomes.size;
     const firstUnsubmitted = toRun.findIndex((_target, position) => !submitted.has(position));
     const batch = ranges

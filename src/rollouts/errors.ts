@@ -39,7 +39,6 @@ export class RolloutExpiredError extends IpsecFleetError {
   }
 }
 
-/** Nothing to roll back: no change of the rollout was applied, or none can be restored. */
 /** Another call is creating this rollout's rollback right now; asking again shortly returns it. */
 export class RollbackInProgressError extends IpsecFleetError {
   constructor(
@@ -53,8 +52,25 @@ export class RollbackInProgressError extends IpsecFleetError {
   }
 }
 
+/** Nothing to roll back: no change of the rollout was applied, or none can be restored. */
 export class NothingToRollBackError extends IpsecFleetError {
   constructor(readonly rolloutId: string) {
     super('ROLLBACK_EMPTY', `rollout ${rolloutId} has no applied change that can be restored`);
+  }
+}
+
+/**
+ * Some of the rollout's changes have not ended (a cancelled rollout lets the ones already talking
+ * to the cloud finish): a rollback made now would leave out whatever they go on to apply.
+ */
+export class RollbackTooEarlyError extends IpsecFleetError {
+  constructor(
+    readonly rolloutId: string,
+    readonly unfinished: number,
+  ) {
+    super(
+      'ROLLBACK_TOO_EARLY',
+      `rollout ${rolloutId} has ${unfinished} change${unfinished === 1 ? '' : 's'} not ended yet; ask for its rollback once they have`,
+    );
   }
 }

@@ -24,6 +24,7 @@ import {
   ApprovalRefusedError,
   NothingToRollBackError,
   RollbackInProgressError,
+  RollbackTooEarlyError,
   RolloutExpiredError,
   RolloutNotFoundError,
   RolloutStateError,
@@ -530,20 +531,29 @@ export class Rollouts {
   }
 
   /**
-   * What a rollback of `original` puts back: for each target whose change succeeded, the fields it
-   * set, with their `before` values, newest change first.
+   * What a rollback of `original` puts back: for each target whose change took effect, the fields
+   * it set, with their `before` values, newest change first. Taking effect is read from each
+   * change, not from the outcomes the controller noted: a cancelled rollout ends before the changes
+   * that were talking to the cloud, and a change that ended `failed` may have been applied (its
+   * verify never saw the value, or its apply's answer never came); putting back the `before`
+   * values of one that was not is a no-op for the plan to show.
    */
   private async rollbackInput(original: RolloutView, actor: string, note?: string): Promise<RolloutInput> {
     const { redis, keys, changes } = this.deps;
     const id = original.id;
-    const [outcomes, submitted] = await Promise.all([
-      redis.hgetall(keys.rolloutOutcomes(id)),
-      this.changeIds(id),
-    ]);
+    const changeIds = [...(await this.changeIds(id)).values()];
+    const pipeline = redis.pipeline();
+    for (const changeId of changeIds) pipeline.hmget(keys.change(changeId), 'state', 'mayHaveApplied');
+    const rows = ((await pipeline.exec()) ?? []).map(([, row]) => (row ?? []) as (string | null)[]);
+    const unfinished = rows.filter(([state]) => state && !isTerminalChange(state)).length;
+    if (unfinished > 0) throw new RollbackTooEarlyError(id, unfinished);
     const applied = await Promise.all(
-      [...submitted]
-        .filter(([index]) => outcomes[String(index)] === 'succeeded')
-        .map(([, changeId]) => changes.get(changeId)),
+      changeIds
+        .filter((_changeId, i) => {
+          const [state, mayHaveApplied] = rows[i] as (string | null)[];
+          return state === 'succeeded' || (state === 'failed' && mayHaveApplied === '1');
+        })
+        .map((changeId) => changes.get(changeId)),
     );
     applied.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
     const targets = [];

@@ -119,6 +119,52 @@ describe('running a rollout', () => {
     expect((await h.rollouts.changeIds(created.id)).size).toBe(2);
   });
 
+  it('does not count a change an operator cancelled as an error: the rest of the rollout runs', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 3, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const [first, ...rest] = targets(h);
+    const id = await approved(h, {
+      targets: [first!, ...rest],
+      params: { IpsecServerName: 'skip-one' },
+      strategy: { batches: [1] },
+      maxErrors: 0,
+    });
+    // Someone else's change holds the first target's lane, so the rollout's change there waits.
+    h.sim.setFaults({ applyLatencyMs: 800 });
+    await h.orchestrator.changes.submit({ ...first!, params: { IpsecServerName: 'other' }, actor: 'zed' });
+    let skipped: string | undefined;
+    while (!skipped) {
+      skipped = (await h.rollouts.changeIds(id)).get(0);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect((await h.orchestrator.changes.cancel(skipped, 'alice')).state).toBe('cancelled');
+    h.sim.setFaults({ applyLatencyMs: 0 });
+    const done = await h.waitForRollout(id, ['completed', 'halted']);
+    expect(done.state).toBe('completed');
+    expect(done.progress).toMatchObject({ total: 3, succeeded: 2, errors: 0 });
+  });
+
+  it('runs the targets its plan could not judge: the pipeline dry-runs them', async () => {
+    harness = await startRolloutHarness({
+      sim: { servers: 2, faults: { configuringMs: 0 } },
+      policy: { busy: { baseMs: 20, maxMs: 40, giveUpAfterMs: 200 } },
+    });
+    const h = harness;
+    h.sim.setFaults({ busyRate: 1 });
+    const created = await h.rollouts.create({
+      targets: targets(h),
+      params: { IpsecServerName: 'judged-late' },
+      actor: 'alice',
+    });
+    expect((await h.waitForRollout(created.id, ['awaiting_approval'])).plan).toMatchObject({ unknown: 2 });
+    h.sim.setFaults({ busyRate: 0 });
+    await h.rollouts.approve(created.id, 'bob');
+    const done = await h.waitForRollout(created.id, ['completed', 'halted']);
+    expect(done).toMatchObject({ state: 'completed', progress: { total: 2, succeeded: 2 } });
+    for (const t of targets(h))
+      expect(h.sim.server(t.ipsecServerId)!.config.IpsecServerName).toBe('judged-late');
+  });
+
   it('pauses after the first batch until resumed', async () => {
     harness = await startRolloutHarness({ sim: { servers: 3 } });
     const h = harness;
@@ -272,6 +318,55 @@ describe('rolling back', () => {
       expect(now.LocalSubnet).toBe(before.LocalSubnet);
       expect(now.IkeConfig).toEqual(before.IkeConfig);
     }
+  });
+
+  it('is refused while changes of a cancelled rollout still run, then covers what they applied', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 2, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const [a, b] = targets(h);
+    const id = await approved(h, {
+      targets: [a!, b!],
+      params: { IpsecServerName: 'to-be-undone' },
+      strategy: { batches: [1] },
+    });
+    while ((await h.rollouts.get(id)).progress.succeeded !== 1) await new Promise((r) => setTimeout(r, 10));
+    // The second target's change is applying (slowly) when the rollout is cancelled.
+    h.sim.setFaults({ applyLatencyMs: 1_000 });
+    let second: string | undefined;
+    while (!second || (await h.orchestrator.changes.get(second)).step !== 'dry_run_passed') {
+      second = (await h.rollouts.changeIds(id)).get(1);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await h.rollouts.cancel(id, 'alice');
+    await expect(h.rollouts.rollback(id, 'carol')).rejects.toMatchObject({ code: 'ROLLBACK_TOO_EARLY' });
+    expect(await h.waitFor(second, ['succeeded'])).toBe('succeeded');
+
+    const { rollout: rollback } = await h.rollouts.rollback(id, 'carol');
+    const covered = (await h.rollouts.targets(rollback.id)).map((t) => t.ipsecServerId);
+    expect(covered.sort()).toEqual([a!.ipsecServerId, b!.ipsecServerId].sort());
+  });
+
+  it('covers a target whose change ended failed after its apply went out', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const [a] = targets(h);
+    const before = h.sim.server(a!.ipsecServerId)!.config.IpsecServerName;
+    const created = await h.rollouts.create({
+      targets: [a!],
+      params: { IpsecServerName: 'applied-unverified' },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    // Reads lag the apply for longer than the verify tries: the change ends failed, applied.
+    h.sim.setFaults({ staleReadMs: 5_000 });
+    await h.rollouts.approve(created.id, 'bob');
+    expect((await h.waitForRollout(created.id, ['halted', 'completed'])).state).toBe('halted');
+    expect(h.sim.server(a!.ipsecServerId)!.config.IpsecServerName).toBe('applied-unverified');
+
+    const { rollout: rollback } = await h.rollouts.rollback(created.id, 'carol');
+    expect(await h.rollouts.targets(rollback.id)).toMatchObject([
+      { ipsecServerId: a!.ipsecServerId, params: { IpsecServerName: before } },
+    ]);
   });
 
   it('makes one rollback for concurrent asks, and a new one after the first was rejected', async () => {
