@@ -161,8 +161,10 @@ export class Changes {
           )
           .digest('hex')
       : '';
-    const idempotencyKey = keys.idempotency(submission.idempotencyKey ?? '-');
     const { rollout } = options;
+    const idempotencyKey = rollout
+      ? keys.rolloutChangeIdempotency(rollout.id, rollout.targetIndex)
+      : keys.idempotency(submission.idempotencyKey ?? '-');
 
     const result = (await scripts.run(
       'submit',

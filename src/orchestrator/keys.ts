@@ -69,6 +69,14 @@ export class OrchestratorKeys {
     return `${this.tag}:rollout:${rolloutId}:plan`;
   }
 
+  /**
+   * The idempotency record of a rollout's change for one target: apart from the keys clients
+   * choose, so that no Idempotency-Key a client sends can stand for, or block, a rollout's change.
+   */
+  rolloutChangeIdempotency(rolloutId: string, targetIndex: number): string {
+    return `${this.tag}:rollout:${rolloutId}:idem:${targetIndex}`;
+  }
+
   /** The changes a rollout submitted: field = target index, value = change id. */
   rolloutChanges(rolloutId: string): string {
     return `${this.tag}:rollout:${rolloutId}:changes`;

@@ -165,6 +165,41 @@ describe('running a rollout', () => {
       expect(h.sim.server(t.ipsecServerId)!.config.IpsecServerName).toBe('judged-late');
   });
 
+  it("is not taken over by a client's change sent with the rollout's own idempotency key", async () => {
+    harness = await startRolloutHarness({ sim: { servers: 2, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const [first, second] = targets(h);
+    const created = await h.rollouts.create({
+      targets: [first!, second!],
+      params: { IpsecServerName: 'the-rollout' },
+      maxErrors: 0,
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    // The key the controller gives its change for each target, sent first by a client: one with
+    // another body, one with the very body the rollout's change will have.
+    const byClient = async (target: typeof first, index: number, params: { IpsecServerName: string }) =>
+      (
+        await h.orchestrator.changes.submit({
+          ...target!,
+          params,
+          actor: 'alice',
+          note: `rollout ${created.id}`,
+          idempotencyKey: `rollout/${created.id}/${index}`,
+        })
+      ).change.id;
+    const clientChanges = [
+      await byClient(first, 0, { IpsecServerName: 'someone-else' }),
+      await byClient(second, 1, { IpsecServerName: 'the-rollout' }),
+    ];
+    await h.rollouts.approve(created.id, 'bob');
+    const done = await h.waitForRollout(created.id, ['completed', 'halted']);
+    expect(done).toMatchObject({ state: 'completed', progress: { total: 2, succeeded: 2, errors: 0 } });
+    const rolloutChanges = [...(await h.rollouts.changeIds(created.id)).values()];
+    expect(rolloutChanges).toHaveLength(2);
+    for (const id of rolloutChanges) expect(clientChanges).not.toContain(id);
+  });
+
   it('pauses after the first batch until resumed', async () => {
     harness = await startRolloutHarness({ sim: { servers: 3 } });
     const h = harness;
