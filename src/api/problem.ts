@@ -2,8 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { IpsecFleetError } from '../errors.js';
-import { type FieldIssue, fieldIssues, InvalidInputError } from '../validation.js';
+import { type FieldIssue, InvalidInputError } from '../validation.js';
 import { ForbiddenError, UnauthorizedError } from './auth/authorize.js';
+import { partIssues } from './validation.js';
 
 /**
  * Every error answer is `application/problem+json` (RFC 9457) with a stable `code`: what clients
@@ -156,9 +157,11 @@ function validationIssues(error: FastifyError, request: FastifyRequest): FieldIs
       const partSchema = schema[part.context];
       if (!isZodSchema(partSchema)) continue;
       const value = part.value(request);
-      const result = partSchema.safeParse(value === undefined ? null : value);
-      if (!result.success)
-        issues.push(...fieldIssues(result.error).map((issue) => name(part.context, issue)));
+      issues.push(
+        ...partIssues(part.context, partSchema, value === undefined ? null : value).map((issue) =>
+          name(part.context, issue),
+        ),
+      );
     }
   }
   if (issues.length === 0) {

@@ -106,6 +106,30 @@ describe('changes without workers', () => {
       await expectNothingEnqueued(api);
     });
 
+    it('refuses an Idempotency-Key given twice (Node would join them) and writes nothing', async () => {
+      const before = await api.keys();
+      const twice = (payload: object) =>
+        api.call('submitter', {
+          method: 'POST',
+          url: '/v1/changes',
+          headers: { 'idempotency-key': ['deploy-1', 'deploy-2'] },
+          payload,
+        });
+      const alone = await twice({ ...api.target(0), params: { IpsecServerName: 'given-twice' } });
+      expect(expectProblem(alone, 400, 'INVALID_INPUT').errors).toEqual([
+        { field: 'idempotency-key', rule: 'must be given once' },
+      ]);
+      // Named along with the body's mistakes, in one answer.
+      const withBody = await twice({ ...api.target(0), params: {}, colour: 'blue' });
+      expect(
+        expectProblem(withBody, 400, 'INVALID_INPUT')
+          .errors?.map((issue) => issue.field)
+          .sort(),
+      ).toEqual(['colour', 'idempotency-key', 'params']);
+      expect(await api.keys()).toEqual(before);
+      await expectNothingEnqueued(api);
+    });
+
     it('refuses params that change nothing', async () => {
       const problem = expectProblem(await submit({ ...api.target(0), params: {} }), 400, 'INVALID_INPUT');
       expect(problem.errors).toEqual([{ field: 'params', rule: expect.stringMatching(/at least one of/) }]);
