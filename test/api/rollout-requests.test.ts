@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_BODY_LIMIT } from '../../src/api/app.js';
+import { ROLLOUT_BODY_LIMIT } from '../../src/api/routes/rollouts.js';
+import { MAX_TARGETS } from '../../src/rollouts/rollout.js';
+import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
 import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
 
 /**
@@ -12,11 +16,106 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
-function createRollout(payload: unknown, headers: Record<string, string | string[]> = {}) {
-  return api.call('submitter', { method: 'POST', url: '/v1/rollouts', headers, payload: payload as object });
+function createRollout(payload: string | object, headers: Record<string, string | string[]> = {}) {
+  return api.call('submitter', { method: 'POST', url: '/v1/rollouts', headers, payload });
+}
+
+/** A Han character outside the BMP: one character of a name, four bytes of UTF-8. */
+const HAN = '\u{20000}';
+/** An FQDN of the largest length, 253 characters. */
+const fqdn = (char: string) => [63, 63, 63, 61].map((length) => char.repeat(length)).join('.');
+
+/** Params with every field at its longest JSON: what ROLLOUT_BODY_LIMIT is computed from. */
+const LARGEST_PARAMS = {
+  LocalSubnet: Array.from({ length: 32 }, (_, block) => `${100 + block}.255.255.255/32`).join(','),
+  ClientIpPool: '255.255.255.255/32',
+  IpsecServerName: HAN.repeat(128),
+  EffectImmediately: 'false',
+  IkeConfig: JSON.stringify({
+    IkeVersion: 'ikev2',
+    IkeMode: 'aggressive',
+    IkeEncAlg: 'aes256',
+    IkeAuthAlg: 'sha512',
+    IkePfs: 'group14',
+    IkeLifetime: 86_400,
+    LocalId: fqdn('a'),
+    RemoteId: fqdn('b'),
+  }),
+  IpsecConfig: JSON.stringify({
+    IpsecEncAlg: 'aes256',
+    IpsecAuthAlg: 'sha512',
+    IpsecPfs: 'disabled',
+    IpsecLifetime: 86_400,
+  }),
+  PskEnabled: 'true',
+  // Each `"` is two bytes of JSON.
+  Psk: '"'.repeat(100),
+};
+
+function largestSpec(targets: number) {
+  return {
+    targets: Array.from({ length: targets }, (_, index) => ({
+      ipsecServerId: `iss-${String(index).padStart(124, '0')}`,
+      regionId: `cn-${'a'.repeat(61)}`,
+      params: LARGEST_PARAMS,
+      profile: 'p'.repeat(64),
+    })),
+    params: LARGEST_PARAMS,
+    strategy: { batches: Array.from({ length: 1_000 }, () => Number.MAX_SAFE_INTEGER) },
+    maxErrors: '100%',
+    pause: 'every',
+    bakeMs: 86_400_000,
+    maxChangesPerMinute: MAX_TARGETS,
+    approvals: { required: 10, expiresMs: 30 * 86_400_000 },
+    planOnly: true,
+    // Control characters are six bytes of JSON each.
+    note: '\u0001'.repeat(1024),
+  };
 }
 
 describe('POST /v1/rollouts', () => {
+  it(`has a body limit that fits ${MAX_TARGETS} targets with every field at its largest`, () => {
+    // Checking 10,000 such targets takes the schema many seconds; they differ only by id.
+    expect(rolloutSpecSchema.safeParse(largestSpec(2)).success).toBe(true);
+    const bytes = Buffer.byteLength(JSON.stringify(largestSpec(MAX_TARGETS)));
+    expect(bytes).toBeGreaterThan(25_000_000);
+    expect(bytes).toBeLessThanOrEqual(ROLLOUT_BODY_LIMIT);
+  });
+
+  it(`takes ${MAX_TARGETS} targets, far over the 64 KiB of the other routes`, async () => {
+    const spec = {
+      targets: Array.from({ length: MAX_TARGETS }, (_, index) => ({
+        ipsecServerId: `iss-bp1rollout${String(index).padStart(6, '0')}`,
+        regionId: 'cn-shanghai-finance-1',
+        params: { IpsecServerName: `vpn-${index}`, LocalSubnet: `10.${index >> 8}.${index & 255}.0/24` },
+      })),
+      params: { EffectImmediately: true },
+      planOnly: true,
+    };
+    const body = JSON.stringify(spec);
+    expect(Buffer.byteLength(body)).toBeGreaterThan(10 * DEFAULT_BODY_LIMIT);
+    const response = await createRollout(body, { 'content-type': 'application/json' });
+    expect(response.statusCode, response.body.slice(0, 500)).toBe(201);
+    expect(response.json().rollout).toMatchObject({ targetCount: MAX_TARGETS, state: 'planning' });
+  });
+
+  it('refuses a body over its limit with a 413, and keeps 64 KiB on the other routes', async () => {
+    const before = await api.keys();
+    const over = await createRollout(`{"note":"${'x'.repeat(ROLLOUT_BODY_LIMIT)}"}`, {
+      'content-type': 'application/json',
+    });
+    expect(over.statusCode).toBe(413);
+    expect(over.json().code).toBe('PAYLOAD_TOO_LARGE');
+    const change = await api.call('submitter', {
+      method: 'POST',
+      url: '/v1/changes',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ note: 'x'.repeat(DEFAULT_BODY_LIMIT) }),
+    });
+    expect(change.statusCode).toBe(413);
+    expect(await api.keys()).toEqual(before);
+  });
+
   it('refuses an Idempotency-Key given twice (Node would join them) and writes nothing', async () => {
     const before = await api.keys();
     const response = await createRollout(

@@ -111,6 +111,18 @@ const idempotencyHeadersSchema = z.looseObject({
     .describe('makes retries safe: the same key and body return the rollout created first'),
 });
 
+/**
+ * The body limit of `POST /v1/rollouts` (every other route keeps the app's 64 KiB), 32 MiB
+ * (33,554,432 bytes): a spec may list MAX_TARGETS (10,000) targets, which 64 KiB cut off at about
+ * 1,100. A target at its largest is 2,592 bytes of compact JSON: ids and profile at their length
+ * limits (a region id of 64 characters), every params field at its longest (a name of 128 4-byte
+ * characters, a Psk of 100 characters JSON escapes, both configs as JSON strings with
+ * 253-character identities, LocalSubnet of 32 blocks). 10,000 of them and the rest of a spec at
+ * its largest (note, common params, 1,000 batches) make 25,955,629 bytes, 27,252,753 indented
+ * by two spaces. Only a submitter's body is read at all: the token is checked first.
+ */
+export const ROLLOUT_BODY_LIMIT = 32 * 1024 * 1024;
+
 /** How long an Idempotency-Key of a rollout is remembered. */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -165,6 +177,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
   app.post(
     '/v1/rollouts',
     {
+      bodyLimit: ROLLOUT_BODY_LIMIT,
       onRequest: auth.require('submitter'),
       schema: {
         summary: 'Create a rollout: one params patch to many servers, planned then approved',
