@@ -101,6 +101,31 @@ describe('GET /v1/audit', () => {
   });
 
   it.each([
+    ['from=2025-02-30', 'from', 'must be a real calendar date: 2025-02 has 28 days (got 2025-02-30)'],
+    ['to=2025-02-29T00:00:00Z', 'to', 'must be a real calendar date: 2025-02 has 28 days (got 2025-02-29)'],
+    ['from=2100-02-29', 'from', 'must be a real calendar date: 2100-02 has 28 days (got 2100-02-29)'],
+    [
+      'to=2025-04-31T12:00:00%2B08:00',
+      'to',
+      'must be a real calendar date: 2025-04 has 30 days (got 2025-04-31)',
+    ],
+    ['from=2025-06-00', 'from', 'must be a real calendar date: 2025-06 has 30 days (got 2025-06-00)'],
+    ['from=2025-13-01', 'from', 'must be a real calendar date: there is no month 13'],
+  ])('refuses the impossible date in %s, naming the field', async (query, field, rule) => {
+    const response = await get(`/v1/audit?${query}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field, rule }]);
+  });
+
+  it('takes leap days (2024-02-29, 2000-02-29)', async () => {
+    const response = await get('/v1/audit?from=2024-02-29&to=2000-02-29T00:00:00Z');
+    expect(response.statusCode).toBe(400);
+    // Both dates exist: what is wrong is only their order.
+    expect(response.json().errors).toEqual([{ field: 'from', rule: 'must not be after `to`' }]);
+    expect((await get('/v1/audit?from=2000-02-29&to=2024-02-29T23:59:59Z')).statusCode).toBe(200);
+  });
+
+  it.each([
     ['from=yesterday', ['from']],
     ['from=1969-12-31', ['from']],
     ['to=0000-01-01T00:00:00Z', ['to']],
