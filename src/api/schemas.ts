@@ -56,6 +56,12 @@ export const changeSchema = z
   })
   .meta({ id: 'Change' });
 
+/**
+ * The query of a route that takes none. A parameter there is a mistake (`?limit=5` on a lane that
+ * has no limit), named like an unknown field of GET /v1/changes rather than silently ignored.
+ */
+export const noQuerySchema = z.strictObject({});
+
 export const auditEventResponseSchema = auditEventSchema.meta({ id: 'AuditEvent' });
 
 const fieldValueSchema = z.union([z.string(), z.number(), z.boolean()]);

@@ -14,7 +14,7 @@ import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema, changeSchema, fieldChangeSchema } from '../schemas.js';
+import { auditEventResponseSchema, changeSchema, fieldChangeSchema, noQuerySchema } from '../schemas.js';
 
 export interface ChangesRoutesOptions {
   orchestrator: Orchestrator;
@@ -105,6 +105,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
           'a retry with the same body returns the first change (200); another body is a 409.',
         tags: ['changes'],
         security: BEARER_SECURITY,
+        querystring: noQuerySchema,
         headers: idempotencyHeadersSchema,
         body: submissionBodySchema,
         response: {
@@ -138,6 +139,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: z.object({
             change: changeSchema,
@@ -189,6 +191,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: changeResponse,
           ...problemResponses(400, 401, 403, 404, 409),
@@ -216,6 +219,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: changeResponse,
           ...problemResponses(400, 401, 403, 404, 409),
@@ -242,6 +246,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         body: rejectBodySchema,
         response: {
           200: changeResponse,

@@ -7,6 +7,7 @@ import { type ChangeState, TERMINAL_STATES } from '../../orchestrator/change.js'
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import type { AuditTail } from '../audit-tail.js';
 import { problem, problemResponses, sendProblem } from '../problem.js';
+import { noQuerySchema } from '../schemas.js';
 import { SseStreams } from '../sse.js';
 import { changeParamsSchema } from './changes.js';
 
@@ -52,6 +53,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fast
           'events after that id.',
         tags: ['changes'],
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         produces: ['text/event-stream'],
         response: {
           200: {

@@ -14,7 +14,7 @@ import { listRolloutsQuerySchema, newRolloutId, type Rollouts } from '../../roll
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema } from '../schemas.js';
+import { auditEventResponseSchema, noQuerySchema } from '../schemas.js';
 import { SseStreams } from '../sse.js';
 
 export interface RolloutsRoutesOptions {
@@ -189,6 +189,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
           'body is a 409.',
         tags: ['rollouts'],
         security: BEARER_SECURITY,
+        querystring: noQuerySchema,
         headers: idempotencyHeadersSchema,
         body: rolloutSpecSchema,
         response: {
@@ -265,6 +266,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         tags: ['rollouts'],
         security: BEARER_SECURITY,
         params: paramsSchema,
+        querystring: noQuerySchema,
         response: {
           200: z.object({ rollout: rolloutSchema, plan: z.array(targetPlanSchema) }),
           ...problemResponses(400, 401, 403, 404),
@@ -342,6 +344,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
           tags: ['rollouts'],
           security: BEARER_SECURITY,
           params: paramsSchema,
+          querystring: noQuerySchema,
           response: { 200: rolloutResponse, ...problemResponses(400, 401, 403, 404, 409) },
         },
       },
@@ -363,6 +366,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         tags: ['rollouts'],
         security: BEARER_SECURITY,
         params: paramsSchema,
+        querystring: noQuerySchema,
         body: rejectBodySchema,
         response: { 200: rolloutResponse, ...problemResponses(400, 401, 403, 404, 409) },
       },
@@ -387,6 +391,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         tags: ['rollouts'],
         security: BEARER_SECURITY,
         params: paramsSchema,
+        querystring: noQuerySchema,
         body: rollbackBodySchema,
         response: {
           201: rolloutResponse.describe('the new rollout'),
@@ -421,6 +426,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         tags: ['rollouts'],
         security: BEARER_SECURITY,
         params: paramsSchema,
+        querystring: noQuerySchema,
         produces: ['text/event-stream'],
         response: {
           200: {

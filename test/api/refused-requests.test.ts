@@ -6,8 +6,8 @@ import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
 import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
 
 /**
- * What POST /v1/rollouts refuses before anything runs, on an app whose rollouts library has no
- * worker: a refused request must leave Redis exactly as it was.
+ * Requests the API refuses before anything runs, on an app whose rollouts library has no worker:
+ * a refused request must leave Redis exactly as it was.
  */
 
 let api: Api;
@@ -125,6 +125,36 @@ describe('POST /v1/rollouts', () => {
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
     expect(response.json().errors).toEqual([{ field: 'idempotency-key', rule: 'must be given once' }]);
+    expect(await api.keys()).toEqual(before);
+  });
+});
+
+describe('routes that take no query string', () => {
+  const target = { ipsecServerId: 'iss-query', regionId: 'cn-shanghai' };
+  it.each([
+    ['POST', '/v1/changes', { ...target, params: { IpsecServerName: 'query' } }],
+    ['GET', '/v1/changes/chg-x', undefined],
+    ['POST', '/v1/changes/chg-x/cancel', undefined],
+    ['POST', '/v1/changes/chg-x/approve', undefined],
+    ['POST', '/v1/changes/chg-x/reject', { reason: 'no' }],
+    ['GET', '/v1/changes/chg-x/events', undefined],
+    ['GET', '/v1/servers/iss-x/lane', undefined],
+    ['POST', '/v1/rollouts', { targets: [{ ...target, params: { IpsecServerName: 'query' } }] }],
+    ['GET', '/v1/rollouts/rol-x', undefined],
+    ...['approve', 'pause', 'resume', 'cancel', 'rollback'].map(
+      (action) => ['POST', `/v1/rollouts/rol-x/${action}`, undefined] as const,
+    ),
+    ['POST', '/v1/rollouts/rol-x/reject', { reason: 'no' }],
+    ['GET', '/v1/rollouts/rol-x/events', undefined],
+  ] as const)('%s %s refuses a query parameter, naming it', async (method, url, payload) => {
+    const before = await api.keys();
+    const response = await api.call('admin', {
+      method,
+      url: `${url}?limit=abc`,
+      ...(payload ? { payload } : {}),
+    });
+    expect(response.statusCode, response.body).toBe(400);
+    expect(response.json().errors).toEqual([{ field: 'limit', rule: 'unknown field' }]);
     expect(await api.keys()).toEqual(before);
   });
 });
