@@ -158,3 +158,48 @@ describe('routes that take no query string', () => {
     expect(await api.keys()).toEqual(before);
   });
 });
+
+describe('event streams', () => {
+  const rule = 'must be an event id as the stream sends them, such as 1738310400000-0';
+  let changeId: string;
+  let lastEventId: string;
+  beforeAll(async () => {
+    const { changes, audit } = api.harness.orchestrator;
+    const { change } = await changes.submit({
+      ...api.target(1),
+      params: { IpsecServerName: 'streamed' },
+      actor: 'setup',
+    });
+    await changes.cancel(change.id, 'setup');
+    changeId = change.id;
+    lastEventId = (await audit.forChange(change.id)).at(-1)?.id as string;
+  });
+
+  it.each([
+    ['bogus', rule],
+    ['', rule],
+    ['1738310400000-0-1', rule],
+    [['1738310400000-0', '1738310400000-1'], 'must be given once'],
+  ])('refuses Last-Event-ID %j, naming it, instead of sending every event again', async (value, expected) => {
+    for (const url of [`/v1/changes/${changeId}/events`, '/v1/rollouts/rol-x/events']) {
+      const response = await api.call('viewer', { method: 'GET', url, headers: { 'last-event-id': value } });
+      expect(response.statusCode, `${url}: ${response.body}`).toBe(400);
+      expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
+      expect(response.json().errors).toEqual([{ field: 'last-event-id', rule: expected }]);
+    }
+  });
+
+  it('resumes after a Last-Event-ID it sent', async () => {
+    const url = `/v1/changes/${changeId}/events`;
+    const whole = await api.call('viewer', { method: 'GET', url });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.body).toContain(`id: ${lastEventId}\n`);
+    const resumed = await api.call('viewer', {
+      method: 'GET',
+      url,
+      headers: { 'last-event-id': lastEventId },
+    });
+    expect(resumed.statusCode).toBe(200);
+    expect(resumed.body).not.toContain('event: audit');
+  });
+});

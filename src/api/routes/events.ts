@@ -8,7 +8,7 @@ import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import type { AuditTail } from '../audit-tail.js';
 import { problem, problemResponses, sendProblem } from '../problem.js';
 import { noQuerySchema } from '../schemas.js';
-import { SseStreams } from '../sse.js';
+import { SseStreams, sseHeadersSchema } from '../sse.js';
 import { changeParamsSchema } from './changes.js';
 
 export interface EventsRoutesOptions {
@@ -54,6 +54,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fast
         tags: ['changes'],
         params: changeParamsSchema,
         querystring: noQuerySchema,
+        headers: sseHeadersSchema,
         produces: ['text/event-stream'],
         response: {
           200: {

@@ -15,7 +15,7 @@ import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
 import { auditEventResponseSchema, noQuerySchema } from '../schemas.js';
-import { SseStreams } from '../sse.js';
+import { SseStreams, sseHeadersSchema } from '../sse.js';
 
 export interface RolloutsRoutesOptions {
   rollouts: Rollouts;
@@ -427,6 +427,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         security: BEARER_SECURITY,
         params: paramsSchema,
         querystring: noQuerySchema,
+        headers: sseHeadersSchema,
         produces: ['text/event-stream'],
         response: {
           200: {
