@@ -89,6 +89,15 @@ const FASTIFY_CODES: Readonly<Record<string, { status: number; code: string; rul
   },
 };
 
+/**
+ * The first issue of each field. Checks run from the basic to the particular, so the first is the
+ * one to fix first: an empty region id is "must not be empty", not also "must be a region id".
+ */
+function firstPerField(issues: readonly FieldIssue[]): FieldIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => !seen.has(issue.field) && seen.add(issue.field));
+}
+
 export function problem(
   status: number,
   code: string,
@@ -102,7 +111,7 @@ export function problem(
     detail,
     code,
   };
-  if (errors && errors.length > 0) body.errors = [...errors];
+  if (errors && errors.length > 0) body.errors = firstPerField(errors);
   return body;
 }
 

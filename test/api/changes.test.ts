@@ -130,6 +130,21 @@ describe('changes without workers', () => {
       await expectNothingEnqueued(api);
     });
 
+    it('names one rule per field: the first it broke', async () => {
+      const problem = expectProblem(
+        await submit({ ipsecServerId: '', regionId: '', params: { IpsecServerName: '1' }, note: '' }),
+        400,
+        'INVALID_INPUT',
+      );
+      expect(problem.errors).toEqual([
+        { field: 'ipsecServerId', rule: 'must be an IPsec server id such as iss-bp1...' },
+        { field: 'regionId', rule: 'must not be empty' },
+        { field: 'params.IpsecServerName', rule: 'must be 2 to 128 characters long (got 1)' },
+        { field: 'note', rule: 'must not be empty' },
+      ]);
+      await expectNothingEnqueued(api);
+    });
+
     it('refuses params that change nothing', async () => {
       const problem = expectProblem(await submit({ ...api.target(0), params: {} }), 400, 'INVALID_INPUT');
       expect(problem.errors).toEqual([{ field: 'params', rule: expect.stringMatching(/at least one of/) }]);
