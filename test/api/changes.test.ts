@@ -161,9 +161,10 @@ describe('changes without workers', () => {
     });
 
     it.each([
-      ['not JSON', '{"ipsecServerId":', 'application/json', 400, 'INVALID_INPUT'],
-      ['a JSON array', '[]', 'application/json', 400, 'INVALID_INPUT'],
-      ['an empty body', '', 'application/json', 400, 'INVALID_INPUT'],
+      ['not JSON', '{"ipsecServerId":', 'application/json', 400, 'INVALID_INPUT', 'must be valid JSON'],
+      ['a JSON array', '[]', 'application/json', 400, 'INVALID_INPUT', 'must be an object'],
+      ['a JSON string', '"x"', 'application/json', 400, 'INVALID_INPUT', 'must be an object'],
+      ['an empty body', '', 'application/json', 400, 'INVALID_INPUT', 'is required'],
       ['text/plain', 'hello', 'text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['form data', 'a=b', 'application/x-www-form-urlencoded', 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [
@@ -173,17 +174,20 @@ describe('changes without workers', () => {
         413,
         'PAYLOAD_TOO_LARGE',
       ],
-    ])('answers %s with a problem, never a 5xx', async (_name, payload, contentType, status, code) => {
-      const response = await api.call('submitter', {
-        method: 'POST',
-        url: '/v1/changes',
-        headers: { 'content-type': contentType },
-        payload,
-      });
-      const problem = expectProblem(response, status, code);
-      if (status === 400) expect(problem.errors?.[0]?.field).toBe('body');
-      await expectNothingEnqueued(api);
-    });
+    ])(
+      'answers %s with a problem, never a 5xx',
+      async (_name, payload, contentType, status, code, rule?: string) => {
+        const response = await api.call('submitter', {
+          method: 'POST',
+          url: '/v1/changes',
+          headers: { 'content-type': contentType },
+          payload,
+        });
+        const problem = expectProblem(response, status, code);
+        if (status === 400) expect(problem.errors).toEqual([{ field: 'body', rule }]);
+        await expectNothingEnqueued(api);
+      },
+    );
 
     it('refuses a Psk when no secret key is configured, naming params.Psk', async () => {
       const orchestrator = Orchestrator.connect({

@@ -203,3 +203,39 @@ describe('event streams', () => {
     expect(resumed.body).not.toContain('event: audit');
   });
 });
+
+describe('rules in words, never in zod wording', () => {
+  const t = { ipsecServerId: 'iss-words', regionId: 'cn-shanghai', params: { IpsecServerName: 'words' } };
+  it.each([
+    ['/v1/rollouts', [], 'body', 'must be an object'],
+    ['/v1/rollouts', { targets: [] }, 'targets', 'must not be empty'],
+    ['/v1/rollouts', { targets: 'x' }, 'targets', 'must be a list'],
+    [
+      '/v1/rollouts',
+      { targets: [t], approvals: { required: 0 } },
+      'approvals.required',
+      'must be at least 1',
+    ],
+    ['/v1/rollouts', { targets: [t], pause: 'sometimes' }, 'pause', 'must be one of none, first, every'],
+    ['/v1/rollouts', { targets: [t], planOnly: 'yes' }, 'planOnly', 'must be true or false'],
+    ['/v1/rollouts', { targets: [t], bakeMs: 1.5 }, 'bakeMs', 'must be a whole number'],
+    ['/v1/rollouts', { targets: [t], note: 5 }, 'note', 'must be a string'],
+    ['/v1/rollouts', { targets: [{ ...t, regionId: '' }] }, 'targets.0.regionId', 'must not be empty'],
+    ['/v1/rollouts/rol-x/reject', [], 'body', 'must be an object'],
+    ['/v1/rollouts/rol-x/reject', { reason: 5 }, 'reason', 'must be a string'],
+    ['/v1/rollouts/rol-x/rollback', { note: '' }, 'note', 'must not be empty'],
+    ['/v1/changes/chg-x/reject', [], 'body', 'must be an object'],
+    ['/v1/changes', null, 'body', 'is required'],
+  ])('POST %s with %j: %s %s', async (url, payload, field, rule) => {
+    const before = await api.keys();
+    const response = await api.call('admin', {
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(payload),
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field, rule }]);
+    expect(await api.keys()).toEqual(before);
+  });
+});
