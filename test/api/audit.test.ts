@@ -125,28 +125,38 @@ describe('GET /v1/audit', () => {
     expect((await get('/v1/audit?from=2000-02-29&to=2024-02-29T23:59:59Z')).statusCode).toBe(200);
   });
 
+  const TIME_RULE =
+    'must be epoch milliseconds or an ISO 8601 date or time with its offset, e.g. 2025-01-31T12:00:00Z';
+  const LIMIT_RULE = 'must be from 1 to 10000';
   it.each([
-    ['from=yesterday', ['from']],
-    ['from=1969-12-31', ['from']],
-    ['to=0000-01-01T00:00:00Z', ['to']],
-    ['format=jsonl&from=1969-12-31T23:59:59Z', ['from']],
-    ['to=2025-01-31T12:00:00', ['to']],
-    ['from=2025-02-01&to=2025-01-01', ['from']],
-    ['limit=0', ['limit']],
-    ['limit=10001', ['limit']],
-    ['format=csv', ['format']],
-    ['change=a:b&server=x y', ['change', 'server']],
-    ['actor=alice', ['actor']],
-  ])('refuses %s, naming the fields', async (query, fields) => {
+    ['from=yesterday', [{ field: 'from', rule: TIME_RULE }]],
+    ['from=1969-12-31', [{ field: 'from', rule: 'must be 1970-01-01 or later' }]],
+    ['to=0000-01-01T00:00:00Z', [{ field: 'to', rule: 'must be 1970-01-01 or later' }]],
+    ['format=jsonl&from=1969-12-31T23:59:59Z', [{ field: 'from', rule: 'must be 1970-01-01 or later' }]],
+    ['to=2025-01-31T12:00:00', [{ field: 'to', rule: TIME_RULE }]],
+    ['from=2025-02-01&to=2025-01-01', [{ field: 'from', rule: 'must not be after `to`' }]],
+    ['limit=0', [{ field: 'limit', rule: LIMIT_RULE }]],
+    ['limit=10001', [{ field: 'limit', rule: LIMIT_RULE }]],
+    ['limit=99999999999', [{ field: 'limit', rule: LIMIT_RULE }]],
+    ['limit=5&limit=6', [{ field: 'limit', rule: 'must be given once' }]],
+    ['format=csv', [{ field: 'format', rule: 'must be one of json, jsonl' }]],
+    [
+      'change=a:b&server=x y',
+      [
+        { field: 'change', rule: 'must be a change id such as chg-01jq8x2m3n4p5q6r7s8t9v0w' },
+        { field: 'server', rule: 'must be an IPsec server id such as iss-bp1...' },
+      ],
+    ],
+    ['actor=alice', [{ field: 'actor', rule: 'unknown field' }]],
+  ])('refuses %s, naming each field once with its rule', async (query, errors) => {
     const response = await get(`/v1/audit?${query}`);
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
     expect(
       response
         .json()
-        .errors.map((issue: { field: string }) => issue.field)
-        .sort(),
-    ).toEqual(fields);
+        .errors.sort((a: { field: string }, b: { field: string }) => a.field.localeCompare(b.field)),
+    ).toEqual(errors);
   });
 });
 

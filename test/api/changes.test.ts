@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { PSK_FINGERPRINT_PATTERN } from '../../src/ipsec/psk.js';
 import { createLogger } from '../../src/log.js';
+import { CHANGE_STATES } from '../../src/orchestrator/change.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
 
@@ -339,23 +340,36 @@ describe('changes without workers', () => {
       });
     });
 
+    const LIMIT_RULE = 'must be from 1 to 500';
+    const SERVER_RULE = 'must be an IPsec server id such as iss-bp1...';
     it.each([
-      ['limit=0', ['limit']],
-      ['limit=501', ['limit']],
-      ['limit=ten', ['limit']],
-      ['state=done', ['state']],
-      ['cursor=abc', ['cursor']],
-      ['limit=1&limit=2', ['limit']],
-      ['sever=iss-1&state=queued&limit=-1', ['limit', 'sever']],
-      [`server=${'x'.repeat(5_000)}`, ['server']],
-      ['server=iss%20bad', ['server']],
-    ])('refuses the query %s, naming the fields', async (query, fields) => {
+      ['limit=0', [{ field: 'limit', rule: LIMIT_RULE }]],
+      ['limit=501', [{ field: 'limit', rule: LIMIT_RULE }]],
+      ['limit=99999999999', [{ field: 'limit', rule: LIMIT_RULE }]],
+      [`limit=${'9'.repeat(400)}`, [{ field: 'limit', rule: LIMIT_RULE }]],
+      ['limit=ten', [{ field: 'limit', rule: 'must be a whole number' }]],
+      ['limit=2.5', [{ field: 'limit', rule: 'must be a whole number' }]],
+      ['state=done', [{ field: 'state', rule: `must be one of ${CHANGE_STATES.join(', ')}` }]],
+      ['cursor=abc', [{ field: 'cursor', rule: 'must be a cursor returned by a previous page' }]],
+      ['limit=1&limit=2', [{ field: 'limit', rule: 'must be given once' }]],
+      ['state=queued&state=failed', [{ field: 'state', rule: 'must be given once' }]],
+      ['server=iss-1&server=iss-2', [{ field: 'server', rule: 'must be given once' }]],
+      [
+        'sever=iss-1&state=queued&limit=-1',
+        [
+          { field: 'limit', rule: LIMIT_RULE },
+          { field: 'sever', rule: 'unknown field' },
+        ],
+      ],
+      [`server=${'x'.repeat(5_000)}`, [{ field: 'server', rule: SERVER_RULE }]],
+      ['server=iss%20bad', [{ field: 'server', rule: SERVER_RULE }]],
+    ])('refuses the query %s, naming each field once with its rule', async (query, errors) => {
       const problem = expectProblem(
         await api.call('viewer', { method: 'GET', url: `/v1/changes?${query}` }),
         400,
         'INVALID_INPUT',
       );
-      expect(problem.errors?.map((issue) => issue.field).sort()).toEqual(fields);
+      expect(problem.errors?.sort((a, b) => a.field.localeCompare(b.field))).toEqual(errors);
     });
 
     it('cancels a queued change once; cancelling it again is a 409', async () => {

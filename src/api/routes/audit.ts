@@ -7,7 +7,7 @@ import { changeSubmissionSchema } from '../../orchestrator/change.js';
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { type Authorizer, BEARER_SECURITY } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema } from '../schemas.js';
+import { auditEventResponseSchema, queryInt } from '../schemas.js';
 import { changeIdSchema } from './changes.js';
 
 export interface AuditRoutesOptions {
@@ -66,11 +66,13 @@ const auditQuerySchema = z
     server: changeSubmissionSchema.shape.ipsecServerId.optional().describe('only the events of this server'),
     from: timeParam.optional().describe('inclusive lower bound: epoch ms or ISO 8601'),
     to: timeParam.optional().describe('inclusive upper bound: epoch ms or ISO 8601'),
-    limit: z
-      .string()
-      .regex(/^\d{1,9}$/, 'must be a whole number')
-      .transform(Number)
-      .pipe(z.number().int().min(1, 'must be from 1 to 10000').max(10_000, 'must be from 1 to 10000'))
+    limit: queryInt(
+      z
+        .number()
+        .int('must be from 1 to 10000')
+        .min(1, 'must be from 1 to 10000')
+        .max(10_000, 'must be from 1 to 10000'),
+    )
       .optional()
       .describe('1 to 10000; default 1000 for json, everything for jsonl'),
     format: z.enum(['json', 'jsonl']).default('json').describe('`jsonl`: application/x-ndjson, streamed'),

@@ -14,7 +14,13 @@ import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema, changeSchema, fieldChangeSchema, noQuerySchema } from '../schemas.js';
+import {
+  auditEventResponseSchema,
+  changeSchema,
+  fieldChangeSchema,
+  noQuerySchema,
+  queryInt,
+} from '../schemas.js';
 
 export interface ChangesRoutesOptions {
   orchestrator: Orchestrator;
@@ -38,15 +44,6 @@ const idempotencyHeadersSchema = z.looseObject({
     .optional()
     .describe('makes retries safe: the same key and body return the change created first'),
 });
-
-/** A whole number in a query string, checked by the orchestrator's own rule for it. */
-function queryInt<T extends z.ZodType<number, number>>(rule: T) {
-  return z
-    .string()
-    .regex(/^\d{1,9}$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(rule);
-}
 
 const listShape = listChangesQuerySchema.shape;
 const listQuerySchema = z.strictObject({

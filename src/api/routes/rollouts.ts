@@ -14,7 +14,7 @@ import { listRolloutsQuerySchema, newRolloutId, type Rollouts } from '../../roll
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema, noQuerySchema } from '../schemas.js';
+import { auditEventResponseSchema, noQuerySchema, queryInt } from '../schemas.js';
 import { SseStreams, sseHeadersSchema } from '../sse.js';
 
 export interface RolloutsRoutesOptions {
@@ -91,16 +91,9 @@ export const targetPlanSchema = z
 
 const rolloutResponse = z.object({ rollout: rolloutSchema });
 
-/** A whole number in a query string, checked by the library's own rule for it. */
-const limitQuery = z
-  .string()
-  .regex(/^\d{1,9}$/, 'must be a whole number')
-  .transform(Number)
-  .pipe(listRolloutsQuerySchema.shape.limit.unwrap());
-
 const listQuerySchema = z.strictObject({
   cursor: listRolloutsQuerySchema.shape.cursor.describe('nextCursor of the previous page'),
-  limit: limitQuery.optional().describe('1 to 500, default 50'),
+  limit: queryInt(listRolloutsQuerySchema.shape.limit.unwrap()).optional().describe('1 to 500, default 50'),
 });
 
 const idempotencyHeadersSchema = z.looseObject({
