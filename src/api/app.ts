@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../log.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
 import type { Rollouts } from '../rollouts/rollouts.js';
@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { rolloutsRoutes } from './routes/rollouts.js';
 import { serversRoutes } from './routes/servers.js';
+import { apiValidatorCompiler, exposeRepeatedHeaders } from './validation.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -55,9 +56,10 @@ export function buildApp(options: BuildAppOptions): ApiApp {
       sendProblem(reply, body, headers);
     },
   }).withTypeProvider<ZodTypeProvider>() as unknown as ApiApp;
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(apiValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);
+  app.addHook('preValidation', exposeRepeatedHeaders);
 
   // JSON is the only body type (anything else is a 415); an empty body counts as no body, so a
   // bodiless POST that still says `Content-Type: application/json` is accepted.

@@ -2,8 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { IpsecFleetError } from '../errors.js';
-import { type FieldIssue, fieldIssues, InvalidInputError } from '../validation.js';
+import { type FieldIssue, InvalidInputError } from '../validation.js';
 import { ForbiddenError, UnauthorizedError } from './auth/authorize.js';
+import { partIssues } from './validation.js';
 
 /**
  * Every error answer is `application/problem+json` (RFC 9457) with a stable `code`: what clients
@@ -90,6 +91,15 @@ const FASTIFY_CODES: Readonly<Record<string, { status: number; code: string; rul
   },
 };
 
+/**
+ * The first issue of each field. Checks run from the basic to the particular, so the first is the
+ * one to fix first: an empty region id is "must not be empty", not also "must be a region id".
+ */
+function firstPerField(issues: readonly FieldIssue[]): FieldIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => !seen.has(issue.field) && seen.add(issue.field));
+}
+
 export function problem(
   status: number,
   code: string,
@@ -103,7 +113,7 @@ export function problem(
     detail,
     code,
   };
-  if (errors && errors.length > 0) body.errors = [...errors];
+  if (errors && errors.length > 0) body.errors = firstPerField(errors);
   return body;
 }
 
@@ -158,9 +168,11 @@ function validationIssues(error: FastifyError, request: FastifyRequest): FieldIs
       const partSchema = schema[part.context];
       if (!isZodSchema(partSchema)) continue;
       const value = part.value(request);
-      const result = partSchema.safeParse(value === undefined ? null : value);
-      if (!result.success)
-        issues.push(...fieldIssues(result.error).map((issue) => name(part.context, issue)));
+      issues.push(
+        ...partIssues(part.context, partSchema, value === undefined ? null : value).map((issue) =>
+          name(part.context, issue),
+        ),
+      );
     }
   }
   if (issues.length === 0) {

@@ -56,6 +56,27 @@ export const changeSchema = z
   })
   .meta({ id: 'Change' });
 
+/**
+ * A whole number in a query string, checked by `rule` (the library's own rule for it). Any number
+ * reaches the rule, so `limit=99999999999` is told its range, not that it is no whole number.
+ */
+export function queryInt<T extends z.ZodType<number, number>>(rule: T) {
+  return (
+    z
+      .string()
+      .regex(/^-?\d+$/, 'must be a whole number')
+      // Too many digits for a double is still a number out of range, not "must be a number".
+      .transform((text) => Math.max(-Number.MAX_VALUE, Math.min(Number(text), Number.MAX_VALUE)))
+      .pipe(rule)
+  );
+}
+
+/**
+ * The query of a route that takes none. A parameter there is a mistake (`?limit=5` on a lane that
+ * has no limit), named like an unknown field of GET /v1/changes rather than silently ignored.
+ */
+export const noQuerySchema = z.strictObject({});
+
 export const auditEventResponseSchema = auditEventSchema.meta({ id: 'AuditEvent' });
 
 const fieldValueSchema = z.union([z.string(), z.number(), z.boolean()]);

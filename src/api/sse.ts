@@ -1,12 +1,25 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 
 /** A client that reads slower than this much buffered output is cut off: memory stays bounded. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
+/**
+ * The headers of an event stream route. A `Last-Event-ID` that is no id this API sends would
+ * otherwise be ignored, and the client, believing it resumed, would get every event again.
+ */
+export const sseHeadersSchema = z.looseObject({
+  'last-event-id': z
+    .string()
+    .regex(STREAM_ID, 'must be an event id as the stream sends them, such as 1738310400000-0')
+    .optional()
+    .describe('resume after this event: only the events that follow it'),
+});
+
 export interface SseStream {
-  /** The `Last-Event-ID` the client resumed from, when it is a stream id. */
+  /** The `Last-Event-ID` the client resumed from (sseHeadersSchema refused any other). */
   readonly lastEventId: string | undefined;
   readonly ended: boolean;
   /** The reply body Fastify pipes (unserialized: a 200 schema only documents the stream). */

@@ -93,6 +93,11 @@ export const listChangesQuerySchema = z.strictObject({
     .string()
     .regex(/^\d+:[\w-]+$/, 'must be a cursor returned by a previous page')
     .optional(),
-  limit: z.number().int().min(1).max(500).default(50),
+  limit: z
+    .number()
+    .int('must be from 1 to 500')
+    .min(1, 'must be from 1 to 500')
+    .max(500, 'must be from 1 to 500')
+    .default(50),
 });
 export type ListChangesQuery = z.input<typeof listChangesQuerySchema>;

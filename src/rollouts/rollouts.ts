@@ -84,7 +84,12 @@ export const listRolloutsQuerySchema = z.strictObject({
     .string()
     .regex(/^\d+:[\w-]+$/, 'must be a cursor returned by a previous page')
     .optional(),
-  limit: z.number().int().min(1).max(500).default(50),
+  limit: z
+    .number()
+    .int('must be from 1 to 500')
+    .min(1, 'must be from 1 to 500')
+    .max(500, 'must be from 1 to 500')
+    .default(50),
 });
 export type ListRolloutsQuery = z.input<typeof listRolloutsQuerySchema>;
 

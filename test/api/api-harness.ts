@@ -2,6 +2,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { ROLES, type Role } from '../../src/api/auth/roles.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
+import { Rollouts } from '../../src/rollouts/rollouts.js';
 import { type Harness, startHarness } from '../support/orchestrator-harness.js';
 
 export type Who = Role | 'anonymous' | 'bad';
@@ -14,28 +15,49 @@ export interface Api {
   store: TokenStore;
   /** A request as `who` (a role's token, none, or a well-formed token the server does not know). */
   call(who: Who, options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** The rollouts library behind the /v1/rollouts routes, when asked for (no rollout worker). */
+  rollouts: Rollouts | undefined;
+  /** The Redis keys under the harness's prefix, sorted: what a refused request must not change. */
+  keys(): Promise<string[]>;
   /** The body of the n-th sim server as a submission. */
   target(index: number): { ipsecServerId: string; regionId: string };
   close(): Promise<void>;
 }
 
 export async function startApi(
-  options: Parameters<typeof startHarness>[0] & { bodyLimit?: number } = {},
+  options: Parameters<typeof startHarness>[0] & { bodyLimit?: number; rollouts?: boolean } = {},
 ): Promise<Api> {
   const harness = await startHarness(options);
+  const rollouts = options.rollouts ? Rollouts.for(harness.orchestrator) : undefined;
   const tokens = Object.fromEntries(ROLES.map((role) => [role, generateToken()])) as Record<Role, string>;
   const store = new TokenStore(
     ROLES.map((role) => ({ name: `${role}-user`, roles: [role], sha256: hashToken(tokens[role]) })),
   );
-  const app = buildApp({ orchestrator: harness.orchestrator, tokens: store, bodyLimit: options.bodyLimit });
+  const app = buildApp({
+    orchestrator: harness.orchestrator,
+    tokens: store,
+    bodyLimit: options.bodyLimit,
+    rollouts,
+  });
   await app.ready();
   return {
     harness,
     app,
     tokens,
     store,
+    rollouts,
+    async keys() {
+      const found: string[] = [];
+      const stream = harness.orchestrator.redis.scanStream({ match: `${harness.orchestrator.keys.tag}*` });
+      for await (const batch of stream) found.push(...(batch as string[]));
+      // BullMQ writes each queue's meta key by itself, some time after the queue connects.
+      return found.filter((key) => !key.endsWith(':meta')).sort();
+    },
     call(who, request) {
-      const headers: Record<string, string> = { ...(request.headers as Record<string, string>) };
+      // An array is a header sent more than once.
+      const headers: Record<string, string | string[]> = {
+        ...(request.headers as Record<string, string | string[]>),
+      };
       if (who === 'bad') headers.authorization = `Bearer ${generateToken()}`;
       else if (who !== 'anonymous') headers.authorization = `Bearer ${tokens[who]}`;
       return app.inject({ ...request, headers });
@@ -47,6 +69,7 @@ export async function startApi(
     },
     async close() {
       await app.close();
+      await rollouts?.close();
       await harness.close();
     },
   };

@@ -101,27 +101,62 @@ describe('GET /v1/audit', () => {
   });
 
   it.each([
-    ['from=yesterday', ['from']],
-    ['from=1969-12-31', ['from']],
-    ['to=0000-01-01T00:00:00Z', ['to']],
-    ['format=jsonl&from=1969-12-31T23:59:59Z', ['from']],
-    ['to=2025-01-31T12:00:00', ['to']],
-    ['from=2025-02-01&to=2025-01-01', ['from']],
-    ['limit=0', ['limit']],
-    ['limit=10001', ['limit']],
-    ['format=csv', ['format']],
-    ['change=a:b&server=x y', ['change', 'server']],
-    ['actor=alice', ['actor']],
-  ])('refuses %s, naming the fields', async (query, fields) => {
+    ['from=2025-02-30', 'from', 'must be a real calendar date: 2025-02 has 28 days (got 2025-02-30)'],
+    ['to=2025-02-29T00:00:00Z', 'to', 'must be a real calendar date: 2025-02 has 28 days (got 2025-02-29)'],
+    ['from=2100-02-29', 'from', 'must be a real calendar date: 2100-02 has 28 days (got 2100-02-29)'],
+    [
+      'to=2025-04-31T12:00:00%2B08:00',
+      'to',
+      'must be a real calendar date: 2025-04 has 30 days (got 2025-04-31)',
+    ],
+    ['from=2025-06-00', 'from', 'must be a real calendar date: 2025-06 has 30 days (got 2025-06-00)'],
+    ['from=2025-13-01', 'from', 'must be a real calendar date: there is no month 13'],
+  ])('refuses the impossible date in %s, naming the field', async (query, field, rule) => {
+    const response = await get(`/v1/audit?${query}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field, rule }]);
+  });
+
+  it('takes leap days (2024-02-29, 2000-02-29)', async () => {
+    const response = await get('/v1/audit?from=2024-02-29&to=2000-02-29T00:00:00Z');
+    expect(response.statusCode).toBe(400);
+    // Both dates exist: what is wrong is only their order.
+    expect(response.json().errors).toEqual([{ field: 'from', rule: 'must not be after `to`' }]);
+    expect((await get('/v1/audit?from=2000-02-29&to=2024-02-29T23:59:59Z')).statusCode).toBe(200);
+  });
+
+  const TIME_RULE =
+    'must be epoch milliseconds or an ISO 8601 date or time with its offset, e.g. 2025-01-31T12:00:00Z';
+  const LIMIT_RULE = 'must be from 1 to 10000';
+  it.each([
+    ['from=yesterday', [{ field: 'from', rule: TIME_RULE }]],
+    ['from=1969-12-31', [{ field: 'from', rule: 'must be 1970-01-01 or later' }]],
+    ['to=0000-01-01T00:00:00Z', [{ field: 'to', rule: 'must be 1970-01-01 or later' }]],
+    ['format=jsonl&from=1969-12-31T23:59:59Z', [{ field: 'from', rule: 'must be 1970-01-01 or later' }]],
+    ['to=2025-01-31T12:00:00', [{ field: 'to', rule: TIME_RULE }]],
+    ['from=2025-02-01&to=2025-01-01', [{ field: 'from', rule: 'must not be after `to`' }]],
+    ['limit=0', [{ field: 'limit', rule: LIMIT_RULE }]],
+    ['limit=10001', [{ field: 'limit', rule: LIMIT_RULE }]],
+    ['limit=99999999999', [{ field: 'limit', rule: LIMIT_RULE }]],
+    ['limit=5&limit=6', [{ field: 'limit', rule: 'must be given once' }]],
+    ['format=csv', [{ field: 'format', rule: 'must be one of json, jsonl' }]],
+    [
+      'change=a:b&server=x y',
+      [
+        { field: 'change', rule: 'must be a change id such as chg-01jq8x2m3n4p5q6r7s8t9v0w' },
+        { field: 'server', rule: 'must be an IPsec server id such as iss-bp1...' },
+      ],
+    ],
+    ['actor=alice', [{ field: 'actor', rule: 'unknown field' }]],
+  ])('refuses %s, naming each field once with its rule', async (query, errors) => {
     const response = await get(`/v1/audit?${query}`);
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
     expect(
       response
         .json()
-        .errors.map((issue: { field: string }) => issue.field)
-        .sort(),
-    ).toEqual(fields);
+        .errors.sort((a: { field: string }, b: { field: string }) => a.field.localeCompare(b.field)),
+    ).toEqual(errors);
   });
 });
 

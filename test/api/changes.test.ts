@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { PSK_FINGERPRINT_PATTERN } from '../../src/ipsec/psk.js';
 import { createLogger } from '../../src/log.js';
+import { CHANGE_STATES } from '../../src/orchestrator/change.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
 
@@ -106,6 +107,45 @@ describe('changes without workers', () => {
       await expectNothingEnqueued(api);
     });
 
+    it('refuses an Idempotency-Key given twice (Node would join them) and writes nothing', async () => {
+      const before = await api.keys();
+      const twice = (payload: object) =>
+        api.call('submitter', {
+          method: 'POST',
+          url: '/v1/changes',
+          headers: { 'idempotency-key': ['deploy-1', 'deploy-2'] },
+          payload,
+        });
+      const alone = await twice({ ...api.target(0), params: { IpsecServerName: 'given-twice' } });
+      expect(expectProblem(alone, 400, 'INVALID_INPUT').errors).toEqual([
+        { field: 'idempotency-key', rule: 'must be given once' },
+      ]);
+      // Named along with the body's mistakes, in one answer.
+      const withBody = await twice({ ...api.target(0), params: {}, colour: 'blue' });
+      expect(
+        expectProblem(withBody, 400, 'INVALID_INPUT')
+          .errors?.map((issue) => issue.field)
+          .sort(),
+      ).toEqual(['colour', 'idempotency-key', 'params']);
+      expect(await api.keys()).toEqual(before);
+      await expectNothingEnqueued(api);
+    });
+
+    it('names one rule per field: the first it broke', async () => {
+      const problem = expectProblem(
+        await submit({ ipsecServerId: '', regionId: '', params: { IpsecServerName: '1' }, note: '' }),
+        400,
+        'INVALID_INPUT',
+      );
+      expect(problem.errors).toEqual([
+        { field: 'ipsecServerId', rule: 'must be an IPsec server id such as iss-bp1...' },
+        { field: 'regionId', rule: 'must not be empty' },
+        { field: 'params.IpsecServerName', rule: 'must be 2 to 128 characters long (got 1)' },
+        { field: 'note', rule: 'must not be empty' },
+      ]);
+      await expectNothingEnqueued(api);
+    });
+
     it('refuses params that change nothing', async () => {
       const problem = expectProblem(await submit({ ...api.target(0), params: {} }), 400, 'INVALID_INPUT');
       expect(problem.errors).toEqual([{ field: 'params', rule: expect.stringMatching(/at least one of/) }]);
@@ -122,9 +162,10 @@ describe('changes without workers', () => {
     });
 
     it.each([
-      ['not JSON', '{"ipsecServerId":', 'application/json', 400, 'INVALID_INPUT'],
-      ['a JSON array', '[]', 'application/json', 400, 'INVALID_INPUT'],
-      ['an empty body', '', 'application/json', 400, 'INVALID_INPUT'],
+      ['not JSON', '{"ipsecServerId":', 'application/json', 400, 'INVALID_INPUT', 'must be valid JSON'],
+      ['a JSON array', '[]', 'application/json', 400, 'INVALID_INPUT', 'must be an object'],
+      ['a JSON string', '"x"', 'application/json', 400, 'INVALID_INPUT', 'must be an object'],
+      ['an empty body', '', 'application/json', 400, 'INVALID_INPUT', 'is required'],
       ['text/plain', 'hello', 'text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['form data', 'a=b', 'application/x-www-form-urlencoded', 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [
@@ -134,17 +175,20 @@ describe('changes without workers', () => {
         413,
         'PAYLOAD_TOO_LARGE',
       ],
-    ])('answers %s with a problem, never a 5xx', async (_name, payload, contentType, status, code) => {
-      const response = await api.call('submitter', {
-        method: 'POST',
-        url: '/v1/changes',
-        headers: { 'content-type': contentType },
-        payload,
-      });
-      const problem = expectProblem(response, status, code);
-      if (status === 400) expect(problem.errors?.[0]?.field).toBe('body');
-      await expectNothingEnqueued(api);
-    });
+    ])(
+      'answers %s with a problem, never a 5xx',
+      async (_name, payload, contentType, status, code, rule?: string) => {
+        const response = await api.call('submitter', {
+          method: 'POST',
+          url: '/v1/changes',
+          headers: { 'content-type': contentType },
+          payload,
+        });
+        const problem = expectProblem(response, status, code);
+        if (status === 400) expect(problem.errors).toEqual([{ field: 'body', rule }]);
+        await expectNothingEnqueued(api);
+      },
+    );
 
     it('refuses a Psk when no secret key is configured, naming params.Psk', async () => {
       const orchestrator = Orchestrator.connect({
@@ -296,23 +340,36 @@ describe('changes without workers', () => {
       });
     });
 
+    const LIMIT_RULE = 'must be from 1 to 500';
+    const SERVER_RULE = 'must be an IPsec server id such as iss-bp1...';
     it.each([
-      ['limit=0', ['limit']],
-      ['limit=501', ['limit']],
-      ['limit=ten', ['limit']],
-      ['state=done', ['state']],
-      ['cursor=abc', ['cursor']],
-      ['limit=1&limit=2', ['limit']],
-      ['sever=iss-1&state=queued&limit=-1', ['limit', 'sever']],
-      [`server=${'x'.repeat(5_000)}`, ['server']],
-      ['server=iss%20bad', ['server']],
-    ])('refuses the query %s, naming the fields', async (query, fields) => {
+      ['limit=0', [{ field: 'limit', rule: LIMIT_RULE }]],
+      ['limit=501', [{ field: 'limit', rule: LIMIT_RULE }]],
+      ['limit=99999999999', [{ field: 'limit', rule: LIMIT_RULE }]],
+      [`limit=${'9'.repeat(400)}`, [{ field: 'limit', rule: LIMIT_RULE }]],
+      ['limit=ten', [{ field: 'limit', rule: 'must be a whole number' }]],
+      ['limit=2.5', [{ field: 'limit', rule: 'must be a whole number' }]],
+      ['state=done', [{ field: 'state', rule: `must be one of ${CHANGE_STATES.join(', ')}` }]],
+      ['cursor=abc', [{ field: 'cursor', rule: 'must be a cursor returned by a previous page' }]],
+      ['limit=1&limit=2', [{ field: 'limit', rule: 'must be given once' }]],
+      ['state=queued&state=failed', [{ field: 'state', rule: 'must be given once' }]],
+      ['server=iss-1&server=iss-2', [{ field: 'server', rule: 'must be given once' }]],
+      [
+        'sever=iss-1&state=queued&limit=-1',
+        [
+          { field: 'limit', rule: LIMIT_RULE },
+          { field: 'sever', rule: 'unknown field' },
+        ],
+      ],
+      [`server=${'x'.repeat(5_000)}`, [{ field: 'server', rule: SERVER_RULE }]],
+      ['server=iss%20bad', [{ field: 'server', rule: SERVER_RULE }]],
+    ])('refuses the query %s, naming each field once with its rule', async (query, errors) => {
       const problem = expectProblem(
         await api.call('viewer', { method: 'GET', url: `/v1/changes?${query}` }),
         400,
         'INVALID_INPUT',
       );
-      expect(problem.errors?.map((issue) => issue.field).sort()).toEqual(fields);
+      expect(problem.errors?.sort((a, b) => a.field.localeCompare(b.field))).toEqual(errors);
     });
 
     it('cancels a queued change once; cancelling it again is a 409', async () => {

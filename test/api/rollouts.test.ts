@@ -176,12 +176,24 @@ describe('rollout routes: bad input', () => {
     expect(approve.statusCode).toBe(400);
     const list = await call('viewer', { method: 'GET', url: '/v1/rollouts?limit=0&cursor=zz' });
     expect(list.statusCode).toBe(400);
-    expect(
-      list
-        .json()
-        .errors.map((issue: { field: string }) => issue.field)
-        .sort(),
-    ).toEqual(['cursor', 'limit']);
+    expect(list.json().errors).toEqual([
+      { field: 'cursor', rule: 'must be a cursor returned by a previous page' },
+      { field: 'limit', rule: 'must be from 1 to 500' },
+    ]);
+    for (const query of ['limit=99999999999', 'limit=1&limit=2', 'limit=-3', 'limit=ten']) {
+      const response = await call('viewer', { method: 'GET', url: `/v1/rollouts?${query}` });
+      expect(response.statusCode, query).toBe(400);
+      expect(response.json().errors, query).toEqual([
+        {
+          field: 'limit',
+          rule: query.includes('&')
+            ? 'must be given once'
+            : query === 'limit=ten'
+              ? 'must be a whole number'
+              : 'must be from 1 to 500',
+        },
+      ]);
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import { changeSubmissionSchema } from '../../orchestrator/change.js';
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { type Authorizer, BEARER_SECURITY } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema } from '../schemas.js';
+import { auditEventResponseSchema, queryInt } from '../schemas.js';
 import { changeIdSchema } from './changes.js';
 
 export interface AuditRoutesOptions {
@@ -21,9 +21,31 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z
 const TIME_RULE =
   'must be epoch milliseconds or an ISO 8601 date or time with its offset, e.g. 2025-01-31T12:00:00Z';
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Why the date of an ISO 8601 value is not on the calendar, if it is not. Date.parse takes any day
+ * up to 31 and rolls over: 2025-02-30 would silently be March 2.
+ */
+function calendarProblem(value: string): string | undefined {
+  const [year = 0, month = 0, day = 0] = value.slice(0, 10).split('-').map(Number);
+  if (month < 1 || month > 12) return `must be a real calendar date: there is no month ${month}`;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number);
+  if (day < 1 || day > days) {
+    return `must be a real calendar date: ${value.slice(0, 7)} has ${days} days (got ${value.slice(0, 10)})`;
+  }
+  return undefined;
+}
+
 /** Epoch milliseconds or ISO 8601 (a date alone is midnight UTC), output as epoch ms. */
 const timeParam = z.string().transform((value, ctx) => {
   if (/^\d{1,15}$/.test(value)) return Number(value);
+  const calendar = ISO_8601.test(value) ? calendarProblem(value) : undefined;
+  if (calendar) {
+    ctx.addIssue(calendar);
+    return z.NEVER;
+  }
   const ms = ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms)) {
     ctx.addIssue(TIME_RULE);
@@ -44,11 +66,13 @@ const auditQuerySchema = z
     server: changeSubmissionSchema.shape.ipsecServerId.optional().describe('only the events of this server'),
     from: timeParam.optional().describe('inclusive lower bound: epoch ms or ISO 8601'),
     to: timeParam.optional().describe('inclusive upper bound: epoch ms or ISO 8601'),
-    limit: z
-      .string()
-      .regex(/^\d{1,9}$/, 'must be a whole number')
-      .transform(Number)
-      .pipe(z.number().int().min(1, 'must be from 1 to 10000').max(10_000, 'must be from 1 to 10000'))
+    limit: queryInt(
+      z
+        .number()
+        .int('must be from 1 to 10000')
+        .min(1, 'must be from 1 to 10000')
+        .max(10_000, 'must be from 1 to 10000'),
+    )
       .optional()
       .describe('1 to 10000; default 1000 for json, everything for jsonl'),
     format: z.enum(['json', 'jsonl']).default('json').describe('`jsonl`: application/x-ndjson, streamed'),

@@ -14,7 +14,13 @@ import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { InvalidInputError } from '../../validation.js';
 import { type Authorizer, BEARER_SECURITY, principalOf } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { auditEventResponseSchema, changeSchema, fieldChangeSchema } from '../schemas.js';
+import {
+  auditEventResponseSchema,
+  changeSchema,
+  fieldChangeSchema,
+  noQuerySchema,
+  queryInt,
+} from '../schemas.js';
 
 export interface ChangesRoutesOptions {
   orchestrator: Orchestrator;
@@ -38,15 +44,6 @@ const idempotencyHeadersSchema = z.looseObject({
     .optional()
     .describe('makes retries safe: the same key and body return the change created first'),
 });
-
-/** A whole number in a query string, checked by the orchestrator's own rule for it. */
-function queryInt<T extends z.ZodType<number, number>>(rule: T) {
-  return z
-    .string()
-    .regex(/^\d{1,9}$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(rule);
-}
 
 const listShape = listChangesQuerySchema.shape;
 const listQuerySchema = z.strictObject({
@@ -105,6 +102,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
           'a retry with the same body returns the first change (200); another body is a 409.',
         tags: ['changes'],
         security: BEARER_SECURITY,
+        querystring: noQuerySchema,
         headers: idempotencyHeadersSchema,
         body: submissionBodySchema,
         response: {
@@ -138,6 +136,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: z.object({
             change: changeSchema,
@@ -189,6 +188,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: changeResponse,
           ...problemResponses(400, 401, 403, 404, 409),
@@ -216,6 +216,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: changeResponse,
           ...problemResponses(400, 401, 403, 404, 409),
@@ -242,6 +243,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         tags: ['changes'],
         security: BEARER_SECURITY,
         params: changeParamsSchema,
+        querystring: noQuerySchema,
         body: rejectBodySchema,
         response: {
           200: changeResponse,

@@ -7,7 +7,8 @@ import { type ChangeState, TERMINAL_STATES } from '../../orchestrator/change.js'
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import type { AuditTail } from '../audit-tail.js';
 import { problem, problemResponses, sendProblem } from '../problem.js';
-import { SseStreams } from '../sse.js';
+import { noQuerySchema } from '../schemas.js';
+import { SseStreams, sseHeadersSchema } from '../sse.js';
 import { changeParamsSchema } from './changes.js';
 
 export interface EventsRoutesOptions {
@@ -52,6 +53,8 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fast
           'events after that id.',
         tags: ['changes'],
         params: changeParamsSchema,
+        querystring: noQuerySchema,
+        headers: sseHeadersSchema,
         produces: ['text/event-stream'],
         response: {
           200: {

@@ -4,7 +4,7 @@ import { changeSubmissionSchema } from '../../orchestrator/change.js';
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { type Authorizer, BEARER_SECURITY } from '../auth/authorize.js';
 import { problemResponses } from '../problem.js';
-import { laneEntrySchema } from '../schemas.js';
+import { laneEntrySchema, noQuerySchema } from '../schemas.js';
 
 export interface ServersRoutesOptions {
   orchestrator: Orchestrator;
@@ -26,6 +26,7 @@ export const serversRoutes: FastifyPluginAsyncZod<ServersRoutesOptions> = async 
         tags: ['servers'],
         security: BEARER_SECURITY,
         params: serverParamsSchema,
+        querystring: noQuerySchema,
         response: {
           200: z.object({ ipsecServerId: z.string(), lane: z.array(laneEntrySchema) }),
           ...problemResponses(400, 401, 403),

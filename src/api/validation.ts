@@ -1,0 +1,140 @@
+import type { FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
+import { z } from 'zod';
+import { type FieldIssue, fieldIssues } from '../validation.js';
+
+/** The request parts Fastify validates, by the names it gives them. */
+export type RequestPart = 'params' | 'body' | 'querystring' | 'headers';
+
+export const GIVEN_ONCE_RULE = 'must be given once';
+
+function isZodObject(value: unknown): value is z.ZodObject {
+  return value instanceof z.ZodObject;
+}
+
+const TYPE_RULES: Readonly<Record<string, string>> = {
+  object: 'must be an object',
+  array: 'must be a list',
+  string: 'must be a string',
+  number: 'must be a number',
+  int: 'must be a whole number',
+  boolean: 'must be true or false',
+};
+
+function sizeRule(
+  bound: 'at least' | 'at most',
+  origin: string,
+  limit: number | bigint,
+  inclusive: boolean | undefined,
+) {
+  if (origin === 'string')
+    return limit === 1 && bound === 'at least' ? 'must not be empty' : `must be ${bound} ${limit} characters`;
+  if (origin === 'array' || origin === 'set') {
+    return limit === 1 && bound === 'at least' ? 'must not be empty' : `must have ${bound} ${limit} entries`;
+  }
+  if (inclusive === false) return `must be ${bound === 'at least' ? 'more' : 'less'} than ${limit}`;
+  return `must be ${bound} ${limit}`;
+}
+
+/**
+ * A rule, in words, for each kind of issue a schema reports with zod's own message ("Too small:
+ * expected number to be >=1", "Invalid input: expected object, received array"). A message a
+ * schema gives itself wins over this map; a request never shows zod's wording.
+ */
+export const apiErrorMap: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return TYPE_RULES[issue.expected] ?? `must be of type ${issue.expected}`;
+    case 'too_small':
+      return sizeRule('at least', issue.origin, issue.minimum, issue.inclusive);
+    case 'too_big':
+      return sizeRule('at most', issue.origin, issue.maximum, issue.inclusive);
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? `must be ${JSON.stringify(issue.values[0])}`
+        : `must be one of ${issue.values.map(String).join(', ')}`;
+    case 'invalid_format':
+      return issue.format === 'regex' && issue.pattern
+        ? `must match the pattern ${issue.pattern}`
+        : `must be a valid ${issue.format}`;
+    case 'not_multiple_of':
+      return `must be a multiple of ${issue.divisor}`;
+    case 'unrecognized_keys':
+      return 'unknown field';
+    case 'invalid_union': {
+      // What each accepted form required, e.g. "must not be negative or must be a percentage".
+      const rules = [...new Set(issue.errors.map((branch) => branch[0]?.message).filter(Boolean))];
+      return rules.length > 0 ? rules.join(' or ') : 'is not one of the accepted forms';
+    }
+    case 'invalid_key':
+      return 'has an invalid key';
+    case 'invalid_element':
+      return 'has an invalid entry';
+    default:
+      return 'is invalid';
+  }
+};
+
+/**
+ * Every bad field of one request part. A query parameter or header given more than once arrives
+ * as a list (see exposeRepeatedHeaders): whatever rule the list broke, what the client has to fix
+ * is the repetition.
+ */
+export function partIssues(part: RequestPart, schema: z.ZodType, value: unknown): FieldIssue[] {
+  const result = schema.safeParse(value, { error: apiErrorMap });
+  if (result.success) return [];
+  // A body that is absent or `null` is missing, whatever the schema wanted instead.
+  if ((value === null || value === undefined) && part === 'body') return [{ field: '', rule: 'is required' }];
+  const given = part === 'querystring' || part === 'headers' ? (value as Record<PropertyKey, unknown>) : {};
+  // fieldIssues keeps the order of the issues, one for one.
+  return fieldIssues(result.error).map((issue, index) => {
+    const key = result.error.issues[index]?.path[0];
+    return key !== undefined && Array.isArray(given?.[key])
+      ? { field: String(key), rule: GIVEN_ONCE_RULE }
+      : issue;
+  });
+}
+
+/**
+ * fastify-type-provider-zod's validator, except that the issues are made by partIssues (the
+ * problem handler names the fields again from the same function, so both always agree).
+ */
+export const apiValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
+  const part = (httpPart ?? 'body') as RequestPart;
+  return (data: unknown) => {
+    const result = schema.safeParse(data, { error: apiErrorMap });
+    if (result.success) return { value: result.data };
+    const error = partIssues(part, schema, data).map(
+      (issue): FastifySchemaValidationError => ({
+        keyword: 'zod',
+        instancePath: `/${issue.field.replaceAll('.', '/')}`,
+        schemaPath: '',
+        params: {},
+        message: issue.rule,
+      }),
+    );
+    return { error };
+  };
+};
+
+/**
+ * Node joins a header sent twice into one value, `a, b`: an Idempotency-Key the client never
+ * sent, which would then create a change under it. Each header a route declares is put back as
+ * the list of values it was given, which its schema then refuses ("must be given once") along
+ * with every other bad field, before anything runs.
+ */
+export async function exposeRepeatedHeaders(request: FastifyRequest): Promise<void> {
+  const schema = (request.routeOptions.schema as { headers?: unknown } | undefined)?.headers;
+  if (!isZodObject(schema)) return;
+  const declared = new Set(Object.keys(schema.shape));
+  const values = new Map<string, string[]>();
+  const raw = request.raw.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (!declared.has(name)) continue;
+    values.set(name, [...(values.get(name) ?? []), raw[i + 1] as string]);
+  }
+  for (const [name, list] of values) {
+    if (list.length > 1) request.headers[name] = list;
+  }
+}

@@ -1,0 +1,241 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_BODY_LIMIT } from '../../src/api/app.js';
+import { ROLLOUT_BODY_LIMIT } from '../../src/api/routes/rollouts.js';
+import { MAX_TARGETS } from '../../src/rollouts/rollout.js';
+import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
+import { type Api, PROBLEM_JSON, startApi } from './api-harness.js';
+
+/**
+ * Requests the API refuses before anything runs, on an app whose rollouts library has no worker:
+ * a refused request must leave Redis exactly as it was.
+ */
+
+let api: Api;
+beforeAll(async () => {
+  api = await startApi({ workers: 0, rollouts: true });
+});
+afterAll(() => api?.close());
+
+function createRollout(payload: string | object, headers: Record<string, string | string[]> = {}) {
+  return api.call('submitter', { method: 'POST', url: '/v1/rollouts', headers, payload });
+}
+
+/** A Han character outside the BMP: one character of a name, four bytes of UTF-8. */
+const HAN = '\u{20000}';
+/** An FQDN of the largest length, 253 characters. */
+const fqdn = (char: string) => [63, 63, 63, 61].map((length) => char.repeat(length)).join('.');
+
+/** Params with every field at its longest JSON: what ROLLOUT_BODY_LIMIT is computed from. */
+const LARGEST_PARAMS = {
+  LocalSubnet: Array.from({ length: 32 }, (_, block) => `${100 + block}.255.255.255/32`).join(','),
+  ClientIpPool: '255.255.255.255/32',
+  IpsecServerName: HAN.repeat(128),
+  EffectImmediately: 'false',
+  IkeConfig: JSON.stringify({
+    IkeVersion: 'ikev2',
+    IkeMode: 'aggressive',
+    IkeEncAlg: 'aes256',
+    IkeAuthAlg: 'sha512',
+    IkePfs: 'group14',
+    IkeLifetime: 86_400,
+    LocalId: fqdn('a'),
+    RemoteId: fqdn('b'),
+  }),
+  IpsecConfig: JSON.stringify({
+    IpsecEncAlg: 'aes256',
+    IpsecAuthAlg: 'sha512',
+    IpsecPfs: 'disabled',
+    IpsecLifetime: 86_400,
+  }),
+  PskEnabled: 'true',
+  // Each `"` is two bytes of JSON.
+  Psk: '"'.repeat(100),
+};
+
+function largestSpec(targets: number) {
+  return {
+    targets: Array.from({ length: targets }, (_, index) => ({
+      ipsecServerId: `iss-${String(index).padStart(124, '0')}`,
+      regionId: `cn-${'a'.repeat(61)}`,
+      params: LARGEST_PARAMS,
+      profile: 'p'.repeat(64),
+    })),
+    params: LARGEST_PARAMS,
+    strategy: { batches: Array.from({ length: 1_000 }, () => Number.MAX_SAFE_INTEGER) },
+    maxErrors: '100%',
+    pause: 'every',
+    bakeMs: 86_400_000,
+    maxChangesPerMinute: MAX_TARGETS,
+    approvals: { required: 10, expiresMs: 30 * 86_400_000 },
+    planOnly: true,
+    // Control characters are six bytes of JSON each.
+    note: '\u0001'.repeat(1024),
+  };
+}
+
+describe('POST /v1/rollouts', () => {
+  it(`has a body limit that fits ${MAX_TARGETS} targets with every field at its largest`, () => {
+    // Checking 10,000 such targets takes the schema many seconds; they differ only by id.
+    expect(rolloutSpecSchema.safeParse(largestSpec(2)).success).toBe(true);
+    const bytes = Buffer.byteLength(JSON.stringify(largestSpec(MAX_TARGETS)));
+    expect(bytes).toBeGreaterThan(25_000_000);
+    expect(bytes).toBeLessThanOrEqual(ROLLOUT_BODY_LIMIT);
+  });
+
+  it(`takes ${MAX_TARGETS} targets, far over the 64 KiB of the other routes`, async () => {
+    const spec = {
+      targets: Array.from({ length: MAX_TARGETS }, (_, index) => ({
+        ipsecServerId: `iss-bp1rollout${String(index).padStart(6, '0')}`,
+        regionId: 'cn-shanghai-finance-1',
+        params: { IpsecServerName: `vpn-${index}`, LocalSubnet: `10.${index >> 8}.${index & 255}.0/24` },
+      })),
+      params: { EffectImmediately: true },
+      planOnly: true,
+    };
+    const body = JSON.stringify(spec);
+    expect(Buffer.byteLength(body)).toBeGreaterThan(10 * DEFAULT_BODY_LIMIT);
+    const response = await createRollout(body, { 'content-type': 'application/json' });
+    expect(response.statusCode, response.body.slice(0, 500)).toBe(201);
+    expect(response.json().rollout).toMatchObject({ targetCount: MAX_TARGETS, state: 'planning' });
+  });
+
+  it('refuses a body over its limit with a 413, and keeps 64 KiB on the other routes', async () => {
+    const before = await api.keys();
+    const over = await createRollout(`{"note":"${'x'.repeat(ROLLOUT_BODY_LIMIT)}"}`, {
+      'content-type': 'application/json',
+    });
+    expect(over.statusCode).toBe(413);
+    expect(over.json().code).toBe('PAYLOAD_TOO_LARGE');
+    const change = await api.call('submitter', {
+      method: 'POST',
+      url: '/v1/changes',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ note: 'x'.repeat(DEFAULT_BODY_LIMIT) }),
+    });
+    expect(change.statusCode).toBe(413);
+    expect(await api.keys()).toEqual(before);
+  });
+
+  it('refuses an Idempotency-Key given twice (Node would join them) and writes nothing', async () => {
+    const before = await api.keys();
+    const response = await createRollout(
+      { targets: [{ ...api.target(0), params: { IpsecServerName: 'given-twice' } }], planOnly: true },
+      { 'idempotency-key': ['rollout-1', 'rollout-2'] },
+    );
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(response.json().errors).toEqual([{ field: 'idempotency-key', rule: 'must be given once' }]);
+    expect(await api.keys()).toEqual(before);
+  });
+});
+
+describe('routes that take no query string', () => {
+  const target = { ipsecServerId: 'iss-query', regionId: 'cn-shanghai' };
+  it.each([
+    ['POST', '/v1/changes', { ...target, params: { IpsecServerName: 'query' } }],
+    ['GET', '/v1/changes/chg-x', undefined],
+    ['POST', '/v1/changes/chg-x/cancel', undefined],
+    ['POST', '/v1/changes/chg-x/approve', undefined],
+    ['POST', '/v1/changes/chg-x/reject', { reason: 'no' }],
+    ['GET', '/v1/changes/chg-x/events', undefined],
+    ['GET', '/v1/servers/iss-x/lane', undefined],
+    ['POST', '/v1/rollouts', { targets: [{ ...target, params: { IpsecServerName: 'query' } }] }],
+    ['GET', '/v1/rollouts/rol-x', undefined],
+    ...['approve', 'pause', 'resume', 'cancel', 'rollback'].map(
+      (action) => ['POST', `/v1/rollouts/rol-x/${action}`, undefined] as const,
+    ),
+    ['POST', '/v1/rollouts/rol-x/reject', { reason: 'no' }],
+    ['GET', '/v1/rollouts/rol-x/events', undefined],
+  ] as const)('%s %s refuses a query parameter, naming it', async (method, url, payload) => {
+    const before = await api.keys();
+    const response = await api.call('admin', {
+      method,
+      url: `${url}?limit=abc`,
+      ...(payload ? { payload } : {}),
+    });
+    expect(response.statusCode, response.body).toBe(400);
+    expect(response.json().errors).toEqual([{ field: 'limit', rule: 'unknown field' }]);
+    expect(await api.keys()).toEqual(before);
+  });
+});
+
+describe('event streams', () => {
+  const rule = 'must be an event id as the stream sends them, such as 1738310400000-0';
+  let changeId: string;
+  let lastEventId: string;
+  beforeAll(async () => {
+    const { changes, audit } = api.harness.orchestrator;
+    const { change } = await changes.submit({
+      ...api.target(1),
+      params: { IpsecServerName: 'streamed' },
+      actor: 'setup',
+    });
+    await changes.cancel(change.id, 'setup');
+    changeId = change.id;
+    lastEventId = (await audit.forChange(change.id)).at(-1)?.id as string;
+  });
+
+  it.each([
+    ['bogus', rule],
+    ['', rule],
+    ['1738310400000-0-1', rule],
+    [['1738310400000-0', '1738310400000-1'], 'must be given once'],
+  ])('refuses Last-Event-ID %j, naming it, instead of sending every event again', async (value, expected) => {
+    for (const url of [`/v1/changes/${changeId}/events`, '/v1/rollouts/rol-x/events']) {
+      const response = await api.call('viewer', { method: 'GET', url, headers: { 'last-event-id': value } });
+      expect(response.statusCode, `${url}: ${response.body}`).toBe(400);
+      expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
+      expect(response.json().errors).toEqual([{ field: 'last-event-id', rule: expected }]);
+    }
+  });
+
+  it('resumes after a Last-Event-ID it sent', async () => {
+    const url = `/v1/changes/${changeId}/events`;
+    const whole = await api.call('viewer', { method: 'GET', url });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.body).toContain(`id: ${lastEventId}\n`);
+    const resumed = await api.call('viewer', {
+      method: 'GET',
+      url,
+      headers: { 'last-event-id': lastEventId },
+    });
+    expect(resumed.statusCode).toBe(200);
+    expect(resumed.body).not.toContain('event: audit');
+  });
+});
+
+describe('rules in words, never in zod wording', () => {
+  const t = { ipsecServerId: 'iss-words', regionId: 'cn-shanghai', params: { IpsecServerName: 'words' } };
+  it.each([
+    ['/v1/rollouts', [], 'body', 'must be an object'],
+    ['/v1/rollouts', { targets: [] }, 'targets', 'must not be empty'],
+    ['/v1/rollouts', { targets: 'x' }, 'targets', 'must be a list'],
+    [
+      '/v1/rollouts',
+      { targets: [t], approvals: { required: 0 } },
+      'approvals.required',
+      'must be at least 1',
+    ],
+    ['/v1/rollouts', { targets: [t], pause: 'sometimes' }, 'pause', 'must be one of none, first, every'],
+    ['/v1/rollouts', { targets: [t], planOnly: 'yes' }, 'planOnly', 'must be true or false'],
+    ['/v1/rollouts', { targets: [t], bakeMs: 1.5 }, 'bakeMs', 'must be a whole number'],
+    ['/v1/rollouts', { targets: [t], note: 5 }, 'note', 'must be a string'],
+    ['/v1/rollouts', { targets: [{ ...t, regionId: '' }] }, 'targets.0.regionId', 'must not be empty'],
+    ['/v1/rollouts/rol-x/reject', [], 'body', 'must be an object'],
+    ['/v1/rollouts/rol-x/reject', { reason: 5 }, 'reason', 'must be a string'],
+    ['/v1/rollouts/rol-x/rollback', { note: '' }, 'note', 'must not be empty'],
+    ['/v1/changes/chg-x/reject', [], 'body', 'must be an object'],
+    ['/v1/changes', null, 'body', 'is required'],
+  ])('POST %s with %j: %s %s', async (url, payload, field, rule) => {
+    const before = await api.keys();
+    const response = await api.call('admin', {
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(payload),
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field, rule }]);
+    expect(await api.keys()).toEqual(before);
+  });
+});
