@@ -131,6 +131,47 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(await changesOf(target.ipsecServerId)).toHaveLength(0);
   });
 
+  it('refuses a single-value flag given twice with exit 2, and enqueues nothing', async () => {
+    const [first, second] = [server(0), server(3)];
+    const submit = await asSubmitter([
+      'submit',
+      '--server',
+      first.ipsecServerId,
+      '--server',
+      second.ipsecServerId,
+      '--region',
+      first.regionId,
+      '--set',
+      'LocalSubnet=10.77.0.0/24',
+    ]);
+    expect(submit.code).toBe(2);
+    expect(submit.stderr).toContain('--server: is given more than once');
+    expect(submit.stdout).toBe('');
+    expect(await changesOf(first.ipsecServerId)).toHaveLength(0);
+    expect(await changesOf(second.ipsecServerId)).toHaveLength(0);
+
+    const list = await asViewer(['list', '--limit', '10', '--limit', '20']);
+    expect(list.code).toBe(2);
+    expect(list.stderr).toContain('--limit: is given more than once');
+    expect(list.stdout).toBe('');
+    // A repeatable flag stays repeatable: two --set pairs pass this check (and fail later, on their value).
+    const sets = await asSubmitter([
+      'submit',
+      '--server',
+      first.ipsecServerId,
+      '--region',
+      first.regionId,
+      '--set',
+      'LocalSubnet=10.77.0.5/24',
+      '--set',
+      'IpsecServerName=renamed',
+    ]);
+    expect(sets.code).toBe(2);
+    expect(sets.stderr).toContain('LocalSubnet');
+    expect(sets.stderr).not.toContain('more than once');
+    expect(await changesOf(first.ipsecServerId)).toHaveLength(0);
+  });
+
   it('never takes a Psk from a flag, and never echoes it', async () => {
     const target = server(0);
     const result = await asSubmitter([

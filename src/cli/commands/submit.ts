@@ -14,7 +14,7 @@ import {
   runApiCommand,
 } from '../api-command.js';
 import { ExitCode } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, repeatableOption } from '../flags.js';
 import { cell } from '../table.js';
 
 /** Fields `--set Name=Value` may set; the JSON configs and the Psk have flags of their own. */
@@ -208,10 +208,11 @@ export function registerSubmitCommand(program: Command): void {
     )
     .option('--server <id>', 'IPsec server id (required)')
     .option('--region <id>', 'its region, e.g. cn-shanghai (required)')
-    .option(
-      '--set <Name=Value>',
-      `a parameter to set, repeatable: ${SET_FIELDS.join(', ')} (EffectImmediately and PskEnabled take true or false)`,
-      (value: string, previous: string[] = []) => [...previous, value],
+    .addOption(
+      repeatableOption(
+        '--set <Name=Value>',
+        `a parameter to set, repeatable: ${SET_FIELDS.join(', ')} (EffectImmediately and PskEnabled take true or false)`,
+      ),
     )
     .option(
       '--ike-config <file>',
