@@ -107,6 +107,28 @@ describe('ipsec-fleet api', () => {
     expect(sim.stats()).toMatchObject({ requests: 1, byAction: { DescribeRegions: 1 }, byCode: { OK: 1 } });
   });
 
+  it('prints the Psks ListIpsecServers answers as labels, in clear only with --show-secrets', async () => {
+    const { sim } = await startSim();
+    const list = ['api', 'ListIpsecServers', '--RegionId', 'cn-shanghai', '--endpoint', sim.endpoint];
+    const shown = await runCli([...list, '--show-secrets'], credentialsEnv(sim));
+    expect(shown.code, shown.stderr).toBe(0);
+    const psks = (JSON.parse(shown.stdout) as { IpsecServers: Array<{ Psk: string }> }).IpsecServers.map(
+      (server) => server.Psk,
+    );
+    expect(psks.length).toBeGreaterThan(0);
+
+    const hidden = await runCli(list, credentialsEnv(sim));
+    expect(hidden.code, hidden.stderr).toBe(0);
+    const listed = (JSON.parse(hidden.stdout) as { IpsecServers: Array<{ Psk: string }> }).IpsecServers;
+    expect(listed.map((server) => server.Psk)).toEqual(
+      psks.map(() => expect.stringMatching(/^hmac:[0-9a-f]{16}$/)),
+    );
+    for (const psk of psks) expect(hidden.stdout + hidden.stderr).not.toContain(psk);
+
+    const help = await runCli(['api', '--help']);
+    expect(help.stdout).toContain('--show-secrets');
+  });
+
   it('exits 4 with TRANSPORT_REFUSED when nothing listens', async () => {
     const port = await freePort();
     const result = await runCli(

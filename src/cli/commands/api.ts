@@ -5,9 +5,11 @@ import { credentialsFromEnv } from '../../aliyun/credentials.js';
 import { resolveEndpoint } from '../../aliyun/endpoint.js';
 import { AliyunApiError } from '../../aliyun/errors.js';
 import { loadConfig } from '../../config.js';
+import type { PskFingerprint } from '../../ipsec/psk.js';
 import { updateIpsecServerParamsSchema } from '../../ipsec/update-params.js';
 import { toWireParams } from '../../ipsec/wire.js';
 import { millisecondsSchema } from '../../orchestrator/policy.js';
+import { SecretBox } from '../../orchestrator/secret-box.js';
 import { parseOrThrow } from '../../validation.js';
 import { parseApiParams } from '../api-params.js';
 import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
@@ -24,7 +26,23 @@ const apiFlagsSchema = z.strictObject({
   '--timeout': millisecondsSchema(
     z.coerce.number().int('must be a whole number of milliseconds').positive('must be positive'),
   ).optional(),
+  '--show-secrets': z.boolean().optional(),
 });
+
+/**
+ * The answer with every Psk in it (ListIpsecServers lists each server's) replaced by its label:
+ * printed as is, the keys of a whole fleet would land in terminals, CI logs and shell captures.
+ */
+export function redactPsks(value: unknown, label: PskFingerprint): unknown {
+  if (Array.isArray(value)) return value.map((item) => redactPsks(item, label));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      key.toLowerCase() === 'psk' && typeof item === 'string' ? label(item) : redactPsks(item, label),
+    ]),
+  );
+}
 
 export function registerApiCommand(program: Command): void {
   program
@@ -45,11 +63,18 @@ export function registerApiCommand(program: Command): void {
     .option('--signature <version>', 'v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1)', 'v3')
     .option('--method <method>', 'HTTP method for --signature v1: GET or POST', 'POST')
     .option('--timeout <ms>', 'overall deadline of the call in milliseconds')
+    .option(
+      '--show-secrets',
+      'print the Psks of the answer in clear; without it each is printed as its label (hmac:...)',
+    )
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText(
       'after',
       '\nAPI parameters: --Name value, e.g. --RegionId cn-shanghai --IpsecServerId iss-1 --DryRun true\n' +
+        "Psks in the answer (ListIpsecServers lists each server's) are printed as labels, hmac: and 16 hex\n" +
+        'digits, unless --show-secrets is given; with IPSEC_FLEET_SECRET_KEY set they are the labels plans and\n' +
+        'the audit trail show, else they compare only within one output.\n' +
         'Example:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
         EXIT_CODES_HELP,
     )
@@ -80,7 +105,10 @@ export function registerApiCommand(program: Command): void {
       });
       try {
         const body = await client.call(action, params);
-        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+        const printed = flags['--show-secrets']
+          ? body
+          : redactPsks(body, SecretBox.fromKey(config.IPSEC_FLEET_SECRET_KEY).fingerprint);
+        process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
       } catch (error) {
         if (!(error instanceof AliyunApiError)) throw error;
         const { HttpStatus, Code, Message, RequestId } = error.toJSON();
