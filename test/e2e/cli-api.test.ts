@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/redis/private-server.js';
+import { simPskLabel } from '../../src/sim/psk-label.js';
 import { runCli } from '../support/cli.js';
 import {
   credentialsEnvOf,
@@ -127,6 +128,45 @@ describe('ipsec-fleet api', () => {
 
     const help = await runCli(['api', '--help']);
     expect(help.stdout).toContain('--show-secrets');
+  });
+
+  it('never takes a Psk from a flag: --Psk is refused (exit 2, nothing sent), --psk-file reads a file or stdin', async () => {
+    const { sim, server } = await startSim();
+    const psk = 'Argv-Psk-Never-Shown-9';
+    const refused = await Promise.all(
+      [['--Psk', psk], [`--Psk=${psk}`], [`--psk=${psk}`]].map((extra) =>
+        runCli(dryRunArgs(server, sim.endpoint, extra), credentialsEnv(sim)),
+      ),
+    );
+    for (const result of refused) {
+      expect(result.code).toBe(2);
+      expect(result.stdout + result.stderr).not.toContain(psk);
+    }
+    expect(refused[0]?.stderr).toContain('Psk: is never taken from a flag');
+    expect(refused[0]?.stderr).toContain('--psk-file');
+    expect(sim.stats().requests).toBe(0);
+
+    const fromStdin = await runCli(
+      dryRunArgs(server, sim.endpoint, ['--psk-file', '-']),
+      credentialsEnv(sim),
+      {
+        input: `${psk}\n`,
+      },
+    );
+    expect(fromStdin.stderr).toBe('');
+    expect(fromStdin.code).toBe(0);
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ Code: 'DryRunOperation' });
+    // The key as written, its line ending stripped (the simulator keeps its label).
+    expect(sim.server(server.ipsecServerId)?.dryRuns.at(-1)?.params).toMatchObject({ Psk: simPskLabel(psk) });
+    const tooShort = await runCli(
+      dryRunArgs(server, sim.endpoint, ['--psk-file', '-']),
+      credentialsEnv(sim),
+      {
+        input: '',
+      },
+    );
+    expect(tooShort.code).toBe(2);
+    expect(tooShort.stderr).toContain('Psk');
   });
 
   it('exits 4 with TRANSPORT_REFUSED when nothing listens', async () => {

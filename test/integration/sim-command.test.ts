@@ -121,10 +121,11 @@ describe('ipsec-fleet api against the simulator', () => {
     const sim = await sims.start({ servers: 2, seed: 7 });
     const server = sim.servers[0] as SimServer;
     const psk = 'V1Psk-Never-Printed';
-    const result = await runCli(apiArgs(server, sim.endpoint, ['--signature', 'v1', '--Psk', psk]), {
-      ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'a-rotated-secret',
-    });
+    const result = await runCli(
+      apiArgs(server, sim.endpoint, ['--signature', 'v1', '--psk-file', '-']),
+      { ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId, ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'a-rotated-secret' },
+      { input: psk },
+    );
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout)).toMatchObject({ Code: 'SignatureDoesNotMatch' });
     expect(result.stdout).toContain('server string to sign is: [omitted]');

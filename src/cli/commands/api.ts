@@ -10,10 +10,11 @@ import { updateIpsecServerParamsSchema } from '../../ipsec/update-params.js';
 import { toWireParams } from '../../ipsec/wire.js';
 import { millisecondsSchema } from '../../orchestrator/policy.js';
 import { SecretBox } from '../../orchestrator/secret-box.js';
-import { parseOrThrow } from '../../validation.js';
+import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { parseApiParams } from '../api-params.js';
 import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
 import { byFlag } from '../flags.js';
+import { readSecretInput } from '../secret-input.js';
 
 const apiFlagsSchema = z.strictObject({
   '--region': z
@@ -27,6 +28,7 @@ const apiFlagsSchema = z.strictObject({
     z.coerce.number().int('must be a whole number of milliseconds').positive('must be positive'),
   ).optional(),
   '--show-secrets': z.boolean().optional(),
+  '--psk-file': z.string().min(1, 'must name a file, or - for stdin').optional(),
 });
 
 /**
@@ -64,6 +66,10 @@ export function registerApiCommand(program: Command): void {
     .option('--method <method>', 'HTTP method for --signature v1: GET or POST', 'POST')
     .option('--timeout <ms>', 'overall deadline of the call in milliseconds')
     .option(
+      '--psk-file <file>',
+      'the Psk parameter from a file, or - for stdin (never --Psk: a flag lands in shell history and ps)',
+    )
+    .option(
       '--show-secrets',
       'print the Psks of the answer in clear; without it each is printed as its label (hmac:...)',
     )
@@ -71,11 +77,13 @@ export function registerApiCommand(program: Command): void {
     .allowExcessArguments()
     .addHelpText(
       'after',
-      '\nAPI parameters: --Name value, e.g. --RegionId cn-shanghai --IpsecServerId iss-1 --DryRun true\n' +
+      '\nAPI parameters: --Name value, e.g. --RegionId cn-shanghai --IpsecServerId iss-1 --DryRun true; the Psk\n' +
+        'only from a file or stdin with --psk-file, never as --Psk.\n' +
         "Psks in the answer (ListIpsecServers lists each server's) are printed as labels, hmac: and 16 hex\n" +
         'digits, unless --show-secrets is given; with IPSEC_FLEET_SECRET_KEY set they are the labels plans and\n' +
         'the audit trail show, else they compare only within one output.\n' +
-        'Example:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
+        'Examples:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
+        '  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --psk-file new.psk --DryRun true\n' +
         EXIT_CODES_HELP,
     )
     .action(async (action: string, _options: Record<string, unknown>, command: Command) => {
@@ -84,6 +92,19 @@ export function registerApiCommand(program: Command): void {
       let params: Record<string, string | number | boolean | undefined> = parseApiParams(
         command.args.slice(1),
       );
+      if (params.Psk !== undefined) {
+        throw new InvalidInputError('arguments', [
+          {
+            field: 'Psk',
+            rule:
+              'is never taken from a flag, where it would land in shell history and process lists: ' +
+              'use --psk-file FILE, or --psk-file - to read it from stdin',
+          },
+        ]);
+      }
+      if (flags['--psk-file'] !== undefined) {
+        params.Psk = await readSecretInput('--psk-file', flags['--psk-file'], 'the Psk');
+      }
       if (flags['--region'] && params.RegionId === undefined) params.RegionId = flags['--region'];
       if (action === 'UpdateIpsecServer') {
         params = toWireParams(
