@@ -21,8 +21,8 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((proc) => proc.stop('SIGKILL')));
 });
 
-async function spawnSim(args: string[]): Promise<SimProcess> {
-  const proc = await startSimProcess(args);
+async function spawnSim(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SimProcess> {
+  const proc = await startSimProcess(args, 10_000, env);
   running.push(proc);
   return proc;
 }
@@ -81,6 +81,49 @@ describe('ipsec-fleet sim', () => {
     ]);
     expect(serversOf(two)).toEqual(serversOf(one));
     expect(two.info.endpoint).not.toBe(one.info.endpoint);
+  });
+
+  it('takes its own key from IPSEC_FLEET_SIM_* variables, never its secret from a flag, nor prints it', async () => {
+    const secret = 'Sim-Own-Secret-4Z';
+    const sim = await spawnSim(
+      ['--port', '0', '--servers', '2', '--seed', '7', '--access-key-id', 'LTAI5tOwnKey'],
+      {
+        IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: secret,
+      },
+    );
+    expect(sim.info.accessKeyId).toBe('LTAI5tOwnKey');
+    expect(sim.stdout()).not.toContain(secret);
+    expect(sim.info).not.toHaveProperty('accessKeySecret');
+    const first = serversOf(sim)[0] as SimServer;
+    const client = new AliyunClient({
+      credentials: { accessKeyId: 'LTAI5tOwnKey', accessKeySecret: secret },
+      endpoint: sim.info.endpoint,
+      timeoutMs: 5_000,
+    });
+    try {
+      expect(label(await outcome(client.call('ListIpsecServers', { RegionId: first.regionId })))).toBe('OK');
+    } finally {
+      await client.close();
+    }
+    expect(await sim.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(sim.stdout() + sim.stderr()).not.toContain(secret);
+
+    const [secretFlag, tokenFlag, halfKey] = await Promise.all([
+      runCli(['sim', '--access-key-id', 'LTAI5tOwnKey', '--access-key-secret', secret]),
+      runCli(['sim', '--security-token', secret], {
+        IPSEC_FLEET_SIM_ACCESS_KEY_ID: 'LTAI5tOwnKey',
+        IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: 'x',
+      }),
+      runCli(['sim', '--access-key-id', 'LTAI5tOwnKey']),
+    ]);
+    expect(secretFlag.code).toBe(2);
+    expect(secretFlag.stderr).toContain('--access-key-secret: is not accepted');
+    expect(secretFlag.stderr).toContain('IPSEC_FLEET_SIM_ACCESS_KEY_SECRET');
+    expect(tokenFlag.code).toBe(2);
+    expect(tokenFlag.stderr).toContain('IPSEC_FLEET_SIM_SECURITY_TOKEN');
+    for (const result of [secretFlag, tokenFlag]) expect(result.stdout + result.stderr).not.toContain(secret);
+    expect(halfKey.code).toBe(2);
+    expect(halfKey.stderr).toContain('IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: is required with --access-key-id');
   });
 
   it.each([
