@@ -96,6 +96,23 @@ describe('ipsec-fleet api', () => {
     expect(sim.stats().requests).toBe(before);
   });
 
+  it('refuses an action name that is not one with exit 2, naming it, and sends nothing', async () => {
+    const { sim, server } = await startSim();
+    const results = await Promise.all(
+      ['Bogus$Action', 'describeRegions'].map((action) =>
+        runCli(
+          ['api', action, '--RegionId', server.regionId, '--endpoint', sim.endpoint],
+          credentialsEnv(sim),
+        ),
+      ),
+    );
+    for (const result of results) {
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('Action: must be an API action name');
+    }
+    expect(sim.stats().requests).toBe(0);
+  });
+
   it('passes other actions through as given', async () => {
     const { sim, server } = await startSim();
     const result = await runCli(

@@ -31,6 +31,14 @@ const apiFlagsSchema = z.strictObject({
   '--psk-file': z.string().min(1, 'must name a file, or - for stdin').optional(),
 });
 
+/** The cloud's action names are PascalCase words: anything else is a typo, refused before signing. */
+const actionSchema = z
+  .string()
+  .regex(
+    /^[A-Z][A-Za-z0-9]{0,127}$/,
+    'must be an API action name such as UpdateIpsecServer (letters and digits, starting with a capital)',
+  );
+
 /**
  * The answer with every Psk in it (ListIpsecServers lists each server's) replaced by its label:
  * printed as is, the keys of a whole fleet would land in terminals, CI logs and shell captures.
@@ -87,6 +95,7 @@ export function registerApiCommand(program: Command): void {
         EXIT_CODES_HELP,
     )
     .action(async (action: string, _options: Record<string, unknown>, command: Command) => {
+      parseOrThrow(z.object({ Action: actionSchema }), { Action: action }, 'arguments');
       const flags = parseOrThrow(apiFlagsSchema, byFlag(command), 'options');
       const config = loadConfig();
       let params: Record<string, string | number | boolean | undefined> = parseApiParams(
