@@ -83,6 +83,14 @@ describe('ipsec-fleet sim', () => {
     expect(two.info.endpoint).not.toBe(one.info.endpoint);
   });
 
+  it('exits 2 naming --port when the port is taken', async () => {
+    const first = await spawnSim(['--port', '0', '--servers', '1']);
+    const port = new URL(first.info.endpoint).port;
+    const second = await runCli(['sim', '--port', port, '--servers', '1']);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`--port: ${port} is in use by another process on this address`);
+  });
+
   it('takes its own key from IPSEC_FLEET_SIM_* variables, never its secret from a flag, nor prints it', async () => {
     const secret = 'Sim-Own-Secret-4Z';
     const sim = await spawnSim(
@@ -130,6 +138,9 @@ describe('ipsec-fleet sim', () => {
     [['--fail-rate', '2'], 'fail-rate'],
     [['--servers', 'many'], 'servers'],
     [['--port', '70000'], 'port'],
+    [['--host', '999.1.1.1'], '--host: must be an IP address or a host name'],
+    // TEST-NET-1: an address no machine of ours has.
+    [['--host', '192.0.2.1'], '--host: 192.0.2.1 is not an address of this machine'],
   ])('exits 2 on a bad flag (%j), naming it', async (args, flag) => {
     const result = await runCli(['sim', ...args]);
     expect(result.code).toBe(2);

@@ -1,12 +1,13 @@
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { loadConfig } from '../../config.js';
+import { envSchema, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { type SimulatorOptionsInput, simFaultsSchema, simulatorOptionsSchema } from '../../sim/options.js';
 import { startSimulator } from '../../sim/server.js';
 import { type FieldIssue, InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { byFlag } from '../flags.js';
+import { listenErrorAsInput } from '../listen-error.js';
 
 /**
  * Flags arrive as strings; each is checked by the very rule of the simulator's options schema,
@@ -53,7 +54,8 @@ const options = simulatorOptionsSchema.shape;
 const faults = simFaultsSchema.shape;
 
 const simFlagsSchema = z.strictObject({
-  '--host': options.host.unwrap().optional(),
+  // serve's rule: a malformed address (999.1.1.1) is refused here, not by DNS at listen time.
+  '--host': envSchema.shape.IPSEC_FLEET_HOST.unwrap().optional(),
   '--port': numberFlag(options.port.unwrap()),
   '--servers': numberFlag(options.servers.unwrap()),
   '--regions': listFlag(options.regions.unwrap()),
@@ -253,7 +255,14 @@ export function registerSimCommand(program: Command): void {
     .action(async (_options: Record<string, unknown>, command: Command) => {
       const options = simOptionsFromFlags(byFlag(command));
       const logger = createLogger({ name: 'sim' });
-      const simulator = await startSimulator(options, { logger });
+      const simulator = await startSimulator(options, { logger }).catch((error: unknown) => {
+        throw listenErrorAsInput(error, {
+          host: options.host ?? '127.0.0.1',
+          port: options.port ?? 0,
+          hostFrom: '--host',
+          portFrom: '--port',
+        });
+      });
       // Listening before the start line goes out: a caller may signal as soon as it reads it.
       const stopped = waitForSignal();
       process.stdout.write(
