@@ -2,6 +2,9 @@
  * `ipsec-fleet sim` as a process (start line, a call, SIGTERM, bad flags) and `ipsec-fleet api`
  * against the real simulator.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { runCli } from '../support/cli.js';
@@ -81,6 +84,28 @@ describe('ipsec-fleet sim', () => {
     ]);
     expect(serversOf(two)).toEqual(serversOf(one));
     expect(two.info.endpoint).not.toBe(one.info.endpoint);
+  });
+
+  it('exits 2 on a --fleet file it cannot use: unreadable, not JSON, or breaking the schema', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipf-sim-fleet-'));
+    try {
+      const notJson = join(dir, 'not-json.json');
+      writeFileSync(notJson, '{"servers": [{"Psk": FleetFilePsk1}]}');
+      const badSchema = join(dir, 'bad-schema.json');
+      writeFileSync(badSchema, JSON.stringify({ version: 2, servers: [] }));
+      const results = await Promise.all(
+        [notJson, dir, badSchema].map((path) => runCli(['sim', '--fleet', path])),
+      );
+      for (const result of results) {
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stdout).toBe('');
+      }
+      expect(results[0]?.stderr).toContain('is not JSON');
+      expect(results[1]?.stderr).toContain('cannot read fleet file');
+      expect(results[2]?.stderr).toContain('version');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 naming --port when the port is taken', async () => {
