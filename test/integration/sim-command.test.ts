@@ -90,7 +90,7 @@ describe('ipsec-fleet sim', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ipf-sim-fleet-'));
     try {
       const notJson = join(dir, 'not-json.json');
-      writeFileSync(notJson, '{"servers": [{"Psk": FleetFilePsk1}]}');
+      writeFileSync(notJson, '{"Psk": Pk7Q}');
       const badSchema = join(dir, 'bad-schema.json');
       writeFileSync(badSchema, JSON.stringify({ version: 2, servers: [] }));
       const results = await Promise.all(
@@ -101,6 +101,8 @@ describe('ipsec-fleet sim', () => {
         expect(result.stdout).toBe('');
       }
       expect(results[0]?.stderr).toContain('is not JSON');
+      // JSON.parse's own message would quote the Psk next to the error.
+      expect(results[0]?.stderr).not.toContain('Pk7Q');
       expect(results[1]?.stderr).toContain('cannot read fleet file');
       expect(results[2]?.stderr).toContain('version');
     } finally {
