@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { type Command, Option } from 'commander';
+import { z } from 'zod';
 import { InvalidInputError } from '../validation.js';
 
 /**
@@ -15,6 +16,14 @@ export function byFlag(command: Command): Record<string, unknown> {
     if (value !== undefined) flags[option.long] = value;
   }
   return flags;
+}
+
+/**
+ * A flag's number, digits only, as the environment's numbers are: z.coerce.number would take
+ * "0x10" as 16, "1e3" as 1000 and " " as 0. `what` says what it counts, for the message.
+ */
+export function wholeNumberFlag(what = 'a whole number') {
+  return z.string().regex(/^\d+$/, `must be ${what} (digits only)`).transform(Number);
 }
 
 const repeatables = new WeakSet<Option>();

@@ -13,7 +13,7 @@ import { SecretBox } from '../../orchestrator/secret-box.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { parseApiParams } from '../api-params.js';
 import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, wholeNumberFlag } from '../flags.js';
 import { readSecretInput } from '../secret-input.js';
 
 const apiFlagsSchema = z.strictObject({
@@ -24,9 +24,9 @@ const apiFlagsSchema = z.strictObject({
   '--endpoint': z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   '--signature': z.enum(['v3', 'v1']).default('v3'),
   '--method': z.enum(['GET', 'POST']).default('POST'),
-  '--timeout': millisecondsSchema(
-    z.coerce.number().int('must be a whole number of milliseconds').positive('must be positive'),
-  ).optional(),
+  '--timeout': wholeNumberFlag('a whole number of milliseconds')
+    .pipe(millisecondsSchema(z.number().positive('must be positive')))
+    .optional(),
   '--show-secrets': z.boolean().optional(),
   '--psk-file': z.string().min(1, 'must name a file, or - for stdin').optional(),
 });
