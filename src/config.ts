@@ -70,6 +70,13 @@ export const envSchema = z.object({
    * "accessKeySecret", "securityToken"? } } }` (see src/orchestrator/profiles.ts).
    */
   IPSEC_FLEET_PROFILES_FILE: z.string().min(1).optional(),
+  /**
+   * `sim`: the access key owning the simulated servers, instead of the built-in test key. The
+   * secret and the STS token come only from here: as flags, ps and shell history would show them.
+   */
+  IPSEC_FLEET_SIM_ACCESS_KEY_ID: z.string().min(1).optional(),
+  IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: z.string().min(1).optional(),
+  IPSEC_FLEET_SIM_SECURITY_TOKEN: z.string().min(1).optional(),
   /** `serve`: where the HTTP API listens, and the bearer tokens it accepts (hashes only). */
   IPSEC_FLEET_HOST: z
     .string()

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { AuditEvent } from '../audit/event.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { type Connection, resolveConnection } from './cli-config.js';
@@ -11,18 +11,24 @@ import { cell, formatDuration, formatTime } from './table.js';
 export const CONNECTION_HELP = `
 Connection:
   --api, then IPSEC_FLEET_API, then "api" in the config file (IPSEC_FLEET_CONFIG, or
-  ~/.config/ipsec-fleet/config.json), default http://127.0.0.1:8080; the same order for --token,
-  IPSEC_FLEET_TOKEN and "token". The file is JSON: {"api": "https://...", "token": "ipf_..."}.
+  ~/.config/ipsec-fleet/config.json), default http://127.0.0.1:8080; the same order for
+  --token-file, IPSEC_FLEET_TOKEN and "token". The file is JSON: {"api": "https://...",
+  "token": "ipf_..."}. The token is never a flag's value (process lists and shell history would
+  show it): --token-file FILE reads it from a file, --token-file - from stdin.
   --json prints machine output on stdout; errors always go to stderr (as a problem JSON object
   with --json).
 `;
 
 export function addConnectionOptions(command: Command): Command {
-  return command
-    .option('--api <url>', 'ipsec-fleet API base URL (env IPSEC_FLEET_API)')
-    .option('--token <token>', 'API bearer token (env IPSEC_FLEET_TOKEN)')
-    .option('--json', 'print JSON on stdout instead of text')
-    .option('--timeout <ms>', 'deadline of each request in milliseconds (default 10000)');
+  return (
+    command
+      .option('--api <url>', 'ipsec-fleet API base URL (env IPSEC_FLEET_API)')
+      .option('--token-file <file>', 'API bearer token from a file, or - for stdin (env IPSEC_FLEET_TOKEN)')
+      // Still parsed, so that a leftover --token is refused with the alternatives, not taken.
+      .addOption(new Option('--token <token>').hideHelp())
+      .option('--json', 'print JSON on stdout instead of text')
+      .option('--timeout <ms>', 'deadline of each request in milliseconds (default 10000)')
+  );
 }
 
 export function apiHelp(examples: string): string {
@@ -52,8 +58,9 @@ export async function runApiCommand<T>(
     throw error;
   });
   let client: ApiClient | undefined;
+  let connection: Connection | undefined;
   try {
-    const connection = resolveConnection(command.opts());
+    connection = await resolveConnection(command.opts());
     const prepared = await prepare();
     client = new ApiClient({
       baseUrl: connection.api,
@@ -67,9 +74,9 @@ export async function runApiCommand<T>(
       process.stderr.write(`${JSON.stringify(errorAsProblem(error))}\n`);
     } else {
       process.stderr.write(`ipsec-fleet: ${describeError(error)}\n`);
-      if (error instanceof ApiError && error.status === 401 && !command.opts().token) {
+      if (error instanceof ApiError && error.status === 401 && connection?.token === undefined) {
         process.stderr.write(
-          'ipsec-fleet: hint: give a token with --token, IPSEC_FLEET_TOKEN or the config file\n',
+          'ipsec-fleet: hint: give a token with --token-file FILE (or - for stdin), IPSEC_FLEET_TOKEN or the config file\n',
         );
       }
     }

@@ -13,7 +13,8 @@ export function parseApiParams(tokens: readonly string[]): Record<string, string
     if (!match) {
       throw new InvalidInputError('arguments', [
         {
-          field: token,
+          // Up to the `=` only: in `--psk=...` what follows is a secret.
+          field: token.startsWith('-') ? (token.split('=')[0] as string) : token,
           rule: 'expected an API parameter as --Name value (names start with a capital letter)',
         },
       ]);

@@ -6,11 +6,14 @@ import { loadConfig } from '../config.js';
 import { IpsecFleetError } from '../errors.js';
 import { parseOrThrow } from '../validation.js';
 import { DEFAULT_API_TIMEOUT_MS, DEFAULT_API_URL } from './api-client.js';
+import { readSecretInput } from './secret-input.js';
 
 /**
- * Where the CLI's API verbs find the API and their token: flags override the environment
- * (IPSEC_FLEET_API, IPSEC_FLEET_TOKEN), which overrides the config file (IPSEC_FLEET_CONFIG, or
- * ~/.config/ipsec-fleet/config.json when that exists): `{ "api": "...", "token": "..." }`.
+ * Where the CLI's API verbs find the API and their token: flags (--api, --token-file) override
+ * the environment (IPSEC_FLEET_API, IPSEC_FLEET_TOKEN), which overrides the config file
+ * (IPSEC_FLEET_CONFIG, or ~/.config/ipsec-fleet/config.json when that exists):
+ * `{ "api": "...", "token": "..." }`. The token is never a flag's value: argv is visible to every
+ * user of the machine (ps, /proc) and lands in shell history.
  */
 
 const apiUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -31,7 +34,14 @@ export type CliConfigFile = z.infer<typeof cliConfigFileSchema>;
 /** The flags every API verb takes, keyed by flag so that errors name the flag. */
 export const connectionFlagsSchema = z.object({
   '--api': apiUrl.optional(),
-  '--token': token.optional(),
+  '--token': z
+    .undefined({
+      error:
+        'is not accepted: a token in argv is visible in process lists and shell history; use ' +
+        '--token-file FILE, --token-file - (stdin), IPSEC_FLEET_TOKEN or the config file',
+    })
+    .optional(),
+  '--token-file': z.string().min(1, 'must name a file, or - for stdin').optional(),
   '--json': z.boolean().default(false),
   '--timeout': z
     .string()
@@ -47,7 +57,7 @@ export interface Connection {
   token: string | undefined;
   timeoutMs: number;
   json: boolean;
-  /** Where api and token came from, for messages: 'flag', 'env', a file path, or 'default'. */
+  /** Where api and token came from, for messages: 'flag', 'env', the config file's path, or 'default'. */
   sources: { api: string; token: string | undefined };
 }
 
@@ -92,25 +102,42 @@ export function readConfigFile(
     throw new CliConfigFileError(path, 'is not valid JSON');
   }
   const config = parseOrThrow(cliConfigFileSchema, parsed, `config file ${path}`);
-  if (config.token !== undefined && process.platform !== 'win32') {
-    const mode = statSync(path).mode;
-    if ((mode & 0o077) !== 0) {
-      warn(`config file ${path} holds a token and others can read it: chmod 600 ${path}`);
-    }
+  if (config.token !== undefined && readableByOthers(path)) {
+    warn(`config file ${path} holds a token and others can read it: chmod 600 ${path}`);
   }
   return config;
 }
 
+function readableByOthers(path: string): boolean {
+  return process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0;
+}
+
+/**
+ * The token in `--token-file` (a file, or `-` for stdin), checked by the header's rule. Like the
+ * config file, a token file others can read earns a warning.
+ */
+async function readTokenFile(path: string): Promise<string> {
+  const value = await readSecretInput('--token-file', path, 'the API token');
+  const checked = parseOrThrow(z.object({ '--token-file': token }), { '--token-file': value }, 'options');
+  if (path !== '-' && readableByOthers(path)) {
+    process.stderr.write(
+      `ipsec-fleet: warning: token file ${path} can be read by others: chmod 600 ${path}\n`,
+    );
+  }
+  return checked['--token-file'];
+}
+
 /** Flags > environment > config file > defaults. Everything is validated, every source by name. */
-export function resolveConnection(
+export async function resolveConnection(
   rawFlags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
-): Connection {
+): Promise<Connection> {
   const flags = parseOrThrow(
     connectionFlagsSchema,
     {
       '--api': rawFlags.api,
       '--token': rawFlags.token,
+      '--token-file': rawFlags.tokenFile,
       '--json': rawFlags.json === true,
       '--timeout': rawFlags.timeout,
     },
@@ -140,7 +167,9 @@ export function resolveConnection(
           ? { value: fromFile, source: filePath }
           : undefined;
   const api = pick(flags['--api'], config.IPSEC_FLEET_API, file.api);
-  const tokenChoice = pick(flags['--token'], config.IPSEC_FLEET_TOKEN, file.token);
+  const fromTokenFile =
+    flags['--token-file'] === undefined ? undefined : await readTokenFile(flags['--token-file']);
+  const tokenChoice = pick(fromTokenFile, config.IPSEC_FLEET_TOKEN, file.token);
   return {
     api: api?.value ?? DEFAULT_API_URL,
     token: tokenChoice?.value,

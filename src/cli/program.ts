@@ -15,6 +15,7 @@ import { registerSubmitCommand } from './commands/submit.js';
 import { registerTokenCommand } from './commands/token.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
+import { refuseRepeatedOptions } from './flags.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -38,5 +39,7 @@ export function buildProgram(): Command {
   registerAuditCommand(program);
   registerRolloutCommand(program);
   registerDemoCommand(program);
+  // Last, so that it reaches every option of every command registered above.
+  refuseRepeatedOptions(program);
   return program;
 }

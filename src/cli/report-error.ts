@@ -10,8 +10,14 @@ import { ExitCode } from './exit-codes.js';
  * Invalid input raised by modules this one does not import, known by their stable codes: importing
  * ProfilesError (orchestrator/profiles.ts) or RedisRefusedError (orchestrator/redis.ts) would load
  * the orchestrator into every CLI verb. A refusal by Redis is REDIS_URL's fault: its credentials.
+ * A fleet file (`sim --fleet`) that cannot be read or is not JSON is as much the flag's fault as
+ * one that breaks the schema, which is an InvalidInputError already.
  */
-const INVALID_INPUT_CODES: ReadonlySet<string> = new Set(['PROFILES_INVALID', 'REDIS_REFUSED']);
+const INVALID_INPUT_CODES: ReadonlySet<string> = new Set([
+  'PROFILES_INVALID',
+  'REDIS_REFUSED',
+  'SIM_FLEET_FILE',
+]);
 
 /** Turns any error that reaches the top of a command into one stderr line and an exit code. */
 export function exitCodeFor(error: unknown): number {

@@ -23,15 +23,17 @@ export interface DemoRedis {
   private: PrivateRedis | undefined;
 }
 
-/** Hides credentials of a Redis URL before it is printed. */
+/**
+ * A Redis URL as it may be printed: scheme, host, port and db only. A password hides in more
+ * places than userinfo (ioredis reads `?password=` too), so what is printed is built from the
+ * parts known to be safe rather than by masking the ones known to be secret.
+ */
 export function displayRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
+  if (!URL.canParse(url)) return '(REDIS_URL, not shown: not a URL)';
+  const parsed = new URL(url);
+  const port = parsed.port ? `:${parsed.port}` : '';
+  const db = /^\/\d+$/.test(parsed.pathname) ? parsed.pathname : '';
+  return `${parsed.protocol}//${parsed.hostname}${port}${db}`;
 }
 
 /** One PING with no retries: does anything answer at `url` within `timeoutMs`? */

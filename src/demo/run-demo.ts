@@ -228,7 +228,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
   say(
     redis.private
-      ? `  redis    nothing answers at ${displayRedisUrl(options.redisUrl)}: started a private redis-server at ${redis.url}`
+      ? `  redis    nothing answers at ${displayRedisUrl(options.redisUrl)}: started a private redis-server at ${displayRedisUrl(redis.url)}`
       : `  redis    ${displayRedisUrl(redis.url)}  (keys under {${prefix}}, deleted at the end; nothing is flushed)`,
   );
   say(`  logs     ${logPath}`);

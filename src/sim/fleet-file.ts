@@ -101,7 +101,10 @@ export async function loadFleetFile(
   try {
     json = JSON.parse(content);
   } catch (error) {
-    throw new FleetFileError(`fleet file ${path} is not JSON: ${(error as Error).message}`, { cause: error });
+    // Where, never what: JSON.parse's message quotes the text around the error, and the file
+    // holds every server's Psk in clear.
+    const where = /at position \d+(?: \(line \d+ column \d+\))?/.exec((error as Error).message)?.[0];
+    throw new FleetFileError(`fleet file ${path} is not JSON${where ? ` (${where})` : ''}`);
   }
   const file = parseOrThrow(fleetFileSchema, json, `fleet file ${path}`);
   const keys = new Set(accessKeyIds);

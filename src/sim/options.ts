@@ -1,7 +1,12 @@
 import { z } from 'zod';
+import { millisecondsSchema } from '../orchestrator/policy.js';
 
 const rate = z.number().min(0, 'must be from 0 to 1').max(1, 'must be from 0 to 1');
-const millis = z.number().int('must be a whole number of milliseconds').min(0, 'must not be negative');
+// Capped as every millisecond setting is: Node turns a longer timer into 1 ms, so a latency of
+// 3,000,000,000 ms would have answered at once.
+const millis = millisecondsSchema(
+  z.number().int('must be a whole number of milliseconds').min(0, 'must not be negative'),
+);
 
 export const simAccessKeySchema = z.strictObject({
   accessKeyId: z.string().min(1),

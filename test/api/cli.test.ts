@@ -191,5 +191,16 @@ describe('ipsec-fleet serve', () => {
     const badPort = await runCli(['serve', '--port', '99999', '--tokens', join(dir, 'absent.json')]);
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toMatch(/port/);
+    const twoPorts = await runCli([
+      'serve',
+      '--port',
+      '0',
+      '--port',
+      '1',
+      '--tokens',
+      join(dir, 'absent.json'),
+    ]);
+    expect(twoPorts.code).toBe(2);
+    expect(twoPorts.stderr).toContain('--port: is given more than once');
   });
 });

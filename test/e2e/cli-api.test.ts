@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/redis/private-server.js';
+import { simPskLabel } from '../../src/sim/psk-label.js';
 import { runCli } from '../support/cli.js';
 import {
   credentialsEnvOf,
@@ -95,6 +96,23 @@ describe('ipsec-fleet api', () => {
     expect(sim.stats().requests).toBe(before);
   });
 
+  it('refuses an action name that is not one with exit 2, naming it, and sends nothing', async () => {
+    const { sim, server } = await startSim();
+    const results = await Promise.all(
+      ['Bogus$Action', 'describeRegions'].map((action) =>
+        runCli(
+          ['api', action, '--RegionId', server.regionId, '--endpoint', sim.endpoint],
+          credentialsEnv(sim),
+        ),
+      ),
+    );
+    for (const result of results) {
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('Action: must be an API action name');
+    }
+    expect(sim.stats().requests).toBe(0);
+  });
+
   it('passes other actions through as given', async () => {
     const { sim, server } = await startSim();
     const result = await runCli(
@@ -105,6 +123,67 @@ describe('ipsec-fleet api', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ RequestId: expect.any(String) });
     expect(sim.stats()).toMatchObject({ requests: 1, byAction: { DescribeRegions: 1 }, byCode: { OK: 1 } });
+  });
+
+  it('prints the Psks ListIpsecServers answers as labels, in clear only with --show-secrets', async () => {
+    const { sim } = await startSim();
+    const list = ['api', 'ListIpsecServers', '--RegionId', 'cn-shanghai', '--endpoint', sim.endpoint];
+    const shown = await runCli([...list, '--show-secrets'], credentialsEnv(sim));
+    expect(shown.code, shown.stderr).toBe(0);
+    const psks = (JSON.parse(shown.stdout) as { IpsecServers: Array<{ Psk: string }> }).IpsecServers.map(
+      (server) => server.Psk,
+    );
+    expect(psks.length).toBeGreaterThan(0);
+
+    const hidden = await runCli(list, credentialsEnv(sim));
+    expect(hidden.code, hidden.stderr).toBe(0);
+    const listed = (JSON.parse(hidden.stdout) as { IpsecServers: Array<{ Psk: string }> }).IpsecServers;
+    expect(listed.map((server) => server.Psk)).toEqual(
+      psks.map(() => expect.stringMatching(/^hmac:[0-9a-f]{16}$/)),
+    );
+    for (const psk of psks) expect(hidden.stdout + hidden.stderr).not.toContain(psk);
+
+    const help = await runCli(['api', '--help']);
+    expect(help.stdout).toContain('--show-secrets');
+  });
+
+  it('never takes a Psk from a flag: --Psk is refused (exit 2, nothing sent), --psk-file reads a file or stdin', async () => {
+    const { sim, server } = await startSim();
+    const psk = 'Argv-Psk-Never-Shown-9';
+    const refused = await Promise.all(
+      [['--Psk', psk], [`--Psk=${psk}`], [`--psk=${psk}`]].map((extra) =>
+        runCli(dryRunArgs(server, sim.endpoint, extra), credentialsEnv(sim)),
+      ),
+    );
+    for (const result of refused) {
+      expect(result.code).toBe(2);
+      expect(result.stdout + result.stderr).not.toContain(psk);
+    }
+    expect(refused[0]?.stderr).toContain('Psk: is never taken from a flag');
+    expect(refused[0]?.stderr).toContain('--psk-file');
+    expect(sim.stats().requests).toBe(0);
+
+    const fromStdin = await runCli(
+      dryRunArgs(server, sim.endpoint, ['--psk-file', '-']),
+      credentialsEnv(sim),
+      {
+        input: `${psk}\n`,
+      },
+    );
+    expect(fromStdin.stderr).toBe('');
+    expect(fromStdin.code).toBe(0);
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ Code: 'DryRunOperation' });
+    // The key as written, its line ending stripped (the simulator keeps its label).
+    expect(sim.server(server.ipsecServerId)?.dryRuns.at(-1)?.params).toMatchObject({ Psk: simPskLabel(psk) });
+    const tooShort = await runCli(
+      dryRunArgs(server, sim.endpoint, ['--psk-file', '-']),
+      credentialsEnv(sim),
+      {
+        input: '',
+      },
+    );
+    expect(tooShort.code).toBe(2);
+    expect(tooShort.stderr).toContain('Psk');
   });
 
   it('exits 4 with TRANSPORT_REFUSED when nothing listens', async () => {

@@ -30,13 +30,20 @@ function server(index: number) {
   return target;
 }
 
+/** A token in a file only its owner can read, as --token-file wants it. */
+function tokenFile(token: string): string {
+  const path = join(home, `token-${token.slice(-8)}`);
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return path;
+}
+
 /** Every run gets a HOME of its own, so a developer's real config file never leaks in. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return runCli(args, { HOME: home, ...env });
 }
 
-const asSubmitter = (args: string[]) => cli([...args, '--api', api, '--token', submitterToken]);
-const asViewer = (args: string[]) => cli([...args, '--api', api, '--token', viewerToken]);
+const asSubmitter = (args: string[]) => cli([...args, '--api', api], { IPSEC_FLEET_TOKEN: submitterToken });
+const asViewer = (args: string[]) => cli([...args, '--api', api], { IPSEC_FLEET_TOKEN: viewerToken });
 
 const runCliWithInput = (args: string[], input: string, env: NodeJS.ProcessEnv) =>
   runCli(args, { HOME: home, ...env }, { input });
@@ -129,6 +136,47 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(ike.stderr).toContain('IkeConfig.IkeVersion');
     expect(ike.stderr).toContain('IkeConfig.IkeLifetime');
     expect(await changesOf(target.ipsecServerId)).toHaveLength(0);
+  });
+
+  it('refuses a single-value flag given twice with exit 2, and enqueues nothing', async () => {
+    const [first, second] = [server(0), server(3)];
+    const submit = await asSubmitter([
+      'submit',
+      '--server',
+      first.ipsecServerId,
+      '--server',
+      second.ipsecServerId,
+      '--region',
+      first.regionId,
+      '--set',
+      'LocalSubnet=10.77.0.0/24',
+    ]);
+    expect(submit.code).toBe(2);
+    expect(submit.stderr).toContain('--server: is given more than once');
+    expect(submit.stdout).toBe('');
+    expect(await changesOf(first.ipsecServerId)).toHaveLength(0);
+    expect(await changesOf(second.ipsecServerId)).toHaveLength(0);
+
+    const list = await asViewer(['list', '--limit', '10', '--limit', '20']);
+    expect(list.code).toBe(2);
+    expect(list.stderr).toContain('--limit: is given more than once');
+    expect(list.stdout).toBe('');
+    // A repeatable flag stays repeatable: two --set pairs pass this check (and fail later, on their value).
+    const sets = await asSubmitter([
+      'submit',
+      '--server',
+      first.ipsecServerId,
+      '--region',
+      first.regionId,
+      '--set',
+      'LocalSubnet=10.77.0.5/24',
+      '--set',
+      'IpsecServerName=renamed',
+    ]);
+    expect(sets.code).toBe(2);
+    expect(sets.stderr).toContain('LocalSubnet');
+    expect(sets.stderr).not.toContain('more than once');
+    expect(await changesOf(first.ipsecServerId)).toHaveLength(0);
   });
 
   it('never takes a Psk from a flag, and never echoes it', async () => {
@@ -247,13 +295,13 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(forbidden.stderr).toContain('FORBIDDEN');
 
     const badToken = generateToken();
-    const unauthorized = await cli(['list', '--api', api, '--token', badToken]);
+    const unauthorized = await cli(['list', '--api', api], { IPSEC_FLEET_TOKEN: badToken });
     expect(unauthorized.code).toBe(3);
     expect(unauthorized.stderr).toContain('UNAUTHORIZED');
     expect(unauthorized.stderr).toContain('401');
     expect(unauthorized.stdout).toBe('');
 
-    const asJson = await cli(['list', '--api', api, '--token', badToken, '--json']);
+    const asJson = await cli(['list', '--api', api, '--json'], { IPSEC_FLEET_TOKEN: badToken });
     expect(asJson.code).toBe(3);
     expect(asJson.stdout).toBe('');
     expect(JSON.parse(asJson.stderr)).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
@@ -271,12 +319,12 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     const closed = await startHttpServer();
     const dead = closed.origin;
     await closed.close();
-    const result = await cli(['list', '--api', dead, '--token', viewerToken]);
+    const result = await cli(['list', '--api', dead], { IPSEC_FLEET_TOKEN: viewerToken });
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('API_UNREACHABLE');
     expect(result.stderr).toContain('connection refused');
 
-    const json = await cli(['lane', 'iss-x', '--api', dead, '--token', viewerToken, '--json']);
+    const json = await cli(['lane', 'iss-x', '--api', dead, '--json'], { IPSEC_FLEET_TOKEN: viewerToken });
     expect(json.code).toBe(4);
     expect(JSON.parse(json.stderr)).toMatchObject({ code: 'API_UNREACHABLE' });
   });
@@ -284,12 +332,80 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
   it('exits 4 when the API accepts the connection but never answers in time', async () => {
     const silent = await startHttpServer(() => new Promise(() => undefined));
     try {
-      const result = await cli(['list', '--api', silent.origin, '--token', viewerToken, '--timeout', '300']);
+      const result = await cli(['list', '--api', silent.origin, '--timeout', '300'], {
+        IPSEC_FLEET_TOKEN: viewerToken,
+      });
       expect(result.code).toBe(4);
       expect(result.stderr).toContain('API_TIMEOUT');
     } finally {
       await silent.close();
     }
+  });
+
+  it('never takes the token from a flag: --token is refused, --token-file reads a file or stdin', async () => {
+    const refused = await cli(['list', '--api', api, '--token', viewerToken]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--token: is not accepted');
+    expect(refused.stderr).toContain('--token-file FILE');
+    expect(refused.stderr).toContain('IPSEC_FLEET_TOKEN');
+    expect(refused.stdout + refused.stderr).not.toContain(viewerToken);
+    const refusedAsJson = await cli(['list', '--api', api, `--token=${viewerToken}`, '--json']);
+    expect(refusedAsJson.code).toBe(2);
+    expect(JSON.parse(refusedAsJson.stderr)).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(refusedAsJson.stderr).not.toContain(viewerToken);
+
+    const fromFile = await cli(['list', '--api', api, '--token-file', tokenFile(viewerToken), '--json']);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stderr).toBe('');
+    const fromStdin = await runCliWithInput(
+      ['list', '--api', api, '--token-file', '-', '--json'],
+      `${viewerToken}\n`,
+      {},
+    );
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+
+    const loosePath = tokenFile(viewerToken);
+    chmodSync(loosePath, 0o644);
+    const loose = await cli(['list', '--api', api, '--token-file', loosePath]);
+    expect(loose.code, loose.stderr).toBe(0);
+    expect(loose.stderr).toContain(`chmod 600 ${loosePath}`);
+
+    const [missing, malformed] = await Promise.all([
+      cli(['list', '--api', api, '--token-file', join(home, 'no-such-token')]),
+      runCliWithInput(['list', '--api', api, '--token-file', '-'], 'two words\n', {}),
+    ]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--token-file: cannot read');
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('--token-file: must be printable ASCII without spaces');
+    expect(malformed.stderr).not.toContain('two words');
+
+    // One stdin for two secrets: refused, and nothing submitted.
+    const target = server(4);
+    const both = await runCliWithInput(
+      [
+        'submit',
+        '--server',
+        target.ipsecServerId,
+        '--region',
+        target.regionId,
+        '--api',
+        api,
+        '--token-file',
+        '-',
+        '--psk-file',
+        '-',
+      ],
+      `${submitterToken}\n`,
+      {},
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--psk-file: cannot read stdin too');
+    expect(await changesOf(target.ipsecServerId)).toHaveLength(0);
+
+    const help = await cli(['list', '--help']);
+    expect(help.stdout).toContain('--token-file');
+    expect(help.stdout).not.toMatch(/--token </);
   });
 
   it('takes flags over the environment over the config file', async () => {
@@ -322,12 +438,15 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
       cli(['list'], { IPSEC_FLEET_CONFIG: configPath, IPSEC_FLEET_TOKEN: viewerToken }),
       cli(['list'], { IPSEC_FLEET_CONFIG: configPath, IPSEC_FLEET_API: api }),
       // flags beat the environment, both ways.
-      cli(['list', '--api', api, '--token', viewerToken], {
+      cli(['list', '--api', api, '--token-file', tokenFile(viewerToken)], {
         IPSEC_FLEET_CONFIG: configPath,
         IPSEC_FLEET_API: dead,
         IPSEC_FLEET_TOKEN: wrongToken,
       }),
-      cli(['list', '--token', wrongToken], { IPSEC_FLEET_API: api, IPSEC_FLEET_TOKEN: viewerToken }),
+      cli(['list', '--token-file', tokenFile(wrongToken)], {
+        IPSEC_FLEET_API: api,
+        IPSEC_FLEET_TOKEN: viewerToken,
+      }),
     ]);
     expect(envOverFile.code, envOverFile.stderr).toBe(0);
     expect(fileApi.code, fileApi.stderr).toBe(4);

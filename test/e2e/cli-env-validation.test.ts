@@ -164,6 +164,28 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
     expect(sim.stats().requests).toBe(1);
   });
 
+  it('number flags are digits only: no hex, no exponent', async () => {
+    const sim = await sims.start({ servers: 1 });
+    const cases: Array<[string[], string]> = [
+      [['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '0x10'], '--timeout'],
+      [['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '1e3'], '--timeout'],
+      [['worker', '--concurrency', '1e2'], '--concurrency'],
+      [['demo', '--servers', '0x10'], 'servers'],
+    ];
+    // Should a flag be taken after all, the worker and the demo must reach no Redis: one on a port
+    // nothing listens on, and no redis-server on PATH for the demo to start its own.
+    const nowhere = { REDIS_URL: 'redis://127.0.0.1:1', PATH: '' };
+    const results = await Promise.all(
+      cases.map(([args]) => runCli(args, { ...simCredentials(sim), ...nowhere }, { killAfterMs: 10_000 })),
+    );
+    cases.forEach(([args, flag], index) => {
+      expect(results[index]?.code, args.join(' ')).toBe(2);
+      expect(results[index]?.stderr, args.join(' ')).toContain(`${flag}: must be a whole number`);
+      expect(results[index]?.stderr, args.join(' ')).toContain('(digits only)');
+    });
+    expect(sim.stats().requests).toBe(0);
+  });
+
   it('IPSEC_FLEET_HTTP_TIMEOUT_MS', async () => {
     const sim = await sims.start({ servers: 1 });
     const result = await runCli(['api', 'DescribeRegions', '--endpoint', sim.endpoint], {

@@ -20,7 +20,7 @@ const submitterToken = generateToken();
 const approverToken = generateToken();
 
 function cli(args: string[], token = submitterToken): Promise<CliResult> {
-  return runCli([...args, '--api', api, '--token', token], { HOME: home });
+  return runCli([...args, '--api', api], { HOME: home, IPSEC_FLEET_TOKEN: token });
 }
 
 function file(name: string, text: string): string {
@@ -139,8 +139,9 @@ describe('ipsec-fleet rollout', () => {
     expect(misindented.code).toBe(2);
     expect(misindented.stderr).toMatch(/line 2, column 8/);
     expect(misindented.stderr).not.toContain('RolloutYamlSecret3');
-    const reject = await runCli(['rollout', 'reject', 'rol-x', '--api', api, '--token', approverToken], {
+    const reject = await runCli(['rollout', 'reject', 'rol-x', '--api', api], {
       HOME: home,
+      IPSEC_FLEET_TOKEN: approverToken,
     });
     expect(reject.code).not.toBe(0);
     expect((await h.rollouts.list({ limit: 500 })).rollouts.length).toBe(before);

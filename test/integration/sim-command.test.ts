@@ -2,6 +2,9 @@
  * `ipsec-fleet sim` as a process (start line, a call, SIGTERM, bad flags) and `ipsec-fleet api`
  * against the real simulator.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { runCli } from '../support/cli.js';
@@ -21,8 +24,8 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((proc) => proc.stop('SIGKILL')));
 });
 
-async function spawnSim(args: string[]): Promise<SimProcess> {
-  const proc = await startSimProcess(args);
+async function spawnSim(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SimProcess> {
+  const proc = await startSimProcess(args, 10_000, env);
   running.push(proc);
   return proc;
 }
@@ -83,10 +86,88 @@ describe('ipsec-fleet sim', () => {
     expect(two.info.endpoint).not.toBe(one.info.endpoint);
   });
 
+  it('exits 2 on a --fleet file it cannot use: unreadable, not JSON, or breaking the schema', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipf-sim-fleet-'));
+    try {
+      const notJson = join(dir, 'not-json.json');
+      writeFileSync(notJson, '{"Psk": Pk7Q}');
+      const badSchema = join(dir, 'bad-schema.json');
+      writeFileSync(badSchema, JSON.stringify({ version: 2, servers: [] }));
+      const results = await Promise.all(
+        [notJson, dir, badSchema].map((path) => runCli(['sim', '--fleet', path])),
+      );
+      for (const result of results) {
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stdout).toBe('');
+      }
+      expect(results[0]?.stderr).toContain('is not JSON');
+      // JSON.parse's own message would quote the Psk next to the error.
+      expect(results[0]?.stderr).not.toContain('Pk7Q');
+      expect(results[1]?.stderr).toContain('cannot read fleet file');
+      expect(results[2]?.stderr).toContain('version');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 naming --port when the port is taken', async () => {
+    const first = await spawnSim(['--port', '0', '--servers', '1']);
+    const port = new URL(first.info.endpoint).port;
+    const second = await runCli(['sim', '--port', port, '--servers', '1']);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`--port: ${port} is in use by another process on this address`);
+  });
+
+  it('takes its own key from IPSEC_FLEET_SIM_* variables, never its secret from a flag, nor prints it', async () => {
+    const secret = 'Sim-Own-Secret-4Z';
+    const sim = await spawnSim(
+      ['--port', '0', '--servers', '2', '--seed', '7', '--access-key-id', 'LTAI5tOwnKey'],
+      {
+        IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: secret,
+      },
+    );
+    expect(sim.info.accessKeyId).toBe('LTAI5tOwnKey');
+    expect(sim.stdout()).not.toContain(secret);
+    expect(sim.info).not.toHaveProperty('accessKeySecret');
+    const first = serversOf(sim)[0] as SimServer;
+    const client = new AliyunClient({
+      credentials: { accessKeyId: 'LTAI5tOwnKey', accessKeySecret: secret },
+      endpoint: sim.info.endpoint,
+      timeoutMs: 5_000,
+    });
+    try {
+      expect(label(await outcome(client.call('ListIpsecServers', { RegionId: first.regionId })))).toBe('OK');
+    } finally {
+      await client.close();
+    }
+    expect(await sim.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(sim.stdout() + sim.stderr()).not.toContain(secret);
+
+    const [secretFlag, tokenFlag, halfKey] = await Promise.all([
+      runCli(['sim', '--access-key-id', 'LTAI5tOwnKey', '--access-key-secret', secret]),
+      runCli(['sim', '--security-token', secret], {
+        IPSEC_FLEET_SIM_ACCESS_KEY_ID: 'LTAI5tOwnKey',
+        IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: 'x',
+      }),
+      runCli(['sim', '--access-key-id', 'LTAI5tOwnKey']),
+    ]);
+    expect(secretFlag.code).toBe(2);
+    expect(secretFlag.stderr).toContain('--access-key-secret: is not accepted');
+    expect(secretFlag.stderr).toContain('IPSEC_FLEET_SIM_ACCESS_KEY_SECRET');
+    expect(tokenFlag.code).toBe(2);
+    expect(tokenFlag.stderr).toContain('IPSEC_FLEET_SIM_SECURITY_TOKEN');
+    for (const result of [secretFlag, tokenFlag]) expect(result.stdout + result.stderr).not.toContain(secret);
+    expect(halfKey.code).toBe(2);
+    expect(halfKey.stderr).toContain('IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: is required with --access-key-id');
+  });
+
   it.each([
     [['--fail-rate', '2'], 'fail-rate'],
     [['--servers', 'many'], 'servers'],
     [['--port', '70000'], 'port'],
+    [['--host', '999.1.1.1'], '--host: must be an IP address or a host name'],
+    // TEST-NET-1: an address no machine of ours has.
+    [['--host', '192.0.2.1'], '--host: 192.0.2.1 is not an address of this machine'],
   ])('exits 2 on a bad flag (%j), naming it', async (args, flag) => {
     const result = await runCli(['sim', ...args]);
     expect(result.code).toBe(2);
@@ -121,10 +202,11 @@ describe('ipsec-fleet api against the simulator', () => {
     const sim = await sims.start({ servers: 2, seed: 7 });
     const server = sim.servers[0] as SimServer;
     const psk = 'V1Psk-Never-Printed';
-    const result = await runCli(apiArgs(server, sim.endpoint, ['--signature', 'v1', '--Psk', psk]), {
-      ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'a-rotated-secret',
-    });
+    const result = await runCli(
+      apiArgs(server, sim.endpoint, ['--signature', 'v1', '--psk-file', '-']),
+      { ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKeyId, ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'a-rotated-secret' },
+      { input: psk },
+    );
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout)).toMatchObject({ Code: 'SignatureDoesNotMatch' });
     expect(result.stdout).toContain('server string to sign is: [omitted]');

@@ -6,6 +6,7 @@ import { cliPath } from './cli.js';
 export interface SimProcessInfo {
   endpoint: string;
   accessKeyId: string;
+  /** Only for the built-in test key. */
   accessKeySecret: string;
   servers: unknown;
 }
@@ -34,10 +35,14 @@ function exited(child: ChildProcessWithoutNullStreams) {
  * Starts `node dist/src/cli/main.js sim ...args`. Rejects (after killing the child) when no
  * complete first line arrives within `timeoutMs`, or when the process exits first.
  */
-export async function startSimProcess(args: string[], timeoutMs = 10_000): Promise<SimProcess> {
+export async function startSimProcess(
+  args: string[],
+  timeoutMs = 10_000,
+  env: NodeJS.ProcessEnv = {},
+): Promise<SimProcess> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build`);
   const child = spawn(process.execPath, [cliPath, 'sim', ...args], {
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

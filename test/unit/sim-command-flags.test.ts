@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { simOptionsFromFlags } from '../../src/cli/commands/sim.js';
-import { simulatorOptionsSchema } from '../../src/sim/options.js';
+import { simFaultsSchema, simulatorOptionsSchema } from '../../src/sim/options.js';
 import { InvalidInputError } from '../../src/validation.js';
 
 describe('ipsec-fleet sim flags', () => {
@@ -14,5 +14,28 @@ describe('ipsec-fleet sim flags', () => {
     const refuse = () => simOptionsFromFlags({ '--stale-read-ms': value });
     expect(refuse).toThrow(InvalidInputError);
     expect(refuse).toThrow(/--stale-read-ms/);
+  });
+
+  it.each(['--latency-ms', '--jitter-ms', '--configuring-ms', '--stale-read-ms'])(
+    '%s beyond the longest timer Node.js honours is refused, naming the rule',
+    (flag) => {
+      expect(simOptionsFromFlags({ [flag]: '2147483647' }).faults).toBeDefined();
+      const refuse = () => simOptionsFromFlags({ [flag]: '3000000000' });
+      expect(refuse).toThrow(InvalidInputError);
+      expect(refuse).toThrow(`${flag}: must be at most 2147483647 (the longest timer Node.js honours)`);
+    },
+  );
+
+  it('caps the millisecond faults the control route sets too', () => {
+    for (const name of [
+      'latencyMs',
+      'jitterMs',
+      'configuringMs',
+      'staleReadMs',
+      'tokenProcessingMs',
+      'applyLatencyMs',
+    ]) {
+      expect(simFaultsSchema.safeParse({ [name]: 3_000_000_000 }).success, name).toBe(false);
+    }
   });
 });

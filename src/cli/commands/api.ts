@@ -5,13 +5,16 @@ import { credentialsFromEnv } from '../../aliyun/credentials.js';
 import { resolveEndpoint } from '../../aliyun/endpoint.js';
 import { AliyunApiError } from '../../aliyun/errors.js';
 import { loadConfig } from '../../config.js';
+import type { PskFingerprint } from '../../ipsec/psk.js';
 import { updateIpsecServerParamsSchema } from '../../ipsec/update-params.js';
 import { toWireParams } from '../../ipsec/wire.js';
 import { millisecondsSchema } from '../../orchestrator/policy.js';
-import { parseOrThrow } from '../../validation.js';
+import { SecretBox } from '../../orchestrator/secret-box.js';
+import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { parseApiParams } from '../api-params.js';
 import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, wholeNumberFlag } from '../flags.js';
+import { readSecretInput } from '../secret-input.js';
 
 const apiFlagsSchema = z.strictObject({
   '--region': z
@@ -21,10 +24,35 @@ const apiFlagsSchema = z.strictObject({
   '--endpoint': z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   '--signature': z.enum(['v3', 'v1']).default('v3'),
   '--method': z.enum(['GET', 'POST']).default('POST'),
-  '--timeout': millisecondsSchema(
-    z.coerce.number().int('must be a whole number of milliseconds').positive('must be positive'),
-  ).optional(),
+  '--timeout': wholeNumberFlag('a whole number of milliseconds')
+    .pipe(millisecondsSchema(z.number().positive('must be positive')))
+    .optional(),
+  '--show-secrets': z.boolean().optional(),
+  '--psk-file': z.string().min(1, 'must name a file, or - for stdin').optional(),
 });
+
+/** The cloud's action names are PascalCase words: anything else is a typo, refused before signing. */
+const actionSchema = z
+  .string()
+  .regex(
+    /^[A-Z][A-Za-z0-9]{0,127}$/,
+    'must be an API action name such as UpdateIpsecServer (letters and digits, starting with a capital)',
+  );
+
+/**
+ * The answer with every Psk in it (ListIpsecServers lists each server's) replaced by its label:
+ * printed as is, the keys of a whole fleet would land in terminals, CI logs and shell captures.
+ */
+export function redactPsks(value: unknown, label: PskFingerprint): unknown {
+  if (Array.isArray(value)) return value.map((item) => redactPsks(item, label));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      key.toLowerCase() === 'psk' && typeof item === 'string' ? label(item) : redactPsks(item, label),
+    ]),
+  );
+}
 
 export function registerApiCommand(program: Command): void {
   program
@@ -45,20 +73,47 @@ export function registerApiCommand(program: Command): void {
     .option('--signature <version>', 'v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1)', 'v3')
     .option('--method <method>', 'HTTP method for --signature v1: GET or POST', 'POST')
     .option('--timeout <ms>', 'overall deadline of the call in milliseconds')
+    .option(
+      '--psk-file <file>',
+      'the Psk parameter from a file, or - for stdin (never --Psk: a flag lands in shell history and ps)',
+    )
+    .option(
+      '--show-secrets',
+      'print the Psks of the answer in clear; without it each is printed as its label (hmac:...)',
+    )
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText(
       'after',
-      '\nAPI parameters: --Name value, e.g. --RegionId cn-shanghai --IpsecServerId iss-1 --DryRun true\n' +
-        'Example:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
+      '\nAPI parameters: --Name value, e.g. --RegionId cn-shanghai --IpsecServerId iss-1 --DryRun true; the Psk\n' +
+        'only from a file or stdin with --psk-file, never as --Psk.\n' +
+        "Psks in the answer (ListIpsecServers lists each server's) are printed as labels, hmac: and 16 hex\n" +
+        'digits, unless --show-secrets is given; with IPSEC_FLEET_SECRET_KEY set they are the labels plans and\n' +
+        'the audit trail show, else they compare only within one output.\n' +
+        'Examples:\n  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --LocalSubnet 10.0.0.0/24 --DryRun true\n' +
+        '  ipsec-fleet api UpdateIpsecServer --RegionId cn-shanghai --IpsecServerId iss-1 --psk-file new.psk --DryRun true\n' +
         EXIT_CODES_HELP,
     )
     .action(async (action: string, _options: Record<string, unknown>, command: Command) => {
+      parseOrThrow(z.object({ Action: actionSchema }), { Action: action }, 'arguments');
       const flags = parseOrThrow(apiFlagsSchema, byFlag(command), 'options');
       const config = loadConfig();
       let params: Record<string, string | number | boolean | undefined> = parseApiParams(
         command.args.slice(1),
       );
+      if (params.Psk !== undefined) {
+        throw new InvalidInputError('arguments', [
+          {
+            field: 'Psk',
+            rule:
+              'is never taken from a flag, where it would land in shell history and process lists: ' +
+              'use --psk-file FILE, or --psk-file - to read it from stdin',
+          },
+        ]);
+      }
+      if (flags['--psk-file'] !== undefined) {
+        params.Psk = await readSecretInput('--psk-file', flags['--psk-file'], 'the Psk');
+      }
       if (flags['--region'] && params.RegionId === undefined) params.RegionId = flags['--region'];
       if (action === 'UpdateIpsecServer') {
         params = toWireParams(
@@ -80,7 +135,10 @@ export function registerApiCommand(program: Command): void {
       });
       try {
         const body = await client.call(action, params);
-        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+        const printed = flags['--show-secrets']
+          ? body
+          : redactPsks(body, SecretBox.fromKey(config.IPSEC_FLEET_SECRET_KEY).fingerprint);
+        process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
       } catch (error) {
         if (!(error instanceof AliyunApiError)) throw error;
         const { HttpStatus, Code, Message, RequestId } = error.toJSON();

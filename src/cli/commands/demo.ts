@@ -5,13 +5,11 @@ import { DemoSetupError } from '../../demo/redis.js';
 import { MIN_SERVERS } from '../../demo/scenario.js';
 import { parseOrThrow } from '../../validation.js';
 import { ExitCode } from '../exit-codes.js';
+import { wholeNumberFlag } from '../flags.js';
 
 const demoOptionsSchema = z.strictObject({
-  servers: z.coerce
-    .number()
-    .int('must be a whole number')
-    .min(MIN_SERVERS, `must be at least ${MIN_SERVERS}`)
-    .max(1000, 'must be at most 1000')
+  servers: wholeNumberFlag()
+    .pipe(z.number().min(MIN_SERVERS, `must be at least ${MIN_SERVERS}`).max(1000, 'must be at most 1000'))
     .optional(),
   keepRunning: z.boolean().optional(),
   short: z.boolean().optional(),

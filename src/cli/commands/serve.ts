@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { buildApp } from '../../api/app.js';
 import { TokenStore } from '../../api/auth/tokens.js';
-import { ConfigError, envSchema, loadConfig, portSchema } from '../../config.js';
+import { envSchema, loadConfig, portSchema } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { RedisRefusedError, reachRedis } from '../../orchestrator/redis.js';
@@ -11,6 +11,7 @@ import { Rollouts } from '../../rollouts/rollouts.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { byFlag } from '../flags.js';
+import { listenErrorAsInput } from '../listen-error.js';
 
 const env = envSchema.shape;
 
@@ -25,32 +26,6 @@ const serveFlagsSchema = z.strictObject({
     .optional(),
   '--tokens': env.IPSEC_FLEET_TOKENS_FILE.unwrap().optional(),
 });
-
-/**
- * A listen error caused by the address asked for, as the input error it is: the flag or variable
- * that named the address, and the rule it broke. Others (EMFILE, a bug) stay what they are.
- */
-function listenErrorAsInput(
-  error: unknown,
-  address: { host: string; port: number; hostFrom: string; portFrom: string },
-): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const host = { field: address.hostFrom, value: address.host };
-  const port = { field: address.portFrom, value: String(address.port) };
-  const rules: Record<string, [typeof host, string]> = {
-    ENOTFOUND: [host, 'does not resolve to an address (DNS)'],
-    EAI_AGAIN: [host, 'could not be resolved (DNS did not answer)'],
-    EAI_FAIL: [host, 'could not be resolved (DNS failed)'],
-    EADDRNOTAVAIL: [host, 'is not an address of this machine'],
-    EADDRINUSE: [port, 'is in use by another process on this address'],
-    EACCES: [port, 'needs privileges to listen on (ports below 1024)'],
-  };
-  const rule = code === undefined ? undefined : rules[code];
-  if (!rule) return error;
-  const [input, text] = rule;
-  const issue = { field: input.field, rule: `${input.value} ${text}` };
-  return input.field.startsWith('--') ? new InvalidInputError('options', [issue]) : new ConfigError([issue]);
-}
 
 function urlOf(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

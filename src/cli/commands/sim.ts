@@ -1,11 +1,13 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { z } from 'zod';
+import { envSchema, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { type SimulatorOptionsInput, simFaultsSchema, simulatorOptionsSchema } from '../../sim/options.js';
 import { startSimulator } from '../../sim/server.js';
-import { parseOrThrow } from '../../validation.js';
+import { type FieldIssue, InvalidInputError, parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { byFlag } from '../flags.js';
+import { listenErrorAsInput } from '../listen-error.js';
 
 /**
  * Flags arrive as strings; each is checked by the very rule of the simulator's options schema,
@@ -36,60 +38,91 @@ function listFlag(rule: z.ZodType<string[], string[]>) {
     .optional();
 }
 
+/**
+ * A secret flag of old, still parsed so that it is refused with the variable to use instead:
+ * argv is visible to every user of the machine (ps, /proc) and lands in shell history.
+ */
+function secretFlag(variable: string) {
+  return z
+    .undefined({
+      error: `is not accepted: a secret in argv shows in process lists and shell history; set ${variable}`,
+    })
+    .optional();
+}
+
 const options = simulatorOptionsSchema.shape;
 const faults = simFaultsSchema.shape;
 
-const simFlagsSchema = z
-  .strictObject({
-    '--host': options.host.unwrap().optional(),
-    '--port': numberFlag(options.port.unwrap()),
-    '--servers': numberFlag(options.servers.unwrap()),
-    '--regions': listFlag(options.regions.unwrap()),
-    '--seed': numberFlag(options.seed.unwrap()),
-    '--access-key-id': z.string().min(1, 'must not be empty').optional(),
-    '--access-key-secret': z.string().min(1, 'must not be empty').optional(),
-    '--security-token': z.string().min(1, 'must not be empty').optional(),
-    '--fleet': z.string().min(1, 'must not be empty').optional(),
-    '--configuring-ms': numberFlag(faults.configuringMs.unwrap()),
-    '--busy-rate': numberFlag(faults.busyRate.unwrap()),
-    '--financial-locked': listFlag(faults.financialLocked.unwrap()),
-    '--qps': numberFlag(faults.qps.unwrap()),
-    '--fail-rate': numberFlag(faults.failRate.unwrap()),
-    '--reset-rate': numberFlag(faults.resetRate.unwrap()),
-    '--garble-rate': numberFlag(faults.garbleRate.unwrap()),
-    '--latency-ms': numberFlag(faults.latencyMs.unwrap()),
-    '--jitter-ms': numberFlag(faults.jitterMs.unwrap()),
-    '--stale-read-ms': numberFlag(faults.staleReadMs.unwrap()),
-  })
-  .superRefine((flags, ctx) => {
-    const id = flags['--access-key-id'];
-    const secret = flags['--access-key-secret'];
-    if (id !== undefined && secret === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['--access-key-secret'],
-        message: 'is required with --access-key-id',
-      });
-    }
-    if (secret !== undefined && id === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['--access-key-id'],
-        message: 'is required with --access-key-secret',
-      });
-    }
-    if (flags['--security-token'] !== undefined && id === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['--security-token'],
-        message: 'needs --access-key-id and --access-key-secret',
-      });
-    }
-  });
+const simFlagsSchema = z.strictObject({
+  // serve's rule: a malformed address (999.1.1.1) is refused here, not by DNS at listen time.
+  '--host': envSchema.shape.IPSEC_FLEET_HOST.unwrap().optional(),
+  '--port': numberFlag(options.port.unwrap()),
+  '--servers': numberFlag(options.servers.unwrap()),
+  '--regions': listFlag(options.regions.unwrap()),
+  '--seed': numberFlag(options.seed.unwrap()),
+  '--access-key-id': z.string().min(1, 'must not be empty').optional(),
+  '--access-key-secret': secretFlag('IPSEC_FLEET_SIM_ACCESS_KEY_SECRET'),
+  '--security-token': secretFlag('IPSEC_FLEET_SIM_SECURITY_TOKEN'),
+  '--fleet': z.string().min(1, 'must not be empty').optional(),
+  '--configuring-ms': numberFlag(faults.configuringMs.unwrap()),
+  '--busy-rate': numberFlag(faults.busyRate.unwrap()),
+  '--financial-locked': listFlag(faults.financialLocked.unwrap()),
+  '--qps': numberFlag(faults.qps.unwrap()),
+  '--fail-rate': numberFlag(faults.failRate.unwrap()),
+  '--reset-rate': numberFlag(faults.resetRate.unwrap()),
+  '--garble-rate': numberFlag(faults.garbleRate.unwrap()),
+  '--latency-ms': numberFlag(faults.latencyMs.unwrap()),
+  '--jitter-ms': numberFlag(faults.jitterMs.unwrap()),
+  '--stale-read-ms': numberFlag(faults.staleReadMs.unwrap()),
+});
 
 type SimFlags = z.output<typeof simFlagsSchema>;
 
-export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
+/** The simulator's own key, when one is given: the id by flag or variable, the rest by variable. */
+export interface SimKey {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string;
+}
+
+/**
+ * The key from --access-key-id and the IPSEC_FLEET_SIM_* variables, or undefined for the built-in
+ * test key. Half a key is refused, naming what is missing.
+ */
+function simKeyOf(flags: SimFlags, env: NodeJS.ProcessEnv): SimKey | undefined {
+  const config = loadConfig({
+    IPSEC_FLEET_SIM_ACCESS_KEY_ID: env.IPSEC_FLEET_SIM_ACCESS_KEY_ID,
+    IPSEC_FLEET_SIM_ACCESS_KEY_SECRET: env.IPSEC_FLEET_SIM_ACCESS_KEY_SECRET,
+    IPSEC_FLEET_SIM_SECURITY_TOKEN: env.IPSEC_FLEET_SIM_SECURITY_TOKEN,
+  });
+  const id = flags['--access-key-id'] ?? config.IPSEC_FLEET_SIM_ACCESS_KEY_ID;
+  const idFrom = flags['--access-key-id'] === undefined ? 'IPSEC_FLEET_SIM_ACCESS_KEY_ID' : '--access-key-id';
+  const secret = config.IPSEC_FLEET_SIM_ACCESS_KEY_SECRET;
+  const token = config.IPSEC_FLEET_SIM_SECURITY_TOKEN;
+  const issues: FieldIssue[] = [];
+  if (id !== undefined && secret === undefined) {
+    issues.push({ field: 'IPSEC_FLEET_SIM_ACCESS_KEY_SECRET', rule: `is required with ${idFrom}` });
+  }
+  if (secret !== undefined && id === undefined) {
+    issues.push({
+      field: '--access-key-id',
+      rule: 'is required with IPSEC_FLEET_SIM_ACCESS_KEY_SECRET (or set IPSEC_FLEET_SIM_ACCESS_KEY_ID)',
+    });
+  }
+  if (token !== undefined && (id === undefined || secret === undefined) && issues.length === 0) {
+    issues.push({
+      field: 'IPSEC_FLEET_SIM_SECURITY_TOKEN',
+      rule: 'needs an access key id and IPSEC_FLEET_SIM_ACCESS_KEY_SECRET',
+    });
+  }
+  if (issues.length > 0) throw new InvalidInputError('options', issues);
+  if (id === undefined || secret === undefined) return undefined;
+  return token === undefined
+    ? { accessKeyId: id, accessKeySecret: secret }
+    : { accessKeyId: id, accessKeySecret: secret, securityToken: token };
+}
+
+export function toSimulatorOptions(flags: SimFlags, key?: SimKey): SimulatorOptionsInput {
   const fault: NonNullable<SimulatorOptionsInput['faults']> = {};
   const set = <K extends keyof typeof fault>(name: K, value: (typeof fault)[K] | undefined) => {
     if (value !== undefined) fault[name] = value;
@@ -111,19 +144,20 @@ export function toSimulatorOptions(flags: SimFlags): SimulatorOptionsInput {
   if (flags['--regions'] !== undefined) result.regions = flags['--regions'];
   if (flags['--seed'] !== undefined) result.seed = flags['--seed'];
   if (flags['--fleet'] !== undefined) result.fleetFile = flags['--fleet'];
-  const id = flags['--access-key-id'];
-  const secret = flags['--access-key-secret'];
-  if (id !== undefined && secret !== undefined) {
-    result.accessKeys = [
-      { accessKeyId: id, accessKeySecret: secret, securityToken: flags['--security-token'] },
-    ];
-  }
+  if (key !== undefined) result.accessKeys = [key];
   return result;
 }
 
-/** Flags as byFlag() reads them → simulator options; throws InvalidInputError naming a bad flag. */
-export function simOptionsFromFlags(flags: Record<string, unknown>): SimulatorOptionsInput {
-  return toSimulatorOptions(parseOrThrow(simFlagsSchema, flags, 'options'));
+/**
+ * Flags as byFlag() reads them, and the IPSEC_FLEET_SIM_* variables → simulator options; throws
+ * InvalidInputError naming a bad flag or variable.
+ */
+export function simOptionsFromFlags(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): SimulatorOptionsInput {
+  const parsed = parseOrThrow(simFlagsSchema, flags, 'options');
+  return toSimulatorOptions(parsed, simKeyOf(parsed, env));
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
@@ -149,8 +183,12 @@ export function registerSimCommand(program: Command): void {
           'and checked exactly as the real endpoint checks them. It misbehaves on demand, reproducibly ' +
           'from --seed: busy and locked gateways, throttling, 5xx answers, connection resets, latency.',
         'When it listens it prints one JSON line on stdout, ' +
-          '{"endpoint","accessKeyId","accessKeySecret","servers":[...]}; logs go to stderr. ' +
-          'SIGTERM or SIGINT stop it (saving --fleet).',
+          '{"endpoint","accessKeyId","accessKeySecret","servers":[...]}, accessKeySecret only for the ' +
+          'built-in test key; logs go to stderr. SIGTERM or SIGINT stop it (saving --fleet).',
+        'Its own key instead of the built-in one: IPSEC_FLEET_SIM_ACCESS_KEY_ID (or --access-key-id) and ' +
+          'IPSEC_FLEET_SIM_ACCESS_KEY_SECRET, plus IPSEC_FLEET_SIM_SECURITY_TOKEN to act as an STS key whose ' +
+          'calls must carry that token. The secret and the token are never flags: process lists and shell ' +
+          'history would show them.',
         'Control routes, unsigned, loopback clients only: GET /_sim/stats, GET /_sim/servers, ' +
           'GET /_sim/servers/ID, GET and POST /_sim/faults, POST /_sim/reset.',
       ].join('\n\n'),
@@ -164,9 +202,13 @@ export function registerSimCommand(program: Command): void {
       'cn-shanghai,cn-hangzhou',
     )
     .option('--seed <n>', 'seed of server ids, keys and every fault decision', '1')
-    .option('--access-key-id <id>', 'the AccessKeyId that owns the servers (default: a built-in test key)')
-    .option('--access-key-secret <secret>', 'its AccessKeySecret')
-    .option('--security-token <token>', 'an STS token every call signed with the key must carry')
+    .option(
+      '--access-key-id <id>',
+      'the AccessKeyId that owns the servers (env IPSEC_FLEET_SIM_ACCESS_KEY_ID; default: a built-in test key)',
+    )
+    // Still parsed, so that a leftover secret flag is refused with the variable to use instead.
+    .addOption(new Option('--access-key-secret <secret>').hideHelp())
+    .addOption(new Option('--security-token <token>').hideHelp())
     .option('--fleet <file>', 'JSON fleet to load if it exists, saved back on exit')
     .option(
       '--configuring-ms <ms>',
@@ -213,14 +255,23 @@ export function registerSimCommand(program: Command): void {
     .action(async (_options: Record<string, unknown>, command: Command) => {
       const options = simOptionsFromFlags(byFlag(command));
       const logger = createLogger({ name: 'sim' });
-      const simulator = await startSimulator(options, { logger });
+      const simulator = await startSimulator(options, { logger }).catch((error: unknown) => {
+        throw listenErrorAsInput(error, {
+          host: options.host ?? '127.0.0.1',
+          port: options.port ?? 0,
+          hostFrom: '--host',
+          portFrom: '--port',
+        });
+      });
       // Listening before the start line goes out: a caller may signal as soon as it reads it.
       const stopped = waitForSignal();
       process.stdout.write(
         `${JSON.stringify({
           endpoint: simulator.endpoint,
           accessKeyId: simulator.accessKeyId,
-          accessKeySecret: simulator.accessKeySecret,
+          // The built-in test key is public; a key of the caller's own it already has, and stdout
+          // goes to logs.
+          ...(options.accessKeys === undefined ? { accessKeySecret: simulator.accessKeySecret } : {}),
           servers: simulator.servers,
         })}\n`,
       );

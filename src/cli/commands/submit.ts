@@ -14,7 +14,8 @@ import {
   runApiCommand,
 } from '../api-command.js';
 import { ExitCode } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, repeatableOption } from '../flags.js';
+import { readSecretInput } from '../secret-input.js';
 import { cell } from '../table.js';
 
 /** Fields `--set Name=Value` may set; the JSON configs and the Psk have flags of their own. */
@@ -113,31 +114,6 @@ function readJsonFile(flag: string, path: string): unknown {
   }
 }
 
-/** The Psk from a file or stdin (`-`), without the one line ending an editor or echo adds. */
-async function readPsk(path: string): Promise<string> {
-  let text: string;
-  try {
-    if (path === '-') {
-      if (process.stdin.isTTY)
-        process.stderr.write('ipsec-fleet: reading the Psk from stdin (end with Ctrl-D)\n');
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      text = Buffer.concat(chunks).toString('utf8');
-    } else {
-      text = readFileSync(path, 'utf8');
-    }
-  } catch (error) {
-    // The message names the file, never its content.
-    throw new InvalidInputError('--psk-file', [
-      {
-        field: '--psk-file',
-        rule: `cannot read ${path === '-' ? 'stdin' : path}: ${(error as Error).message}`,
-      },
-    ]);
-  }
-  return text.replace(/\r?\n$/, '');
-}
-
 /**
  * Turns the flags into the request body, checked by the same schemas the API applies, so bad
  * input fails here with exit 2 and nothing is sent. Field names in messages are the parameter
@@ -153,7 +129,9 @@ export async function prepareSubmission(flags: Record<string, unknown>): Promise
   if (options['--ipsec-config'] !== undefined) {
     params.IpsecConfig = readJsonFile('--ipsec-config', options['--ipsec-config']);
   }
-  if (options['--psk-file'] !== undefined) params.Psk = await readPsk(options['--psk-file']);
+  if (options['--psk-file'] !== undefined) {
+    params.Psk = await readSecretInput('--psk-file', options['--psk-file'], 'the Psk');
+  }
 
   // Every mistake in one message: the malformed --set pairs, then the values that break a rule.
   const result = mutableParamsSchema.safeParse(params);
@@ -208,10 +186,11 @@ export function registerSubmitCommand(program: Command): void {
     )
     .option('--server <id>', 'IPsec server id (required)')
     .option('--region <id>', 'its region, e.g. cn-shanghai (required)')
-    .option(
-      '--set <Name=Value>',
-      `a parameter to set, repeatable: ${SET_FIELDS.join(', ')} (EffectImmediately and PskEnabled take true or false)`,
-      (value: string, previous: string[] = []) => [...previous, value],
+    .addOption(
+      repeatableOption(
+        '--set <Name=Value>',
+        `a parameter to set, repeatable: ${SET_FIELDS.join(', ')} (EffectImmediately and PskEnabled take true or false)`,
+      ),
     )
     .option(
       '--ike-config <file>',

@@ -3,14 +3,11 @@ import { z } from 'zod';
 import { loadConfig } from '../../config.js';
 import { parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, wholeNumberFlag } from '../flags.js';
 
 const workerFlagsSchema = z.strictObject({
-  '--concurrency': z.coerce
-    .number()
-    .int('must be a whole number')
-    .min(1, 'must be at least 1')
-    .max(1000, 'must be at most 1000')
+  '--concurrency': wholeNumberFlag()
+    .pipe(z.number().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
     .optional(),
 });
 
