@@ -9,7 +9,10 @@ export const ExitCode = {
   /** No answer from the cloud (`api`) or from the ipsec-fleet API (the API verbs). */
   transportError: 4,
   apiUnreachable: 4,
-  /** `submit --wait`: the change ended in a state other than succeeded. */
+  /**
+   * `submit --wait`: the change ended in a state other than succeeded; `rollout create --watch`:
+   * the rollout ended other than completed; `rollout plan`: planning did not end in planned.
+   */
   notSucceeded: 5,
 } as const;
 
@@ -22,5 +25,6 @@ Exit codes:
   3  the API answered with an error: for \`api\` the cloud's (printed as JSON on stdout), for the
      other verbs the ipsec-fleet API's problem (printed on stderr; as JSON with --json)
   4  no answer from the API (timeout, connection reset or refused, DNS, TLS)
-  5  submit --wait: the change ended in a state other than succeeded
+  5  submit --wait: the change ended in a state other than succeeded; rollout create --watch:
+     the rollout ended other than completed; rollout plan: planning did not end in planned
 `;

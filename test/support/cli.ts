@@ -21,10 +21,11 @@ export interface CliResult {
 export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  options: { killAfterMs?: number; input?: string } = {},
+  options: { killAfterMs?: number; input?: string; cwd?: string } = {},
 ): Promise<CliResult> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build`);
   const child = spawn(process.execPath, [cliPath, ...args], {
+    cwd: options.cwd,
     env: { PATH: process.env.PATH, ...env },
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });

@@ -38,7 +38,7 @@ function register(program: Command, action: 'approve' | 'reject'): void {
     .addHelpText(
       'after',
       apiHelp(
-        `Output: --json prints {"change": Change}.\n\nExample:\n  ipsec-fleet ${action} chg-01J0...${
+        `Output: --json prints {"change": Change}.\n\nExample:\n  ipsec-fleet ${action} chg-01m8k92k93bjwap0kfnhcz${
           action === 'reject' ? ' --reason "not during business hours"' : ''
         }`,
       ),

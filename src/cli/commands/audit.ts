@@ -93,7 +93,7 @@ export function registerAuditCommand(program: Command): void {
           '(with --follow, --json prints JSON lines too).\n\n' +
           'Examples:\n' +
           '  ipsec-fleet audit --server iss-bp1x --from 2025-06-01T00:00:00Z\n' +
-          '  ipsec-fleet audit --change chg-01J0... --follow\n' +
+          '  ipsec-fleet audit --change chg-01m8k92k93bjwap0kfnhcz --follow\n' +
           '  ipsec-fleet audit --from 1748736000000 --jsonl > audit.jsonl',
       ),
     )

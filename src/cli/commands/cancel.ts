@@ -18,7 +18,9 @@ export function registerCancelCommand(program: Command): void {
   addConnectionOptions(command)
     .addHelpText(
       'after',
-      apiHelp('Output: --json prints {"change": Change}.\n\nExample:\n  ipsec-fleet cancel chg-01J0...'),
+      apiHelp(
+        'Output: --json prints {"change": Change}.\n\nExample:\n  ipsec-fleet cancel chg-01m8k92k93bjwap0kfnhcz',
+      ),
     )
     .action(async (id: string, _options: Record<string, unknown>, cmd: Command) => {
       await runApiCommand(

@@ -78,7 +78,7 @@ export function registerGetCommand(program: Command): void {
       'after',
       apiHelp(
         'Output: --json prints {"change": Change, "timeline": AuditEvent[], "diff": FieldChange[]}.\n\n' +
-          'Example:\n  ipsec-fleet get chg_01HZX... --json',
+          'Example:\n  ipsec-fleet get chg-01m8k92k93bjwap0kfnhcz --json',
       ),
     )
     .action(async (id: string, _options: Record<string, unknown>, cmd: Command) => {

@@ -199,7 +199,7 @@ function addFileCommand(
         'A rollout file:\n' +
           '  targets:\n' +
           '    - { ipsecServerId: iss-bp1a, regionId: cn-shanghai }\n' +
-          '    - { ipsecServerId: iss-bp1b, regionId: cn-shanghai, params: { IpsecServerName: b } }\n' +
+          '    - { ipsecServerId: iss-bp1b, regionId: cn-shanghai, params: { IpsecServerName: vpn-b } }\n' +
           '  params: { LocalSubnet: 10.0.0.0/24 }\n' +
           '  strategy: { batches: [1, 25%] }     # or { concurrency: 5 }\n' +
           '  maxErrors: 1\n' +
@@ -262,7 +262,7 @@ function addActionCommand(
   const command = parent
     .command(action)
     .summary(summaryText)
-    .description(summaryText)
+    .description(`${summaryText.charAt(0).toUpperCase()}${summaryText.slice(1)}.`)
     .argument('<id>', 'rollout id');
   if (action === 'reject') command.requiredOption('--reason <text>', 'why (kept with the rollout)');
   if (action === 'rollback') command.option('--note <text>', 'why (kept with the new rollout)');
@@ -270,7 +270,7 @@ function addActionCommand(
     .addHelpText(
       'after',
       apiHelp(
-        `Example:\n  ipsec-fleet rollout ${action} rol-01jq8x2m...${action === 'reject' ? ' --reason "not now"' : ''}`,
+        `Example:\n  ipsec-fleet rollout ${action} rol-01m8k92m4rxdq7tb2kz6ey${action === 'reject' ? ' --reason "not now"' : ''}`,
       ),
     )
     .action(async (id: string, _options: Record<string, unknown>, cmd: Command) => {

@@ -189,7 +189,7 @@ export function registerSubmitCommand(program: Command): void {
     .addOption(
       repeatableOption(
         '--set <Name=Value>',
-        `a parameter to set, repeatable: ${SET_FIELDS.join(', ')} (EffectImmediately and PskEnabled take true or false)`,
+        `a parameter to set, repeatable: ${SET_FIELDS.join(', ')} (EffectImmediately takes true or false, PskEnabled only true)`,
       ),
     )
     .option(
