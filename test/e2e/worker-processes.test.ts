@@ -3,7 +3,7 @@
  * real HTTP, and `ipsec-fleet worker` processes killed with real signals (DESIGN invariants 1–5
  * and 8). Polling here is the tests' own; the system under test is never reached into.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -14,6 +14,7 @@ import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
 import { type PrivateRedis, startPrivateRedis } from '../../src/redis/private-server.js';
 import { type SimulatorHandle, type SimulatorOptionsInput, startSimulator } from '../../src/sim/index.js';
+import { startHoldProxy } from '../support/hold-proxy.js';
 import { deleteKeys, FAST_POLICY, uniquePrefix } from '../support/orchestrator-harness.js';
 import {
   killWorkerProcesses,
@@ -282,7 +283,7 @@ describe('worker processes', () => {
     const fleet = await startFleet({ sim: { servers: 2, faults: { configuringMs: 300 } } });
     // Between the workers and the simulator, a proxy holds back the answer of the first real apply,
     // so the worker is killed after the cloud applied the change and before it heard so.
-    const proxy = await startProxy(fleet.sim.endpoint, isApply, 5_000);
+    const proxy = await startHoldProxy(fleet.sim.endpoint, isApply, 5_000);
     cleanups.push(() => proxy.close());
     fleet.workerOptions.endpoint = proxy.origin;
     const workers = await startWorkerProcesses(2, fleet.workerOptions);
@@ -358,7 +359,7 @@ describe('worker processes', () => {
     const fleet = await startFleet({ sim: { servers: 2, faults: { configuringMs: 0 } } });
     // The answer to the apply is held back until the worker has begun to stop: the change is in
     // flight for certain when SIGTERM arrives, and the one behind it cannot start before.
-    const proxy = await startProxy(fleet.sim.endpoint, isApply, 10_000);
+    const proxy = await startHoldProxy(fleet.sim.endpoint, isApply, 10_000);
     cleanups.push(() => proxy.close());
     const stopping = await startWorkerProcess({ ...fleet.workerOptions, endpoint: proxy.origin });
     const first = await submit(fleet, 0, { LocalSubnet: '172.22.1.0/24' });
@@ -586,85 +587,6 @@ describe('a Redis answer lost with its connection', () => {
 /** A real apply (UpdateIpsecServer without DryRun), as the V3 client sends it. */
 function isApply(req: IncomingMessage): boolean {
   return req.headers['x-acs-action'] === 'UpdateIpsecServer' && !/[?&]DryRun=true(&|$)/.test(req.url ?? '');
-}
-
-interface Proxy {
-  origin: string;
-  /** Answers held back so far. */
-  held(): number;
-  /** Sends the answer held back now, if its caller is still there. */
-  release(): void;
-  close(): Promise<void>;
-}
-
-/**
- * An HTTP hop in front of the simulator that forwards every call at once but holds back the
- * answer of the first call matching `hold`, for `holdMs` or until release() (as a stalled load
- * balancer would): the cloud has acted, the caller has not heard.
- */
-async function startProxy(
-  target: string,
-  hold: (req: IncomingMessage) => boolean,
-  holdMs: number,
-): Promise<Proxy> {
-  const upstream = new URL(target);
-  let held = 0;
-  let releaseHeld: (() => void) | undefined;
-  const timers = new Set<NodeJS.Timeout>();
-  const server: Server = createServer((req, res) => {
-    const holdThis = held === 0 && hold(req);
-    if (holdThis) held++;
-    res.on('error', () => undefined);
-    const forward = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        const chunks: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.on('end', () => {
-          const send = () => {
-            if (res.destroyed) return;
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            res.end(Buffer.concat(chunks));
-          };
-          if (!holdThis) return send();
-          const timer = setTimeout(() => releaseHeld?.(), holdMs);
-          timers.add(timer);
-          releaseHeld = () => {
-            releaseHeld = undefined;
-            clearTimeout(timer);
-            timers.delete(timer);
-            send();
-          };
-        });
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    held: () => held,
-    release: () => releaseHeld?.(),
-    async close() {
-      for (const timer of timers) clearTimeout(timer);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
 }
 
 interface RedisCutter {
