@@ -8,6 +8,7 @@ import type { ChangeView } from '../../src/orchestrator/change.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
 import { type SimulatorHandle, startSimulator } from '../../src/sim/index.js';
+import { PROCESS_START_TIMEOUT_MS } from '../support/cli.js';
 import { deleteKeys, FAST_POLICY, uniquePrefix } from '../support/orchestrator-harness.js';
 import { killWorkerProcesses, startWorkerProcesses, waitUntil } from '../support/worker-process.js';
 
@@ -15,6 +16,9 @@ const QPS = 5;
 const CHANGES = 30;
 const UPDATE = 'UpdateIpsecServer';
 const TERMINAL = new Set(['succeeded', 'rejected', 'failed', 'cancelled', 'expired']);
+/** Hang guards: how long a run may take to end, and a test's timeout (two process starts at once, then the run). */
+const SETTLE_TIMEOUT_MS = 45_000;
+const RUN_TIMEOUT_MS = PROCESS_START_TIMEOUT_MS + SETTLE_TIMEOUT_MS + 15_000;
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -83,7 +87,7 @@ async function runFleet(policy: PipelinePolicyInput, count = CHANGES): Promise<R
       return last.every((change) => TERMINAL.has(change.state)) ? last : undefined;
     },
     {
-      timeoutMs: 45_000,
+      timeoutMs: SETTLE_TIMEOUT_MS,
       intervalMs: 100,
       describe: () =>
         `changes not terminal: ${last
@@ -114,7 +118,7 @@ function rateBetween(samples: Array<[number, number]>, from: number, to: number)
   return ((second[1] - first[1]) / (second[0] - first[0])) * 1_000;
 }
 
-describe('the shared API rate limit', () => {
+describe('the shared API rate limit', { timeout: RUN_TIMEOUT_MS }, () => {
   it(`keeps two worker processes at apiQps = the cloud's ${QPS}/s: no Throttling.User in a whole run`, async () => {
     const run = await runFleet({ apiQps: QPS });
     expect(run.changes.map((change) => change.state)).toEqual(run.changes.map(() => 'succeeded'));
@@ -129,12 +133,12 @@ describe('the shared API rate limit', () => {
     const achieved = rateBetween(run.samples, 10, 2 * CHANGES - 10);
     expect(achieved).toBeGreaterThan(QPS * 0.85);
     expect(achieved).toBeLessThanOrEqual(QPS * 1.1);
-  }, 60_000);
+  });
 
   it('without apiQps, the same run is throttled (and still succeeds, by retrying)', async () => {
     // Fewer changes: unlimited workers spend most of the run retrying throttled calls.
     const run = await runFleet({}, 12);
     expect(run.changes.map((change) => change.state)).toEqual(run.changes.map(() => 'succeeded'));
     expect(run.sim.stats().byCode['Throttling.User']).toBeGreaterThan(0);
-  }, 60_000);
+  });
 });
