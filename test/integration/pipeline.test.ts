@@ -9,7 +9,13 @@ import { Changes } from '../../src/orchestrator/changes.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
-import { deleteKeys, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import {
+  deleteKeys,
+  FAST_POLICY,
+  type Harness,
+  startHarness,
+  submitTo,
+} from '../support/orchestrator-harness.js';
 import { waitUntil } from '../support/worker-process.js';
 
 let harness: Harness | undefined;
@@ -108,8 +114,12 @@ describe('the change pipeline', () => {
     const busy = await backoffs();
     expect(busy.length).toBeGreaterThan(0);
     expect(stats.byCode['VpnGateway.Configuring']).toBe(busy.length);
-    expect(busy[0]).toMatchObject({ code: 'VpnGateway.Configuring' });
-    expect(busy[0]!.delayMs).toBeGreaterThanOrEqual(0);
+    // The busy rule's delay: at least the 50 ms floor, at most the policy's maxMs.
+    for (const event of busy) {
+      expect(event).toMatchObject({ code: 'VpnGateway.Configuring', details: { class: 'busy' } });
+      expect(event.delayMs).toBeGreaterThanOrEqual(50);
+      expect(event.delayMs).toBeLessThanOrEqual(FAST_POLICY.busy!.maxMs!);
+    }
   });
 
   it('rejects a change the dry run refuses, without applying it', async () => {
