@@ -275,10 +275,16 @@ describe('the change pipeline', () => {
     for (const event of waited) expect(event).toMatchObject({ type: 'backoff', details: { class: 'busy' } });
   });
 
-  it('does not spend attempts on throttling', async () => {
+  it('does not spend attempts on throttling', { timeout: 90_000 }, async () => {
     harness = await startHarness({
       sim: { servers: 6, faults: { qps: 3, configuringMs: 0 } },
-      policy: { transient: { baseMs: 10, maxMs: 20, maxAttempts: 1 }, throttled: { baseMs: 50, maxMs: 300 } },
+      // One transient attempt: a call that merely stalls on a loaded machine must not end the
+      // change failed, so the call deadline is a hang guard here (the harness's is 2 s).
+      policy: {
+        transient: { baseMs: 10, maxMs: 20, maxAttempts: 1 },
+        throttled: { baseMs: 50, maxMs: 300 },
+        callTimeoutMs: 30_000,
+      },
     });
     const changes = [];
     for (let n = 0; n < 6; n++) changes.push(await submit(harness, n, subnet(n + 20)));

@@ -106,7 +106,7 @@ export async function startHarness(
         if (states.includes(change.state)) return change.state;
         if (Date.now() > deadline) {
           throw new Error(
-            `change ${changeId} is ${change.state} (${change.lastCode ?? ''}), not ${states.join('|')}`,
+            `change ${changeId} is ${change.state} at ${change.step ?? '-'} (last code ${change.lastCode ?? 'none'}), not ${states.join('|')}`,
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
