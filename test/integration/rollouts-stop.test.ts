@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeState, ChangeView } from '../../src/orchestrator/change.js';
 import { TERMINAL_STATES } from '../../src/orchestrator/change.js';
-import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+import { type RolloutHarness, startRolloutHarness, submittedAfter } from '../support/rollout-harness.js';
 
 // Enough targets that submitting the one batch takes a while: a pause or cancel lands mid-batch.
 const SERVERS = 400;
@@ -64,21 +64,6 @@ async function allChanges(h: RolloutHarness): Promise<ChangeView[]> {
     cursor = page.nextCursor;
   } while (cursor);
   return changes;
-}
-
-/**
- * The changes whose `submitted` event follows the rollout's `type` event in the audit stream:
- * every script appends there, so stream order is the order Redis ran the pause or cancel and each
- * submission in (exact, where createdAt is a client clock read before the script).
- */
-async function submittedAfter(h: RolloutHarness, type: string): Promise<string[]> {
-  const events = await h.orchestrator.audit.query();
-  const mark = events.findIndex((event) => event.type === type);
-  expect(mark).toBeGreaterThanOrEqual(0);
-  return events
-    .slice(mark + 1)
-    .filter((event) => event.type === 'submitted')
-    .map((event) => event.changeId);
 }
 
 /** Waits until every change in the orchestrator has finished, and returns them. */
