@@ -279,7 +279,10 @@ describe('running a rollout', () => {
 });
 
 describe('a user pause where the rollout asked for one', () => {
-  it('stands for it: the resume goes on to the next batch instead of pausing again', async () => {
+  // Covers its waits in a row (hang guards): plan and run 15 s each, batch 1 30 s.
+  it('stands for it: the resume goes on to the next batch instead of pausing again', {
+    timeout: 90_000,
+  }, async () => {
     harness = await startRolloutHarness({ sim: { servers: 3 } });
     const h = harness;
     const created = await h.rollouts.create({
@@ -296,11 +299,10 @@ describe('a user pause where the rollout asked for one', () => {
     await h.waitForRollout(created.id, ['running']);
     await h.rollouts.pause(created.id, 'bob');
     // Paused at the point the rollout asked for: batch 1 done, batch 2 not started.
-    const deadline = Date.now() + 10_000;
-    while ((await h.rollouts.get(created.id)).progress.succeeded < 1) {
-      if (Date.now() > deadline) throw new Error('batch 1 never finished');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(
+      async () => ((await h.rollouts.get(created.id)).progress.succeeded >= 1 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 20, describe: () => 'batch 1 to finish' },
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await h.rollouts.get(created.id)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
 
