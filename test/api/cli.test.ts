@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashToken, TOKEN_PATTERN } from '../../src/api/auth/tokens.js';
-import { cliPath, runCli } from '../support/cli.js';
+import { cliPath, PROCESS_START_TIMEOUT_MS, runCli } from '../support/cli.js';
 import { deleteKeys, uniquePrefix } from '../support/orchestrator-harness.js';
 
 let dir: string;
@@ -102,7 +102,10 @@ function waitForLine(
 }
 
 describe('ipsec-fleet serve', () => {
-  it('prints its URL, answers over HTTP with the tokens file, and exits 0 on SIGTERM', async () => {
+  // The test's timeout is the hang guard of the serve process's start (it prints its URL).
+  it('prints its URL, answers over HTTP with the tokens file, and exits 0 on SIGTERM', {
+    timeout: PROCESS_START_TIMEOUT_MS + 30_000,
+  }, async () => {
     const file = join(dir, 'serve-tokens.json');
     const token = (
       await runCli(['token', 'create', '--name', 'ops', '--roles', 'submitter', '--file', file])

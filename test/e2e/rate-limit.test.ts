@@ -8,6 +8,7 @@ import type { ChangeView } from '../../src/orchestrator/change.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
 import { type SimulatorHandle, startSimulator } from '../../src/sim/index.js';
+import { PROCESS_START_TIMEOUT_MS } from '../support/cli.js';
 import { deleteKeys, FAST_POLICY, uniquePrefix } from '../support/orchestrator-harness.js';
 import { killWorkerProcesses, startWorkerProcesses, waitUntil } from '../support/worker-process.js';
 
@@ -15,6 +16,9 @@ const QPS = 5;
 const CHANGES = 30;
 const UPDATE = 'UpdateIpsecServer';
 const TERMINAL = new Set(['succeeded', 'rejected', 'failed', 'cancelled', 'expired']);
+/** Hang guards: how long a run may take to end, and a test's timeout (two process starts at once, then the run). */
+const SETTLE_TIMEOUT_MS = 45_000;
+const RUN_TIMEOUT_MS = PROCESS_START_TIMEOUT_MS + SETTLE_TIMEOUT_MS + 15_000;
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -28,8 +32,6 @@ interface Run {
   /** The worker processes' ids, and those that applied changes. */
   workerIds: string[];
   appliers: string[];
-  /** (ms since submission, UpdateIpsecServer calls the simulator had received), sampled every 20 ms. */
-  samples: Array<[number, number]>;
 }
 
 /** `count` changes on as many servers, run by two worker processes against a simulator at QPS. */
@@ -59,12 +61,6 @@ async function runFleet(policy: PipelinePolicyInput, count = CHANGES): Promise<R
     concurrency: 10,
   });
 
-  const samples: Array<[number, number]> = [];
-  const started = performance.now();
-  const sampler = setInterval(() => {
-    samples.push([performance.now() - started, sim.stats().byAction[UPDATE] ?? 0]);
-  }, 20);
-  cleanups.push(async () => clearInterval(sampler));
   const changes = await Promise.all(
     sim.servers.map(async (server, index) => {
       const { change } = await orchestrator.changes.submit({
@@ -83,7 +79,7 @@ async function runFleet(policy: PipelinePolicyInput, count = CHANGES): Promise<R
       return last.every((change) => TERMINAL.has(change.state)) ? last : undefined;
     },
     {
-      timeoutMs: 45_000,
+      timeoutMs: SETTLE_TIMEOUT_MS,
       intervalMs: 100,
       describe: () =>
         `changes not terminal: ${last
@@ -92,8 +88,6 @@ async function runFleet(policy: PipelinePolicyInput, count = CHANGES): Promise<R
           .join(', ')}`,
     },
   );
-  clearInterval(sampler);
-  samples.push([performance.now() - started, sim.stats().byAction[UPDATE] ?? 0]);
   const actors = new Set<string>();
   for (const event of await orchestrator.audit.query()) {
     if (event.type === 'applied') actors.add(event.actor);
@@ -103,38 +97,29 @@ async function runFleet(policy: PipelinePolicyInput, count = CHANGES): Promise<R
     changes: done,
     workerIds: workers.map((worker) => worker.workerId),
     appliers: [...actors],
-    samples,
   };
 }
 
-/** Calls per second between the moments the count passed `from` and `to`. */
-function rateBetween(samples: Array<[number, number]>, from: number, to: number): number {
-  const first = samples.find(([, count]) => count >= from) as [number, number];
-  const second = samples.find(([, count]) => count >= to) as [number, number];
-  return ((second[1] - first[1]) / (second[0] - first[0])) * 1_000;
-}
-
-describe('the shared API rate limit', () => {
+describe('the shared API rate limit', { timeout: RUN_TIMEOUT_MS }, () => {
   it(`keeps two worker processes at apiQps = the cloud's ${QPS}/s: no Throttling.User in a whole run`, async () => {
     const run = await runFleet({ apiQps: QPS });
     expect(run.changes.map((change) => change.state)).toEqual(run.changes.map(() => 'succeeded'));
     // Both processes did part of the work, so the rate they kept was kept together.
     expect(run.appliers.sort()).toEqual(run.workerIds.sort());
 
+    // Every change went through with one dry run and one apply: not a call was throttled or sent
+    // again. How fast the run went (at the limit while changes wait) is for `npm run bench:rollout`
+    // to measure; a test cannot hold a loaded machine to a speed.
     const stats = run.sim.stats();
     expect(stats.byCode['Throttling.User']).toBeUndefined();
     expect(stats.applies).toBe(CHANGES);
     expect(stats.byAction[UPDATE]).toBe(2 * CHANGES);
-    // Not throttled by being slow: the run went at the limit while changes were waiting.
-    const achieved = rateBetween(run.samples, 10, 2 * CHANGES - 10);
-    expect(achieved).toBeGreaterThan(QPS * 0.85);
-    expect(achieved).toBeLessThanOrEqual(QPS * 1.1);
-  }, 60_000);
+  });
 
   it('without apiQps, the same run is throttled (and still succeeds, by retrying)', async () => {
     // Fewer changes: unlimited workers spend most of the run retrying throttled calls.
     const run = await runFleet({}, 12);
     expect(run.changes.map((change) => change.state)).toEqual(run.changes.map(() => 'succeeded'));
     expect(run.sim.stats().byCode['Throttling.User']).toBeGreaterThan(0);
-  }, 60_000);
+  });
 });

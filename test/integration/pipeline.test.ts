@@ -4,11 +4,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
 import { sendUpdateIpsecServer } from '../../src/ipsec/api.js';
+import type { ChangeView } from '../../src/orchestrator/change.js';
 import { Changes } from '../../src/orchestrator/changes.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
-import { deleteKeys, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import {
+  deleteKeys,
+  FAST_POLICY,
+  type Harness,
+  startHarness,
+  submitTo,
+} from '../support/orchestrator-harness.js';
+import { waitUntil } from '../support/worker-process.js';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -70,28 +78,48 @@ describe('the change pipeline', () => {
   });
 
   it('runs changes on one server in lane order, backing off while the gateway configures', async () => {
-    // Long enough that the next change's dry run lands inside the window even on a loaded machine.
-    harness = await startHarness({ sim: { faults: { configuringMs: 600 } } });
-    const changes = [];
-    for (let n = 1; n <= 3; n++) changes.push(await submit(harness, 0, subnet(n)));
-    const lane = await harness.orchestrator.changes.laneOf(changes[0]!.ipsecServerId);
+    // Each apply leaves the gateway configuring for a minute of the simulator's time: the next
+    // change surely meets it, and backs off. The test ends the window by moving that clock on,
+    // once a follower has backed off, and stops opening new ones.
+    const configuringMs = 60_000;
+    let skewMs = 0;
+    harness = await startHarness({
+      sim: { faults: { configuringMs } },
+      simRuntime: { clock: () => Date.now() + skewMs },
+    });
+    const h = harness;
+    const changes: ChangeView[] = [];
+    for (let n = 1; n <= 3; n++) changes.push(await submit(h, 0, subnet(n)));
+    const lane = await h.orchestrator.changes.laneOf(changes[0]!.ipsecServerId);
     expect(lane.map((entry) => entry.id)).toEqual(changes.map((change) => change.id));
+    const backoffs = async () =>
+      (await Promise.all(changes.slice(1).map((change) => h.orchestrator.audit.forChange(change.id))))
+        .flat()
+        .filter((event) => event.type === 'backoff');
+    await waitUntil(async () => ((await backoffs()).length > 0 ? true : undefined), {
+      timeoutMs: 15_000,
+      intervalMs: 20,
+      describe: () => 'a follower to back off while the gateway configures',
+    });
+    h.sim.setFaults({ configuringMs: 0 });
+    skewMs += configuringMs;
     for (const change of changes)
-      expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+      expect(await h.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
 
-    const history = harness.sim.server(changes[0]!.ipsecServerId)!.history;
+    const history = h.sim.server(changes[0]!.ipsecServerId)!.history;
     expect(history.map((entry) => entry.clientToken)).toEqual(changes.map((change) => change.clientToken));
-    const stats = harness.sim.stats();
+    const stats = h.sim.stats();
     expect(stats.byCode['VpnGateway.Configuring']).toBeGreaterThan(0);
     expect(stats.concurrentUpdateViolations).toBe(0);
-    const followers = await Promise.all(
-      changes.slice(1).map((change) => harness!.orchestrator.audit.forChange(change.id)),
-    );
-    const busy = followers.flat().filter((e) => e.type === 'backoff');
+    const busy = await backoffs();
     expect(busy.length).toBeGreaterThan(0);
     expect(stats.byCode['VpnGateway.Configuring']).toBe(busy.length);
-    expect(busy[0]).toMatchObject({ code: 'VpnGateway.Configuring' });
-    expect(busy[0]!.delayMs).toBeGreaterThanOrEqual(0);
+    // The busy rule's delay: at least the 50 ms floor, at most the policy's maxMs.
+    for (const event of busy) {
+      expect(event).toMatchObject({ code: 'VpnGateway.Configuring', details: { class: 'busy' } });
+      expect(event.delayMs).toBeGreaterThanOrEqual(50);
+      expect(event.delayMs).toBeLessThanOrEqual(FAST_POLICY.busy!.maxMs!);
+    }
   });
 
   it('rejects a change the dry run refuses, without applying it', async () => {
@@ -247,10 +275,16 @@ describe('the change pipeline', () => {
     for (const event of waited) expect(event).toMatchObject({ type: 'backoff', details: { class: 'busy' } });
   });
 
-  it('does not spend attempts on throttling', async () => {
+  it('does not spend attempts on throttling', { timeout: 90_000 }, async () => {
     harness = await startHarness({
       sim: { servers: 6, faults: { qps: 3, configuringMs: 0 } },
-      policy: { transient: { baseMs: 10, maxMs: 20, maxAttempts: 1 }, throttled: { baseMs: 50, maxMs: 300 } },
+      // One transient attempt: a call that merely stalls on a loaded machine must not end the
+      // change failed, so the call deadline is a hang guard here (the harness's is 2 s).
+      policy: {
+        transient: { baseMs: 10, maxMs: 20, maxAttempts: 1 },
+        throttled: { baseMs: 50, maxMs: 300 },
+        callTimeoutMs: 30_000,
+      },
     });
     const changes = [];
     for (let n = 0; n < 6; n++) changes.push(await submit(harness, n, subnet(n + 20)));

@@ -45,7 +45,8 @@ async function changeStates(h: RolloutHarness, id: string): Promise<Map<number, 
 }
 
 describe('a fleet rollout with faults', () => {
-  it(`plans, runs in batches and completes ${FLEET} targets`, { timeout: 60_000 }, async () => {
+  // A hang guard: under load (both files of a 2-core run busy) this takes about a minute.
+  it(`plans, runs in batches and completes ${FLEET} targets`, { timeout: 180_000 }, async () => {
     harness = await startRolloutHarness({
       sim: {
         servers: FLEET + SMALL,
@@ -169,7 +170,10 @@ describe('a fleet rollout with faults', () => {
     expect(h.sim.stats().byCode['VpnGateway.Configuring'] ?? 0).toBeGreaterThan(0);
   });
 
-  it('halts at the batch where errors exceed maxErrors, and starts nothing after it', async () => {
+  // Covers its waits in a row: the plan (15 s), three drift changes (15 s each), the run (30 s).
+  it('halts at the batch where errors exceed maxErrors, and starts nothing after it', {
+    timeout: 120_000,
+  }, async () => {
     harness = await startRolloutHarness({
       sim: { servers: SMALL, faults: { busyRate: 0.1, configuringMs: 20 } },
     });

@@ -3,7 +3,8 @@ import type { ChangeState } from '../../src/orchestrator/change.js';
 import { TERMINAL_STATES } from '../../src/orchestrator/change.js';
 import { RollbackInProgressError } from '../../src/rollouts/errors.js';
 import type { RolloutInput } from '../../src/rollouts/rollout.js';
-import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+import { type RolloutHarness, startRolloutHarness, submittedAfter } from '../support/rollout-harness.js';
+import { waitUntil } from '../support/worker-process.js';
 
 let harness: RolloutHarness | undefined;
 afterEach(async () => {
@@ -221,36 +222,67 @@ describe('running a rollout', () => {
     expect(types.filter((type) => type === 'rollout_paused')).toHaveLength(1);
   });
 
-  it('pause by a user holds new changes; cancel ends the rollout and starts nothing more', async () => {
+  it('pause by a user holds new changes; cancel ends the rollout and starts nothing more', {
+    timeout: 120_000,
+  }, async () => {
     harness = await startRolloutHarness({ sim: { servers: 4 } });
     const h = harness;
+    // Long enough that the pause below lands before batch 2 could start, even on a loaded machine.
+    const bakeMs = 1_000;
     const id = await approved(h, {
       targets: targets(h),
       params: { IpsecServerName: 'cancelled-rollout' },
       strategy: { batches: [1] },
-      bakeMs: 300,
+      bakeMs,
     });
     await h.waitForRollout(id, ['running']);
     await h.rollouts.pause(id, 'bob');
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const held = (await h.rollouts.get(id)).progress.submitted;
-    expect(held).toBeLessThanOrEqual(1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await h.rollouts.get(id)).progress.submitted).toBe(held);
+    // What was submitted before the pause (batch 1's change, if it was) is followed to its end...
+    const held = await waitUntil(
+      async () => {
+        const ids = [...(await h.rollouts.changeIds(id)).values()];
+        const changes = await Promise.all(ids.map((changeId) => h.orchestrator.changes.get(changeId)));
+        const { progress } = await h.rollouts.get(id);
+        const done = changes.every((change) => TERMINAL_STATES.has(change.state as ChangeState));
+        return done && progress.inFlight === 0 && progress.submitted === ids.length ? changes : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => 'the changes submitted before the pause to end' },
+    );
+    expect(held.length).toBeLessThanOrEqual(1);
+    // ... and past the end of its bake, when a running rollout would start batch 2, a paused one
+    // has submitted nothing after its pause.
+    const endedAt = held.length > 0 ? Math.max(...held.map((change) => change.updatedAt)) : Date.now();
+    const bakeOver = endedAt + bakeMs + 1_000;
+    while (Date.now() < bakeOver) await new Promise((resolve) => setTimeout(resolve, bakeOver - Date.now()));
+    expect(await submittedAfter(h, 'rollout_paused')).toEqual([]);
+    expect((await h.rollouts.changeIds(id)).size).toBe(held.length);
+    expect((await h.rollouts.get(id)).progress.submitted).toBe(held.length);
 
     await h.rollouts.resume(id, 'bob');
     await h.rollouts.cancel(id, 'bob');
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const cancelled = await h.rollouts.get(id);
+    const cancelled = await h.waitForRollout(id, ['cancelled'], 30_000);
     expect(cancelled.state).toBe('cancelled');
-    expect(cancelled.progress.submitted).toBeLessThanOrEqual(held + 1);
-    expect(cancelled.progress.submitted).toBeLessThan(4);
+    await waitUntil(
+      async () => {
+        const { progress } = await h.rollouts.get(id);
+        const ids = [...(await h.rollouts.changeIds(id)).values()];
+        return progress.inFlight === 0 && progress.submitted === ids.length ? true : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => 'the cancelled rollout to follow its changes to their end' },
+    );
+    expect(await submittedAfter(h, 'rollout_cancelled')).toEqual([]);
+    const after = await h.rollouts.get(id);
+    expect(after.progress.submitted).toBeLessThanOrEqual(held.length + 1);
+    expect(after.progress.submitted).toBeLessThan(4);
     await expect(h.rollouts.resume(id, 'bob')).rejects.toMatchObject({ code: 'ROLLOUT_STATE_CONFLICT' });
   });
 });
 
 describe('a user pause where the rollout asked for one', () => {
-  it('stands for it: the resume goes on to the next batch instead of pausing again', async () => {
+  // Covers its waits in a row (hang guards): plan and run 15 s each, batch 1 30 s.
+  it('stands for it: the resume goes on to the next batch instead of pausing again', {
+    timeout: 90_000,
+  }, async () => {
     harness = await startRolloutHarness({ sim: { servers: 3 } });
     const h = harness;
     const created = await h.rollouts.create({
@@ -267,11 +299,10 @@ describe('a user pause where the rollout asked for one', () => {
     await h.waitForRollout(created.id, ['running']);
     await h.rollouts.pause(created.id, 'bob');
     // Paused at the point the rollout asked for: batch 1 done, batch 2 not started.
-    const deadline = Date.now() + 10_000;
-    while ((await h.rollouts.get(created.id)).progress.succeeded < 1) {
-      if (Date.now() > deadline) throw new Error('batch 1 never finished');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(
+      async () => ((await h.rollouts.get(created.id)).progress.succeeded >= 1 ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 20, describe: () => 'batch 1 to finish' },
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await h.rollouts.get(created.id)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
 

@@ -1,10 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeState, ChangeView } from '../../src/orchestrator/change.js';
 import { TERMINAL_STATES } from '../../src/orchestrator/change.js';
-import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+import { type RolloutHarness, startRolloutHarness, submittedAfter } from '../support/rollout-harness.js';
 
 // Enough targets that submitting the one batch takes a while: a pause or cancel lands mid-batch.
 const SERVERS = 400;
+/** Hang guards for each wait, and the tests' timeout covering their waits in a row. */
+const WAIT_MS = 30_000;
+const TEST_TIMEOUT_MS = 5 * WAIT_MS;
 
 let harness: RolloutHarness | undefined;
 afterEach(async () => {
@@ -34,7 +37,7 @@ async function approvedOneBatch(h: RolloutHarness, name: string): Promise<string
     params: { IpsecServerName: name },
     strategy: { batches: ['100%'] },
   });
-  await h.waitForRollout(created.id, ['awaiting_approval']);
+  await h.waitForRollout(created.id, ['awaiting_approval'], WAIT_MS);
   // From now on every cloud call takes a while: the changes submitted early are still running
   // while the controller submits the rest.
   h.sim.setFaults({ latencyMs: 20 });
@@ -44,7 +47,7 @@ async function approvedOneBatch(h: RolloutHarness, name: string): Promise<string
 
 /** Returns as soon as the first change exists (the only changes under this harness's prefix). */
 async function firstChange(h: RolloutHarness): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + WAIT_MS;
   while ((await h.orchestrator.redis.zcard(h.orchestrator.keys.changes)) === 0) {
     if (Date.now() > deadline) throw new Error('no change was submitted');
     await new Promise((resolve) => setImmediate(resolve));
@@ -63,23 +66,8 @@ async function allChanges(h: RolloutHarness): Promise<ChangeView[]> {
   return changes;
 }
 
-/**
- * The changes whose `submitted` event follows the rollout's `type` event in the audit stream:
- * every script appends there, so stream order is the order Redis ran the pause or cancel and each
- * submission in (exact, where createdAt is a client clock read before the script).
- */
-async function submittedAfter(h: RolloutHarness, type: string): Promise<string[]> {
-  const events = await h.orchestrator.audit.query();
-  const mark = events.findIndex((event) => event.type === type);
-  expect(mark).toBeGreaterThanOrEqual(0);
-  return events
-    .slice(mark + 1)
-    .filter((event) => event.type === 'submitted')
-    .map((event) => event.changeId);
-}
-
 /** Waits until every change in the orchestrator has finished, and returns them. */
-async function settled(h: RolloutHarness, timeoutMs = 10_000): Promise<ChangeView[]> {
+async function settled(h: RolloutHarness, timeoutMs = WAIT_MS): Promise<ChangeView[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const changes = await allChanges(h);
@@ -89,7 +77,7 @@ async function settled(h: RolloutHarness, timeoutMs = 10_000): Promise<ChangeVie
   }
 }
 
-describe('stopping a rollout mid-batch', () => {
+describe('stopping a rollout mid-batch', { timeout: TEST_TIMEOUT_MS }, () => {
   it('submits no change after a pause is acknowledged, and resumes each target once', async () => {
     const h = await start();
     const id = await approvedOneBatch(h, 'paused-mid-batch');
@@ -104,7 +92,7 @@ describe('stopping a rollout mid-batch', () => {
     expect(held.length).toBeLessThan(SERVERS); // the pause did land mid-batch
     // What was submitted before the pause is followed to its end: nothing lost track of.
     await expect
-      .poll(async () => (await h.rollouts.get(id)).progress, { timeout: 2_000 })
+      .poll(async () => (await h.rollouts.get(id)).progress, { timeout: WAIT_MS })
       .toMatchObject({ submitted: held.length, inFlight: 0, succeeded: held.length });
     expect((await h.rollouts.get(id)).state).toBe('paused');
     expect((await h.rollouts.changeIds(id)).size).toBe(held.length);
@@ -112,7 +100,7 @@ describe('stopping a rollout mid-batch', () => {
     expect(await allChanges(h)).toHaveLength(held.length);
 
     await h.rollouts.resume(id, 'bob');
-    const done = await h.waitForRollout(id, ['completed', 'halted'], 12_000);
+    const done = await h.waitForRollout(id, ['completed', 'halted'], WAIT_MS);
     expect(done.state).toBe('completed');
     expect(done.progress).toMatchObject({
       total: SERVERS,
@@ -152,9 +140,9 @@ describe('stopping a rollout mid-batch', () => {
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(h.sim.stats().applies).toBe(applies);
     expect(await allChanges(h)).toHaveLength(changes.length);
-    const cancelled = await h.waitForRollout(id, ['cancelled']);
+    const cancelled = await h.waitForRollout(id, ['cancelled'], WAIT_MS);
     await expect
-      .poll(async () => (await h.rollouts.get(id)).progress, { timeout: 2_000 })
+      .poll(async () => (await h.rollouts.get(id)).progress, { timeout: WAIT_MS })
       .toMatchObject({ submitted: changes.length, inFlight: 0 });
     expect(cancelled.state).toBe('cancelled');
     expect((await h.rollouts.changeIds(id)).size).toBe(changes.length);

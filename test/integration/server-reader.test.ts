@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IpsecServerNotFoundError } from '../../src/ipsec/errors.js';
 import { ServerReader } from '../../src/orchestrator/server-reader.js';
+import { startHoldProxy } from '../support/hold-proxy.js';
 import { useSimulators } from '../support/sim-harness.js';
 
 const sims = useSimulators();
@@ -19,9 +20,12 @@ describe('ServerReader (batched ListIpsecServers over HTTP)', () => {
   });
 
   it('gathers the reads that arrive while a call is out into the next call', async () => {
-    // Answers take 20 ms, so the call is surely still out while the next reads arrive.
-    const sim = await sims.start({ servers: 60, regions: ['cn-hangzhou'], faults: { latencyMs: 20 } });
-    const reader = new ServerReader(sims.client(sim), 5_000);
+    const sim = await sims.start({ servers: 60, regions: ['cn-hangzhou'] });
+    // The first call's answer is held back until every read below has been asked for, so that
+    // call is surely still out while they arrive, however slow the machine.
+    const proxy = await startHoldProxy(sim.endpoint, () => true, 30_000);
+    sims.defer(() => proxy.close());
+    const reader = new ServerReader(sims.client(sim, { endpoint: proxy.origin }), 30_000);
     const ids = sim.servers.map((server) => server.ipsecServerId);
 
     // One read goes out alone; the next 30 arrive one turn apart while it is out.
@@ -31,7 +35,9 @@ describe('ServerReader (batched ListIpsecServers over HTTP)', () => {
       await new Promise((resolve) => setImmediate(resolve));
       rest.push(reader.read('cn-hangzhou', id));
     }
+    proxy.release();
     await Promise.all([first, ...rest]);
+    expect(proxy.held()).toBe(1);
 
     // The lone first read; then 20 ids go as soon as a page is full and the last 10 when it is
     // back. Without gathering, reads a turn apart would each be a call of their own (31 calls).

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
-import { runCli } from '../support/cli.js';
+import { PROCESS_START_TIMEOUT_MS, runCli } from '../support/cli.js';
 import {
   credentialsEnvOf,
   dryRunCliArgs,
@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 async function spawnSim(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SimProcess> {
-  const proc = await startSimProcess(args, 10_000, env);
+  const proc = await startSimProcess(args, undefined, env);
   running.push(proc);
   return proc;
 }
@@ -36,7 +36,8 @@ function serversOf(proc: SimProcess): SimServer[] {
   return servers as SimServer[];
 }
 
-describe('ipsec-fleet sim', () => {
+// Covers a process start (a hang guard of PROCESS_START_TIMEOUT_MS) and what the test does after.
+describe('ipsec-fleet sim', { timeout: PROCESS_START_TIMEOUT_MS + 30_000 }, () => {
   it('prints one JSON line to connect with, serves signed calls, and exits 0 on SIGTERM', async () => {
     const sim = await spawnSim(['--port', '0', '--servers', '3', '--seed', '7']);
     expect(sim.info).toMatchObject({

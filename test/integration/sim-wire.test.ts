@@ -4,6 +4,7 @@
  * routes and closing.
  */
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
@@ -41,6 +42,7 @@ import {
   sendV3,
   useSimulators,
 } from '../support/sim-harness.js';
+import { waitUntil } from '../support/worker-process.js';
 
 const sims = useSimulators();
 const REGION = 'cn-shanghai';
@@ -792,18 +794,48 @@ describe('admin routes (unsigned)', () => {
 });
 
 describe('closing', () => {
-  it('close() finishes promptly though a client still holds a keep-alive connection', async () => {
+  it('close() drops the connections clients hold open, so it does not wait for them', async () => {
     // Not through useSimulators: this test closes the simulator itself.
     const sim = await startSimulator({ port: 0, servers: 2 });
-    const client = new AliyunClient({ credentials: credentialsOf(sim), endpoint: sim.endpoint });
+    // A client whose deadline is no factor: only the simulator can end its call.
+    const client = new AliyunClient({
+      credentials: credentialsOf(sim),
+      endpoint: sim.endpoint,
+      timeoutMs: 600_000,
+    });
+    // A raw connection answered once and kept alive, idle.
+    const socket = connect(Number(new URL(sim.endpoint).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     try {
       expect(await labelOf(client.call('DescribeRegions', {}))).toBe('OK');
-      const started = Date.now();
+      let answer = '';
+      const answered = new Promise<void>((resolve) =>
+        socket.on('data', (chunk: Buffer) => {
+          answer += chunk.toString();
+          if (answer.includes('\r\n\r\n')) resolve();
+        }),
+      );
+      socket.write('GET /_sim/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+      await answered;
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer.toLowerCase()).not.toContain('connection: close');
+      // And a call in flight that the simulator holds for a minute: a connection that is not idle,
+      // which the HTTP server alone would wait for.
+      sim.setFaults({ latencyMs: 60_000 });
+      const inFlight = client.call('DescribeRegions', {}).catch((error: unknown) => error);
+      await waitUntil(() => (sim.stats().byAction.DescribeRegions === 2 ? true : undefined));
+
+      // close() ends (the test's timeout is the hang guard) by dropping both connections.
       await sim.close();
-      expect(Date.now() - started).toBeLessThan(2_000);
+      const dropped = await inFlight;
+      expect(dropped).toBeInstanceOf(AliyunTransportError);
+      expect((dropped as AliyunTransportError).code).not.toBe('TRANSPORT_TIMEOUT');
+      await socketClosed;
       const after = await client.call('DescribeRegions', {}).catch((error: unknown) => error);
       expect(after).toBeInstanceOf(AliyunTransportError);
     } finally {
+      socket.destroy();
       await client.close();
     }
   });

@@ -5,6 +5,13 @@ import { projectRoot } from '../../src/package-info.js';
 
 export const cliPath = join(projectRoot, 'dist/src/cli/main.js');
 
+/**
+ * How long a spawned CLI process may take to say it started before it counts as hung. A hang guard
+ * only: on a loaded machine loading the CLI alone takes seconds, and no test is about its speed.
+ * A test that starts processes needs a timeout above this (plus its own deadlines).
+ */
+export const PROCESS_START_TIMEOUT_MS = 60_000;
+
 export interface CliResult {
   code: number | null;
   stdout: string;

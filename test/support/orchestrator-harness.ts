@@ -6,7 +6,7 @@ import { createLogger } from '../../src/log.js';
 import type { ChangeView } from '../../src/orchestrator/change.js';
 import { type ChangeWorker, Orchestrator, startChangeWorker } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
-import { type SimulatorHandle, startSimulator } from '../../src/sim/index.js';
+import { type SimulatorHandle, type SimulatorRuntime, startSimulator } from '../../src/sim/index.js';
 import type { SimulatorOptionsInput } from '../../src/sim/options.js';
 
 export const TEST_SECRET_KEY = randomBytes(32).toString('hex');
@@ -50,6 +50,8 @@ export function uniquePrefix(): string {
 export async function startHarness(
   options: {
     sim?: SimulatorOptionsInput;
+    /** The simulator's clock, for a test that moves its time on (a gateway's configuring window). */
+    simRuntime?: SimulatorRuntime;
     policy?: PipelinePolicyInput;
     workers?: number;
     /** Credential profiles besides `default` (the simulator's primary key). */
@@ -58,7 +60,10 @@ export async function startHarness(
 ): Promise<Harness> {
   const redisUrl = inject('redisUrl');
   const prefix = uniquePrefix();
-  const sim = await startSimulator({ servers: 6, regions: ['cn-shanghai'], ...options.sim });
+  const sim = await startSimulator(
+    { servers: 6, regions: ['cn-shanghai'], ...options.sim },
+    options.simRuntime,
+  );
   const policy = { ...FAST_POLICY, ...options.policy };
   const settings = { redisUrl, prefix, secretKey: TEST_SECRET_KEY, policy };
   const orchestrator = Orchestrator.connect(settings);
@@ -101,7 +106,7 @@ export async function startHarness(
         if (states.includes(change.state)) return change.state;
         if (Date.now() > deadline) {
           throw new Error(
-            `change ${changeId} is ${change.state} (${change.lastCode ?? ''}), not ${states.join('|')}`,
+            `change ${changeId} is ${change.state} at ${change.step ?? '-'} (last code ${change.lastCode ?? 'none'}), not ${states.join('|')}`,
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { Credentials } from '../../src/aliyun/types.js';
 import { createLogger } from '../../src/log.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
@@ -98,4 +99,19 @@ export async function startRolloutHarness(
       await close();
     },
   });
+}
+
+/**
+ * The changes whose `submitted` event follows the rollout's first `type` event in the audit
+ * stream: every script appends there, so stream order is the order Redis ran the pause or cancel
+ * and each submission in.
+ */
+export async function submittedAfter(h: Harness, type: string): Promise<string[]> {
+  const events = await h.orchestrator.audit.query();
+  const mark = events.findIndex((event) => event.type === type);
+  expect(mark, `no ${type} event`).toBeGreaterThanOrEqual(0);
+  return events
+    .slice(mark + 1)
+    .filter((event) => event.type === 'submitted')
+    .map((event) => event.changeId);
 }

@@ -1,7 +1,7 @@
 /** Runs `ipsec-fleet sim` as a child process and reads the JSON line it prints when it listens. */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cliPath } from './cli.js';
+import { cliPath, PROCESS_START_TIMEOUT_MS } from './cli.js';
 
 export interface SimProcessInfo {
   endpoint: string;
@@ -33,11 +33,11 @@ function exited(child: ChildProcessWithoutNullStreams) {
 
 /**
  * Starts `node dist/src/cli/main.js sim ...args`. Rejects (after killing the child) when no
- * complete first line arrives within `timeoutMs`, or when the process exits first.
+ * complete first line arrives within `timeoutMs` (a hang guard), or when the process exits first.
  */
 export async function startSimProcess(
   args: string[],
-  timeoutMs = 10_000,
+  timeoutMs = PROCESS_START_TIMEOUT_MS,
   env: NodeJS.ProcessEnv = {},
 ): Promise<SimProcess> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build`);

@@ -6,7 +6,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
-import { cliPath } from './cli.js';
+import { cliPath, PROCESS_START_TIMEOUT_MS } from './cli.js';
 
 export interface WorkerProcessOptions {
   redisUrl: string;
@@ -57,7 +57,7 @@ function exitOf(child: ChildProcessWithoutNullStreams): Promise<WorkerExit> {
 /** Starts `node dist/src/cli/main.js worker` and resolves once it logged `worker started`. */
 export async function startWorkerProcess(
   options: WorkerProcessOptions,
-  timeoutMs = 10_000,
+  timeoutMs = PROCESS_START_TIMEOUT_MS,
 ): Promise<WorkerProcess> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build`);
   const env: NodeJS.ProcessEnv = {
