@@ -145,5 +145,5 @@ describe('ipsec-fleet rollout', () => {
     });
     expect(reject.code).not.toBe(0);
     expect((await h.rollouts.list({ limit: 500 })).rollouts.length).toBe(before);
-  });
+  }, 60_000);
 });

@@ -279,9 +279,10 @@ describe('running a rollout', () => {
 });
 
 describe('a user pause where the rollout asked for one', () => {
-  // Covers its waits in a row (hang guards): plan and run 15 s each, batch 1 30 s.
+  // Covers its waits in a row (hang guards): plan and run 15 s each, batch 1 60 s (a loaded
+  // machine can time a call out and send the change through a backoff first).
   it('stands for it: the resume goes on to the next batch instead of pausing again', {
-    timeout: 90_000,
+    timeout: 120_000,
   }, async () => {
     harness = await startRolloutHarness({ sim: { servers: 3 } });
     const h = harness;
@@ -301,7 +302,7 @@ describe('a user pause where the rollout asked for one', () => {
     // Paused at the point the rollout asked for: batch 1 done, batch 2 not started.
     await waitUntil(
       async () => ((await h.rollouts.get(created.id)).progress.succeeded >= 1 ? true : undefined),
-      { timeoutMs: 30_000, intervalMs: 20, describe: () => 'batch 1 to finish' },
+      { timeoutMs: 60_000, intervalMs: 20, describe: () => 'batch 1 to finish' },
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await h.rollouts.get(created.id)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
