@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { boundedText, stringField } from '../ipsec/field-rules.js';
 import { mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
+import { pageQueryShape } from '../page-query.js';
 
 export const CHANGE_STATES = [
   'awaiting_approval',
@@ -88,16 +89,6 @@ export interface ChangeView {
 export const listChangesQuerySchema = z.strictObject({
   server: ipsecServerIdSchema.optional(),
   state: z.enum(CHANGE_STATES).optional(),
-  /** Opaque cursor from the previous page. */
-  cursor: z
-    .string()
-    .regex(/^\d+:[\w-]+$/, 'must be a cursor returned by a previous page')
-    .optional(),
-  limit: z
-    .number()
-    .int('must be from 1 to 500')
-    .min(1, 'must be from 1 to 500')
-    .max(500, 'must be from 1 to 500')
-    .default(50),
+  ...pageQueryShape,
 });
 export type ListChangesQuery = z.input<typeof listChangesQuerySchema>;

@@ -19,6 +19,7 @@ import type { Orchestrator } from '../orchestrator/orchestrator.js';
 import { type ApprovalPolicy, needsApproval } from '../orchestrator/policy.js';
 import type { RedisConnection, Scripts } from '../orchestrator/scripts.js';
 import type { SecretBox } from '../orchestrator/secret-box.js';
+import { pageQueryShape } from '../page-query.js';
 import { parseOrThrow } from '../validation.js';
 import {
   ApprovalRefusedError,
@@ -79,17 +80,7 @@ export interface RunnableTarget {
 }
 
 export const listRolloutsQuerySchema = z.strictObject({
-  /** Opaque cursor from the previous page. */
-  cursor: z
-    .string()
-    .regex(/^\d+:[\w-]+$/, 'must be a cursor returned by a previous page')
-    .optional(),
-  limit: z
-    .number()
-    .int('must be from 1 to 500')
-    .min(1, 'must be from 1 to 500')
-    .max(500, 'must be from 1 to 500')
-    .default(50),
+  ...pageQueryShape,
 });
 export type ListRolloutsQuery = z.input<typeof listRolloutsQuerySchema>;
 
