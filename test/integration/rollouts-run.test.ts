@@ -279,10 +279,9 @@ describe('running a rollout', () => {
 });
 
 describe('a user pause where the rollout asked for one', () => {
-  // Covers its waits in a row (hang guards): plan and run 15 s each, batch 1 60 s (a loaded
-  // machine can time a call out and send the change through a backoff first).
+  // Covers its waits in a row (hang guards): plan and run 15 s each, batch 1 up to 60 s twice.
   it('stands for it: the resume goes on to the next batch instead of pausing again', {
-    timeout: 120_000,
+    timeout: 180_000,
   }, async () => {
     harness = await startRolloutHarness({ sim: { servers: 3 } });
     const h = harness;
@@ -294,11 +293,16 @@ describe('a user pause where the rollout asked for one', () => {
       pause: 'first',
     });
     await h.waitForRollout(created.id, ['awaiting_approval']);
-    // Batch 1's one change takes a while, and the user pauses while it runs.
-    h.sim.setFaults({ latencyMs: 150 });
+    // Batch 1's one change is held (its gateway answers busy) until the user has paused: the
+    // pause surely lands while it runs, after it was submitted and before it ends.
+    h.sim.setFaults({ busyRate: 1 });
     await h.rollouts.approve(created.id, 'bob');
-    await h.waitForRollout(created.id, ['running']);
+    await waitUntil(async () => ((await h.rollouts.changeIds(created.id)).size === 1 ? true : undefined), {
+      timeoutMs: 30_000,
+      describe: () => 'batch 1 to be submitted',
+    });
     await h.rollouts.pause(created.id, 'bob');
+    h.sim.setFaults({ busyRate: 0 });
     // Paused at the point the rollout asked for: batch 1 done, batch 2 not started.
     await waitUntil(
       async () => ((await h.rollouts.get(created.id)).progress.succeeded >= 1 ? true : undefined),
@@ -307,7 +311,6 @@ describe('a user pause where the rollout asked for one', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await h.rollouts.get(created.id)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
 
-    h.sim.setFaults({ latencyMs: 0 });
     await h.rollouts.resume(created.id, 'bob');
     expect((await h.waitForRollout(created.id, ['completed', 'paused', 'halted'])).state).toBe('completed');
     const pauses = (await h.rollouts.events(created.id)).filter((event) => event.type === 'rollout_paused');
