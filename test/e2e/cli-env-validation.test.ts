@@ -164,7 +164,8 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
     expect(sim.stats().requests).toBe(1);
   });
 
-  it('number flags are digits only: no hex, no exponent', async () => {
+  // Spawns several binaries at once: seconds each on a loaded machine.
+  it('number flags are digits only: no hex, no exponent', { timeout: 90_000 }, async () => {
     const sim = await sims.start({ servers: 1 });
     const cases: Array<[string[], string]> = [
       [['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '0x10'], '--timeout'],
@@ -176,7 +177,7 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
     // nothing listens on, and no redis-server on PATH for the demo to start its own.
     const nowhere = { REDIS_URL: 'redis://127.0.0.1:1', PATH: '' };
     const results = await Promise.all(
-      cases.map(([args]) => runCli(args, { ...simCredentials(sim), ...nowhere }, { killAfterMs: 10_000 })),
+      cases.map(([args]) => runCli(args, { ...simCredentials(sim), ...nowhere }, { killAfterMs: 60_000 })),
     );
     cases.forEach(([args, flag], index) => {
       expect(results[index]?.code, args.join(' ')).toBe(2);
