@@ -1,9 +1,9 @@
 import { InvalidInputError } from '../validation.js';
 
 /**
- * Reads aliyun-cli style API parameters (`--IpsecServerId iss-1`, `--Psk=abc`) from the tokens
- * commander left unparsed. API parameter names are PascalCase, which keeps them apart from the
- * CLI's own lower-case flags.
+ * Reads aliyun-cli style API parameters (`--IpsecServerId iss-1`, `--LocalSubnet=10.0.0.0/24`)
+ * from the tokens commander left unparsed. API parameter names are PascalCase, which keeps them
+ * apart from the CLI's own lower-case flags.
  */
 export function parseApiParams(tokens: readonly string[]): Record<string, string> {
   const params: Record<string, string> = {};

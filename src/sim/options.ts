@@ -64,16 +64,26 @@ export const simFaultsSchema = z.strictObject({
 });
 
 export const simulatorOptionsSchema = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(0),
+  host: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  port: z
+    .number()
+    .int('must be a port number from 0 to 65535')
+    .min(0, 'must be a port number from 0 to 65535')
+    .max(65535, 'must be a port number from 0 to 65535')
+    .default(0),
   /** Servers generated when no fleet file is given, spread round-robin over regions and keys. */
-  servers: z.number().int().min(0).max(100_000).default(20),
+  servers: z
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be from 0 to 100000')
+    .max(100_000, 'must be from 0 to 100000')
+    .default(20),
   regions: z
     .array(z.string().regex(/^[a-z]{2,}(-[a-z0-9]+)+$/, 'must be region ids such as cn-shanghai'))
-    .min(1)
+    .min(1, 'must name at least one region')
     .default(['cn-shanghai', 'cn-hangzhou']),
   /** Seeds the one PRNG behind ids and every fault decision, so a run can be replayed. */
-  seed: z.number().int().default(1),
+  seed: z.number().int('must be a whole number').default(1),
   /** The first key is the primary one, printed on start; servers are owned round-robin by all keys. */
   accessKeys: z
     .array(simAccessKeySchema)

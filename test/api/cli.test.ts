@@ -184,7 +184,7 @@ describe('ipsec-fleet serve', () => {
     }
   });
 
-  it('exits 2 without a tokens file', async () => {
+  it('exits 2 without a tokens file', { timeout: 60_000 }, async () => {
     const missing = await runCli(['serve', '--port', '0'], { REDIS_URL: inject('redisUrl') });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--tokens: is required/);

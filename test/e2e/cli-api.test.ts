@@ -96,7 +96,9 @@ describe('ipsec-fleet api', () => {
     expect(sim.stats().requests).toBe(before);
   });
 
-  it('refuses an action name that is not one with exit 2, naming it, and sends nothing', async () => {
+  it('refuses an action name that is not one with exit 2, naming it, and sends nothing', {
+    timeout: 60_000,
+  }, async () => {
     const { sim, server } = await startSim();
     const results = await Promise.all(
       ['Bogus$Action', 'describeRegions'].map((action) =>
@@ -125,7 +127,9 @@ describe('ipsec-fleet api', () => {
     expect(sim.stats()).toMatchObject({ requests: 1, byAction: { DescribeRegions: 1 }, byCode: { OK: 1 } });
   });
 
-  it('prints the Psks ListIpsecServers answers as labels, in clear only with --show-secrets', async () => {
+  it('prints the Psks ListIpsecServers answers as labels, in clear only with --show-secrets', {
+    timeout: 60_000,
+  }, async () => {
     const { sim } = await startSim();
     const list = ['api', 'ListIpsecServers', '--RegionId', 'cn-shanghai', '--endpoint', sim.endpoint];
     const shown = await runCli([...list, '--show-secrets'], credentialsEnv(sim));
@@ -147,7 +151,9 @@ describe('ipsec-fleet api', () => {
     expect(help.stdout).toContain('--show-secrets');
   });
 
-  it('never takes a Psk from a flag: --Psk is refused (exit 2, nothing sent), --psk-file reads a file or stdin', async () => {
+  it('never takes a Psk from a flag: --Psk is refused (exit 2, nothing sent), --psk-file reads a file or stdin', {
+    timeout: 60_000,
+  }, async () => {
     const { sim, server } = await startSim();
     const psk = 'Argv-Psk-Never-Shown-9';
     const refused = await Promise.all(

@@ -178,19 +178,20 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
     expect(sim.stats().requests).toBe(1);
   });
 
-  it('number flags are digits only: no hex, no exponent', async () => {
+  // Spawns several binaries at once: seconds each on a loaded machine.
+  it('number flags are digits only: no hex, no exponent', { timeout: 90_000 }, async () => {
     const sim = await sims.start({ servers: 1 });
     const cases: Array<[string[], string]> = [
       [['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '0x10'], '--timeout'],
       [['api', 'DescribeRegions', '--endpoint', sim.endpoint, '--timeout', '1e3'], '--timeout'],
       [['worker', '--concurrency', '1e2'], '--concurrency'],
-      [['demo', '--servers', '0x10'], 'servers'],
+      [['demo', '--servers', '0x10'], '--servers'],
     ];
     // Should a flag be taken after all, the worker and the demo must reach no Redis: one on a port
     // nothing listens on, and no redis-server on PATH for the demo to start its own.
     const nowhere = { REDIS_URL: 'redis://127.0.0.1:1', PATH: '' };
     const results = await Promise.all(
-      cases.map(([args]) => runCli(args, { ...simCredentials(sim), ...nowhere }, { killAfterMs: 10_000 })),
+      cases.map(([args]) => runCli(args, { ...simCredentials(sim), ...nowhere }, { killAfterMs: 60_000 })),
     );
     cases.forEach(([args, flag], index) => {
       expect(results[index]?.code, args.join(' ')).toBe(2);
@@ -198,6 +199,31 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
       expect(results[index]?.stderr, args.join(' ')).toContain('(digits only)');
     });
     expect(sim.stats().requests).toBe(0);
+  });
+
+  it("flag rules are stated in the CLI's words, naming the flag as typed, not in zod's", {
+    timeout: 90_000,
+  }, async () => {
+    const nowhere = { REDIS_URL: 'redis://127.0.0.1:1', PATH: '' };
+    const cases: Array<[string[], string]> = [
+      [['list', '--limit', '0', '--api', 'http://127.0.0.1:1'], '--limit: must be from 1 to 500'],
+      [['demo', '--servers', 'abc'], '--servers: must be a whole number'],
+      [['sim', '--port', '99999'], '--port: must be a port number from 0 to 65535'],
+      [['sim', '--servers', '1.5'], '--servers: must be a whole number'],
+      [['sim', '--servers', '200000'], '--servers: must be from 0 to 100000'],
+      [['sim', '--seed', '1.5'], '--seed: must be a whole number'],
+      [['sim', '--regions', ','], '--regions: must name at least one region'],
+      [['api', 'DescribeRegions', '--signature', 'v2'], '--signature: must be v3 or v1'],
+      [['api', 'DescribeRegions', '--method', 'PUT'], '--method: must be GET or POST'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(args, nowhere, { killAfterMs: 60_000 })));
+    cases.forEach(([args, message], index) => {
+      expect(results[index]?.code, args.join(' ')).toBe(2);
+      expect(results[index]?.stderr, args.join(' ')).toContain(message);
+      expect(results[index]?.stderr, args.join(' ')).not.toMatch(
+        /Too (?:small|big)|Invalid (?:input|option)|expected/,
+      );
+    });
   });
 
   it('IPSEC_FLEET_HTTP_TIMEOUT_MS', async () => {

@@ -87,7 +87,9 @@ describe('ipsec-fleet sim', { timeout: PROCESS_START_TIMEOUT_MS + 30_000 }, () =
     expect(two.info.endpoint).not.toBe(one.info.endpoint);
   });
 
-  it('exits 2 on a --fleet file it cannot use: unreadable, not JSON, or breaking the schema', async () => {
+  it('exits 2 on a --fleet file it cannot use: unreadable, not JSON, or breaking the schema', {
+    timeout: 60_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ipf-sim-fleet-'));
     try {
       const notJson = join(dir, 'not-json.json');
@@ -111,7 +113,7 @@ describe('ipsec-fleet sim', { timeout: PROCESS_START_TIMEOUT_MS + 30_000 }, () =
     }
   });
 
-  it('exits 2 naming --port when the port is taken', async () => {
+  it('exits 2 naming --port when the port is taken', { timeout: 60_000 }, async () => {
     const first = await spawnSim(['--port', '0', '--servers', '1']);
     const port = new URL(first.info.endpoint).port;
     const second = await runCli(['sim', '--port', port, '--servers', '1']);
@@ -119,7 +121,9 @@ describe('ipsec-fleet sim', { timeout: PROCESS_START_TIMEOUT_MS + 30_000 }, () =
     expect(second.stderr).toContain(`--port: ${port} is in use by another process on this address`);
   });
 
-  it('takes its own key from IPSEC_FLEET_SIM_* variables, never its secret from a flag, nor prints it', async () => {
+  it('takes its own key from IPSEC_FLEET_SIM_* variables, never its secret from a flag, nor prints it', {
+    timeout: 60_000,
+  }, async () => {
     const secret = 'Sim-Own-Secret-4Z';
     const sim = await spawnSim(
       ['--port', '0', '--servers', '2', '--seed', '7', '--access-key-id', 'LTAI5tOwnKey'],

@@ -22,8 +22,8 @@ const apiFlagsSchema = z.strictObject({
     .regex(/^[a-z]{2,}(-[a-z0-9]+)+$/, 'must be a region id such as cn-shanghai')
     .optional(),
   '--endpoint': z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  '--signature': z.enum(['v3', 'v1']).default('v3'),
-  '--method': z.enum(['GET', 'POST']).default('POST'),
+  '--signature': z.enum(['v3', 'v1'], { error: 'must be v3 or v1' }).default('v3'),
+  '--method': z.enum(['GET', 'POST'], { error: 'must be GET or POST' }).default('POST'),
   '--timeout': wholeNumberFlag('a whole number of milliseconds')
     .pipe(millisecondsSchema(z.number().positive('must be positive')))
     .optional(),

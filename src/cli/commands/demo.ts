@@ -5,14 +5,15 @@ import { DemoSetupError } from '../../demo/redis.js';
 import { MIN_SERVERS } from '../../demo/scenario.js';
 import { parseOrThrow } from '../../validation.js';
 import { ExitCode } from '../exit-codes.js';
-import { wholeNumberFlag } from '../flags.js';
+import { byFlag, wholeNumberFlag } from '../flags.js';
 
-const demoOptionsSchema = z.strictObject({
-  servers: wholeNumberFlag()
+// Keyed by flag (byFlag), so that a message names --servers as typed.
+const demoFlagsSchema = z.strictObject({
+  '--servers': wholeNumberFlag()
     .pipe(z.number().min(MIN_SERVERS, `must be at least ${MIN_SERVERS}`).max(1000, 'must be at most 1000'))
     .optional(),
-  keepRunning: z.boolean().optional(),
-  short: z.boolean().optional(),
+  '--keep-running': z.boolean().optional(),
+  '--short': z.boolean().optional(),
 });
 
 export function registerDemoCommand(program: Command): void {
@@ -42,16 +43,16 @@ export function registerDemoCommand(program: Command): void {
     .option('--keep-running', 'leave everything running after the summary, until Ctrl-C')
     .option('--short', 'a quick run on 12 servers (tests)')
     .addHelpText('after', '\nExample:\n  npm run demo\n  npx ipsec-fleet demo --servers 200 --keep-running\n')
-    .action(async (rawOptions: Record<string, unknown>) => {
-      const options = parseOrThrow(demoOptionsSchema, rawOptions, 'options');
+    .action(async (_options: Record<string, unknown>, command: Command) => {
+      const flags = parseOrThrow(demoFlagsSchema, byFlag(command), 'options');
       const config = loadConfig();
       // Loaded here, not at start-up, so other verbs do not pay for the demo's imports.
       const { runDemo } = await import('../../demo/run-demo.js');
       try {
         process.exitCode = await runDemo({
-          servers: options.servers ?? (options.short ? 12 : 50),
-          keepRunning: options.keepRunning ?? false,
-          short: options.short ?? false,
+          servers: flags['--servers'] ?? (flags['--short'] ? 12 : 50),
+          keepRunning: flags['--keep-running'] ?? false,
+          short: flags['--short'] ?? false,
           redisUrl: config.REDIS_URL,
         });
       } catch (error) {

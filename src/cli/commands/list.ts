@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CHANGE_STATES, listChangesQuerySchema } from '../../orchestrator/change.js';
 import { parseOrThrow } from '../../validation.js';
 import { addConnectionOptions, apiHelp, printJson, printLine, runApiCommand } from '../api-command.js';
-import { byFlag } from '../flags.js';
+import { byFlag, wholeNumberFlag } from '../flags.js';
 import { cell, formatTable, formatTime } from '../table.js';
 
 const query = listChangesQuerySchema.shape;
@@ -11,10 +11,9 @@ const query = listChangesQuerySchema.shape;
 const listFlagsSchema = z.object({
   '--server': query.server,
   '--state': z.enum(CHANGE_STATES, { error: `must be one of ${CHANGE_STATES.join(', ')}` }).optional(),
-  '--limit': z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
+  // The API's rule, worded here: its schema states it in zod's words ("Too small: ...").
+  '--limit': wholeNumberFlag()
+    .pipe(z.number().min(1, 'must be from 1 to 500').max(500, 'must be from 1 to 500'))
     .pipe(query.limit.unwrap())
     .optional(),
   '--cursor': query.cursor,
