@@ -113,7 +113,7 @@ describe('ipsec-fleet rollout', () => {
       state: 'completed',
       progress: { succeeded: 3 },
     });
-  }, 40_000);
+  }, 90_000);
 
   it('a bad file exits 2 naming the field, and nothing is sent', async () => {
     const before = (await h.rollouts.list({ limit: 500 })).rollouts.length;
