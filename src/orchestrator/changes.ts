@@ -149,19 +149,22 @@ export class Changes {
     // The idempotency body is the submission as sent, with its Psk as the keyed label, so a retry
     // with another Psk is told apart from one with the same, and the stored hash is no test of a
     // guessed Psk for whoever reads Redis (a plain hash of a body with the Psk in clear would be).
-    const bodyHash = submission.idempotencyKey
-      ? createHash('sha256')
-          .update(
-            canonicalJson({
-              ...submission,
-              params: publicParams,
-              actor: undefined,
-              idempotencyKey: undefined,
-            }),
-          )
-          .digest('hex')
-      : '';
+    // A rollout's change is idempotent per target, under a record of its own (keyed by rollout
+    // and target, apart from client keys): a controller resumed after a crash submits it once.
     const { rollout } = options;
+    const bodyHash =
+      submission.idempotencyKey || rollout
+        ? createHash('sha256')
+            .update(
+              canonicalJson({
+                ...submission,
+                params: publicParams,
+                actor: undefined,
+                idempotencyKey: undefined,
+              }),
+            )
+            .digest('hex')
+        : '';
     const idempotencyKey = rollout
       ? keys.rolloutChangeIdempotency(rollout.id, rollout.targetIndex)
       : keys.idempotency(submission.idempotencyKey ?? '-');

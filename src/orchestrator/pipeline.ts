@@ -372,8 +372,10 @@ function streaksEndedByLock(record: ChangeRecord): Record<string, string> {
   return cleared;
 }
 
-/** Throttled calls wait and go again, up to the rule's attempts (default 20); then the change backs off. */
-/** Retries a throttled call in place; a lease given up meanwhile ends the retries (with the last error). */
+/**
+ * Throttled calls wait and go again, up to the rule's attempts (default 20); then the change backs
+ * off. A lease given up meanwhile ends the retries, with the last error.
+ */
 async function retryThrottled<T>(
   fn: () => Promise<T>,
   rule: BackoffRule,

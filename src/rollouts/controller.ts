@@ -47,8 +47,8 @@ const RUN_VERDICTS = new Set(['would-change', 'unknown']);
  * The `run` job of a rollout: submits the targets planned to run (RUN_VERDICTS) as ordinary changes (same lanes,
  * same pipeline) under the rollout's rate control, and follows them by reading their states every
  * `pollMs`. Everything it decides from is in Redis (the changes it submitted, their outcomes, the
- * batch it paused or baked before), and every submission carries an idempotency key, so a job
- * resumed after its worker died carries on without submitting anything twice.
+ * batch it paused or baked before), and each submission is idempotent per target
+ * (Changes.submit), so a job resumed after its worker died submits nothing twice.
  */
 export async function runRollout(
   rollouts: Rollouts,
@@ -113,7 +113,6 @@ export async function runRollout(
           params: target.params,
           actor,
           note: `rollout ${rolloutId}`,
-          idempotencyKey: `rollout/${rolloutId}/${target.index}`,
         },
         { preApproved: true, rollout: { id: rolloutId, targetIndex: target.index } },
       );

@@ -79,9 +79,7 @@ export interface RunnableTarget {
   params: MutableParams;
 }
 
-export const listRolloutsQuerySchema = z.strictObject({
-  ...pageQueryShape,
-});
+export const listRolloutsQuerySchema = z.strictObject(pageQueryShape);
 export type ListRolloutsQuery = z.input<typeof listRolloutsQuerySchema>;
 
 export interface RolloutPage {
