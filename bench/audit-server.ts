@@ -16,6 +16,7 @@ import { AuditLog } from '../src/audit/audit-log.js';
 import { encodeEvent } from '../src/audit/event.js';
 import { Orchestrator } from '../src/orchestrator/orchestrator.js';
 import { startPrivateRedis } from '../src/redis/private-server.js';
+import { collectedHeap } from './support/heap.js';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 10_000);
 const SAMPLE_EVERY = Number(process.env.BENCH_SAMPLE_EVERY ?? 5_000);
@@ -23,14 +24,6 @@ const EVENT_TYPES = ['submitted', 'running', 'dry_run_passed', 'applied', 'succe
 const SERVER = { ipsecServerId: 'iss-benchaudit', regionId: 'cn-shanghai' };
 const MINUTE = 60_000;
 const SEED_PIPELINE = 500;
-
-function collectedHeap(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with node --expose-gc (npm run bench:audit-server does)');
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 async function seed(orchestrator: Orchestrator, startMs: number): Promise<void> {
   const { redis, keys } = orchestrator;

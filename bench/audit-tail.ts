@@ -9,17 +9,10 @@ import { performance } from 'node:perf_hooks';
 import { AuditTail } from '../src/api/audit-tail.js';
 import { Orchestrator } from '../src/orchestrator/orchestrator.js';
 import { startPrivateRedis } from '../src/redis/private-server.js';
+import { collectedHeap } from './support/heap.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const PIPELINE = 1_000;
-
-function collectedHeap(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with node --expose-gc (npm run bench:audit-tail does)');
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 async function main(): Promise<void> {
   const redis = await startPrivateRedis();

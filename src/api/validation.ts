@@ -82,13 +82,16 @@ export const apiErrorMap: z.core.$ZodErrorMap = (issue) => {
  */
 export function partIssues(part: RequestPart, schema: z.ZodType, value: unknown): FieldIssue[] {
   const result = schema.safeParse(value, { error: apiErrorMap });
-  if (result.success) return [];
+  return result.success ? [] : issuesOf(part, result.error, value);
+}
+
+function issuesOf(part: RequestPart, error: z.ZodError, value: unknown): FieldIssue[] {
   // A body that is absent or `null` is missing, whatever the schema wanted instead.
   if ((value === null || value === undefined) && part === 'body') return [{ field: '', rule: 'is required' }];
   const given = part === 'querystring' || part === 'headers' ? (value as Record<PropertyKey, unknown>) : {};
   // fieldIssues keeps the order of the issues, one for one.
-  return fieldIssues(result.error).map((issue, index) => {
-    const key = result.error.issues[index]?.path[0];
+  return fieldIssues(error).map((issue, index) => {
+    const key = error.issues[index]?.path[0];
     return key !== undefined && Array.isArray(given?.[key])
       ? { field: String(key), rule: GIVEN_ONCE_RULE }
       : issue;
@@ -104,7 +107,7 @@ export const apiValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema,
   return (data: unknown) => {
     const result = schema.safeParse(data, { error: apiErrorMap });
     if (result.success) return { value: result.data };
-    const error = partIssues(part, schema, data).map(
+    const error = issuesOf(part, result.error, data).map(
       (issue): FastifySchemaValidationError => ({
         keyword: 'zod',
         instancePath: `/${issue.field.replaceAll('.', '/')}`,

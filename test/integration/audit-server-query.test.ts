@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog, compareStreamIds } from '../../src/audit/audit-log.js';
 import { encodeEvent } from '../../src/audit/event.js';
-import { Changes } from '../../src/orchestrator/changes.js';
-import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { changesWithClock, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -80,16 +79,8 @@ describe("a server's audit trail", () => {
 
   it('merges timelines that interleave, as the global trail has them', async () => {
     harness = await startHarness({ sim: { faults: { configuringMs: 0 } } });
-    const { redis, keys, scripts, queue, secrets } = harness.orchestrator;
-    const ahead = new Changes({
-      redis,
-      keys,
-      scripts,
-      queue,
-      secrets,
-      idempotencyRetentionMs: 60_000,
-      now: () => Date.now() + 30_000,
-    });
+    const { redis, keys } = harness.orchestrator;
+    const ahead = changesWithClock(harness, 30_000);
     const target = harness.sim.servers[0]!;
     const submitted = [];
     for (let n = 0; n < 6; n++) {

@@ -5,11 +5,11 @@ import { AliyunClient } from '../../src/aliyun/client.js';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
 import { sendUpdateIpsecServer } from '../../src/ipsec/api.js';
 import type { ChangeView } from '../../src/orchestrator/change.js';
-import { Changes } from '../../src/orchestrator/changes.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
 import {
+  changesWithClock,
   deleteKeys,
   FAST_POLICY,
   type Harness,
@@ -640,17 +640,8 @@ describe('lanes after a crash between two steps', () => {
 describe('the audit trail', () => {
   it('gives the same events for one time range by change, by server and globally, whatever the writer clock', async () => {
     harness = await startHarness({ workers: 0 });
-    const { redis, keys, scripts, queue, secrets } = harness.orchestrator;
     // A submitter whose clock runs a minute behind Redis's: its events' `ts` are a minute early.
-    const skewed = new Changes({
-      redis,
-      keys,
-      scripts,
-      queue,
-      secrets,
-      idempotencyRetentionMs: 60_000,
-      now: () => Date.now() - 60_000,
-    });
+    const skewed = changesWithClock(harness, -60_000);
     const target = harness.sim.servers[0]!;
     const from = Date.now() - 1_000;
     const { change } = await skewed.submit({

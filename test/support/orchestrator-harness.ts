@@ -4,6 +4,7 @@ import { inject } from 'vitest';
 import type { Credentials } from '../../src/aliyun/types.js';
 import { createLogger } from '../../src/log.js';
 import type { ChangeView } from '../../src/orchestrator/change.js';
+import { Changes } from '../../src/orchestrator/changes.js';
 import { type ChangeWorker, Orchestrator, startChangeWorker } from '../../src/orchestrator/orchestrator.js';
 import type { PipelinePolicyInput } from '../../src/orchestrator/policy.js';
 import { type SimulatorHandle, type SimulatorRuntime, startSimulator } from '../../src/sim/index.js';
@@ -154,4 +155,18 @@ export async function deleteKeys(redisUrl: string, prefix: string): Promise<void
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');
   redis.disconnect();
+}
+
+/** The harness's changes library as a submitter whose clock runs `skewMs` off Redis's would use it. */
+export function changesWithClock(h: Harness, skewMs: number): Changes {
+  const { redis, keys, scripts, queue, secrets } = h.orchestrator;
+  return new Changes({
+    redis,
+    keys,
+    scripts,
+    queue,
+    secrets,
+    idempotencyRetentionMs: 60_000,
+    now: () => Date.now() + skewMs,
+  });
 }
