@@ -4,6 +4,7 @@ import type { CallOptions, RpcCaller } from '../aliyun/types.js';
 import { fieldIssues, parseOrThrow } from '../validation.js';
 import { DryRunNotHonouredError, IpsecResponseError, IpsecServerNotFoundError } from './errors.js';
 import { type ListIpsecServersQueryInput, listIpsecServersQuerySchema } from './list-request.js';
+import { withSecretOmitted } from './omit-secret.js';
 import {
   type IpsecServer,
   type ListIpsecServersResponse,
@@ -50,7 +51,15 @@ export async function sendUpdateIpsecServer(
   params: UpdateIpsecServerParams,
   options?: CallOptions,
 ): Promise<UpdateIpsecServerResponse> {
-  const body = await caller.call<unknown>('UpdateIpsecServer', toWireParams(params), options);
+  let body: unknown;
+  try {
+    body = await caller.call<unknown>('UpdateIpsecServer', toWireParams(params), options);
+  } catch (error) {
+    // A refusal may quote the key it refused; its message reaches the audit and the plan.
+    throw params.Psk !== undefined && error instanceof AliyunApiError
+      ? withSecretOmitted(error, params.Psk)
+      : error;
+  }
   return parseResponse(updateIpsecServerResponseSchema, body, 'UpdateIpsecServer');
 }
 

@@ -3,9 +3,11 @@
  * every signature, so a passed dry run proves the CLI signed the call correctly.
  */
 import { describe, expect, it } from 'vitest';
+import { percentEncode } from '../../src/aliyun/percent-encode.js';
 import { freePort } from '../../src/redis/private-server.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
 import { runCli } from '../support/cli.js';
+import { sendJson, startHttpServer } from '../support/http-server.js';
 import {
   credentialsEnvOf,
   dryRunCliArgs,
@@ -190,6 +192,40 @@ describe('ipsec-fleet api', () => {
     );
     expect(tooShort.code).toBe(2);
     expect(tooShort.stderr).toContain('Psk');
+  });
+
+  it('omits a Psk the cloud quotes in its refusal, unless --show-secrets', async () => {
+    const { server } = await startSim();
+    const psk = 'Quoted-Psk (never shown)!';
+    const cloud = await startHttpServer((_request, response) =>
+      sendJson(response, 400, {
+        Code: 'InvalidParameter.Psk',
+        Message: `Psk "${psk}" refused; sent as ${percentEncode(psk)}`,
+        RequestId: 'req-quoted',
+      }),
+    );
+    try {
+      const env = {
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI5tQuoting',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'unused-secret',
+      };
+      const [omitted, shown] = await Promise.all(
+        [[], ['--show-secrets']].map((extra) =>
+          runCli(dryRunArgs(server, cloud.origin, ['--psk-file', '-', ...extra]), env, { input: psk }),
+        ),
+      );
+      expect(omitted?.code).toBe(3);
+      expect(JSON.parse(omitted?.stdout ?? '')).toMatchObject({
+        Code: 'InvalidParameter.Psk',
+        Message: 'Psk "[omitted]" refused; sent as [omitted]',
+        RequestId: 'req-quoted',
+      });
+      expect(`${omitted?.stdout}${omitted?.stderr}`).not.toContain(psk);
+      expect(shown?.code).toBe(3);
+      expect(JSON.parse(shown?.stdout ?? '').Message).toContain(psk);
+    } finally {
+      await cloud.close();
+    }
   });
 
   it('exits 4 with TRANSPORT_REFUSED when nothing listens', async () => {

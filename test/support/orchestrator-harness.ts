@@ -32,12 +32,14 @@ export interface Harness {
   workers: ChangeWorker[];
   /**
    * A worker of its own; `secretKey` replaces the harness's (null: a worker without one), and
-   * `redisUrl` the way it reaches the harness's Redis (a proxy).
+   * `redisUrl` the way it reaches the harness's Redis (a proxy), and `endpoint` the way it reaches
+   * the simulator (an HTTP hop in front of it).
    */
   startWorker(options?: {
     concurrency?: number;
     secretKey?: string | null;
     redisUrl?: string;
+    endpoint?: string;
   }): Promise<ChangeWorker>;
   /** Waits until the change reaches one of the states (polling the change hash, test-only). */
   waitFor(changeId: string, states: string[], timeoutMs?: number): Promise<string>;
@@ -86,7 +88,7 @@ export async function startHarness(
         secretKey,
         concurrency: workerOptions.concurrency ?? 10,
         cloud: {
-          endpoint: sim.endpoint,
+          endpoint: workerOptions.endpoint ?? sim.endpoint,
           profiles: {
             default: { accessKeyId: sim.accessKeyId, accessKeySecret: sim.accessKeySecret },
             ...options.profiles,

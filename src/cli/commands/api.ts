@@ -5,6 +5,7 @@ import { credentialsFromEnv } from '../../aliyun/credentials.js';
 import { resolveEndpoint } from '../../aliyun/endpoint.js';
 import { AliyunApiError } from '../../aliyun/errors.js';
 import { loadConfig } from '../../config.js';
+import { withSecretOmitted } from '../../ipsec/omit-secret.js';
 import type { PskFingerprint } from '../../ipsec/psk.js';
 import { updateIpsecServerParamsSchema } from '../../ipsec/update-params.js';
 import { toWireParams } from '../../ipsec/wire.js';
@@ -141,7 +142,12 @@ export function registerApiCommand(program: Command): void {
         process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
       } catch (error) {
         if (!(error instanceof AliyunApiError)) throw error;
-        const { HttpStatus, Code, Message, RequestId } = error.toJSON();
+        // The cloud may quote the key it refused; it is shown only where the user asked for secrets.
+        const shown =
+          typeof params.Psk === 'string' && !flags['--show-secrets']
+            ? withSecretOmitted(error, params.Psk)
+            : error;
+        const { HttpStatus, Code, Message, RequestId } = shown.toJSON();
         process.stdout.write(`${JSON.stringify({ HttpStatus, Code, Message, RequestId }, null, 2)}\n`);
         // A dry run that passed comes back as an error response, but it is the success of a dry run.
         process.exitCode = error.code === 'DryRunOperation' ? ExitCode.ok : ExitCode.cloudApiError;
