@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Job } from 'bullmq';
 import { timelineOf } from '../audit/audit-log.js';
 import { type AuditContext, type AuditEvent, encodeEvent } from '../audit/event.js';
 import { parseOrThrow } from '../validation.js';
@@ -13,7 +14,7 @@ import {
   listChangesQuerySchema,
   TERMINAL_STATES,
 } from './change.js';
-import type { ChangeQueue } from './change-queue.js';
+import type { ChangeJobData, ChangeQueue } from './change-queue.js';
 import { toChangeView } from './change-record.js';
 import {
   ApproverIsSubmitterError,
@@ -481,6 +482,7 @@ export class Changes {
         keys.audit,
         keys.circuit(profile),
         keys.circuitWaiters(profile),
+        keys.circuitRelease(profile),
       ],
       [
         change.id,
@@ -501,10 +503,30 @@ export class Changes {
       throw new ChangeNotFoundError(change.id);
     } else if (result[0] === 'wrong_state' && TERMINAL_STATES.has(result[1] as ChangeState)) {
       // Ended already, perhaps by this very call: its answer lost with the connection, ioredis sent
-      // it again. Whoever ended it may not have handed the lane on; doing it again is free.
+      // it again. Whoever ended it may not have handed the lane on, nor woken the circuit's
+      // waiters (the script answers them again); doing it again is free.
       await this.makeHeadRunnable(change.ipsecServerId);
+      for (const waiter of result.slice(3)) await this.wake(waiter);
     }
     return result;
+  }
+
+  /**
+   * Delays the job of a change that acquire.lua listed as a waiter on its account's circuit, until
+   * `until`. The probe may end between that acquire and this delay: its wake then found the job
+   * still active and could not promote it, so once delayed the job checks it is still listed, or
+   * it would sleep until the closed circuit's deadline (up to the lock backoff's hours).
+   */
+  async waitOnCircuit(
+    job: Job<ChangeJobData>,
+    token: string | undefined,
+    profile: string,
+    until: number,
+  ): Promise<void> {
+    const changeId = job.data.changeId;
+    await job.moveToDelayed(until, token);
+    if (!(await this.deps.redis.sismember(this.deps.keys.circuitWaiters(profile), changeId)))
+      await this.wake(changeId);
   }
 
   /** Moves a delayed change job to the front of the queue (a circuit closed, a waiter may go). */

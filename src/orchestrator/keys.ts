@@ -55,6 +55,11 @@ export class OrchestratorKeys {
     return `${this.tag}:circuit:${account}:waiters`;
   }
 
+  /** The waiters the account's last probe released, for a resent finish to wake again. */
+  circuitRelease(account: string): string {
+    return `${this.tag}:circuit:${account}:release`;
+  }
+
   rollout(rolloutId: string): string {
     return `${this.tag}:rollout:${rolloutId}`;
   }

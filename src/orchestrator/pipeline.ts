@@ -106,8 +106,11 @@ export function createChangeProcessor(deps: PipelineDeps) {
         return delay(job, token, Number(acquired[1]) + 20);
       case 'early':
         return delay(job, token, Number(acquired[1]));
-      case 'circuit':
-        return delay(job, token, Math.max(Number(acquired[1]) - now(), 1_000) + Math.round(random() * 1_000));
+      case 'circuit': {
+        const delayMs = Math.max(Number(acquired[1]) - now(), 1_000) + Math.round(random() * 1_000);
+        await deps.changes.waitOnCircuit(job, token, String(acquired[2]), now() + delayMs);
+        throw new DelayedError();
+      }
       case 'acquired':
         break;
       default:

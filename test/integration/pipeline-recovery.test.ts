@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { type Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CHANGE_QUEUE, type ChangeJobData } from '../../src/orchestrator/change-queue.js';
 import { RUN_FIELDS } from '../../src/orchestrator/change-record.js';
 import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
@@ -118,6 +121,86 @@ describe('the circuit of a financially locked account', () => {
     harness.sim.setFaults({ failRate: 0 });
     for (const change of [probe, ...waiters])
       expect(await harness.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+  });
+});
+
+describe('a circuit waiter woken in a race', () => {
+  /**
+   * A waiter (server 0) and a probe (server 1): the waiter's job is taken by hand, as a worker
+   * takes it, so the test decides when it is delayed; the probe holds its lease and the circuit.
+   */
+  async function waiterAndProbe(h: Harness) {
+    const waiter = await submit(h, 0, subnet(30));
+    const probe = await submit(h, 1, subnet(31));
+    const { redis, keys, changes } = h.orchestrator;
+    // A worker's blocking connection of its own, as BullMQ requires (no retry limit per request).
+    const hand = new Worker<ChangeJobData>(CHANGE_QUEUE, null, {
+      connection: new Redis(h.redisUrl, { maxRetriesPerRequest: null }),
+      prefix: `{${h.prefix}}`,
+    });
+    const token = 'hand-token';
+    const job = (await hand.getNextJob(token)) as Job<ChangeJobData>;
+    expect(job.data.changeId).toBe(waiter.id);
+    expect((await acquire(h, probe, 'w1/probe'))[0]).toBe('acquired');
+    await redis.hset(keys.circuit('default'), 'until', String(Date.now() + 3_600_000), 'probe', probe.id);
+    expect((await acquire(h, waiter, `w1/${token}`))[0]).toBe('circuit');
+    const endProbe = () =>
+      changes.finish(probe, {
+        state: 'succeeded',
+        allowedFrom: ['running'],
+        owner: 'w1/probe',
+        events: [JSON.stringify({ ts: Date.now(), type: 'succeeded', changeId: probe.id })],
+        mayBeProbe: true,
+      });
+    return { waiter, probe, job, token, hand, endProbe };
+  }
+
+  it('goes on at once when the probe ended between its acquire and its delay', async () => {
+    harness = await startHarness({ workers: 0 });
+    const h = harness;
+    const { job, token, hand, endProbe } = await waiterAndProbe(h);
+    try {
+      // The probe ends while the waiter's job is still active: the wake cannot promote it.
+      expect((await endProbe())[0]).toBe('done');
+      await h.orchestrator.changes.waitOnCircuit(job, token, 'default', Date.now() + 3_600_000);
+      expect(await job.getState()).toBe('waiting');
+    } finally {
+      await hand.close();
+      await hand.disconnect();
+    }
+  });
+
+  it('is woken by a finish of the probe sent again after its answer was lost', async () => {
+    harness = await startHarness({ workers: 0 });
+    const h = harness;
+    const { probe, job, token, hand, endProbe } = await waiterAndProbe(h);
+    try {
+      await h.orchestrator.changes.waitOnCircuit(job, token, 'default', Date.now() + 3_600_000);
+      expect(await job.getState()).toBe('delayed');
+      const { keys, scripts } = h.orchestrator;
+      // The finish runs, and its answer (with the waiters to wake) is lost with the connection.
+      const first = (await scripts.run(
+        'finish',
+        [
+          keys.change(probe.id),
+          keys.lane(probe.ipsecServerId),
+          keys.lock(probe.ipsecServerId),
+          keys.audit,
+          keys.circuit('default'),
+          keys.circuitWaiters('default'),
+          keys.circuitRelease('default'),
+        ],
+        [probe.id, 'w1/probe', Date.now(), 'succeeded', '{}', 'running', '1', '{"type":"succeeded"}'],
+      )) as string[];
+      expect(first[0]).toBe('done');
+      expect(await job.getState()).toBe('delayed');
+      // ioredis sends it again: the change has ended, and the waiters are answered once more.
+      expect((await endProbe())[0]).toBe('wrong_state');
+      expect(await job.getState()).toBe('waiting');
+    } finally {
+      await hand.close();
+      await hand.disconnect();
+    }
   });
 });
 

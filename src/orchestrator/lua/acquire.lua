@@ -20,7 +20,7 @@
     { 'locked', pttl }                   another owner's lease is still live
     { 'early', ms }                      backing off until nextAt, which is ms away: its job woke
                                          early (a retry of a job whose delay was never set)
-    { 'circuit', untilMs }               the account's circuit is open and this is not its probe:
+    { 'circuit', untilMs, profile }      the account's circuit is open and this is not its probe:
                                          it waits, without calling the cloud, until the probe ends
 ]]
 local rcall = redis.call
@@ -66,7 +66,7 @@ if circuit[2] and circuit[2] ~= ARGV[1] then
     local id = rcall('XADD', KEYS[4], '*', 'e', body)
     rcall('HSET', KEYS[1], 'state', 'backing_off', 'lastCode', 'CircuitOpen', 'updatedAt', ARGV[4], 'e:' .. id, body)
   end
-  return { 'circuit', circuit[1] }
+  return { 'circuit', circuit[1], change[5] or 'default' }
 end
 
 rcall('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])

@@ -8,6 +8,7 @@
   Input:
     KEYS[1] change hash   KEYS[2] lane list          KEYS[3] lock (lease)   KEYS[4] audit stream
     KEYS[5] account circuit                          KEYS[6] circuit waiters set
+    KEYS[7] the circuit's last release (hash: probe, waiters as JSON), kept an hour
     ARGV[1] change id     ARGV[2] owner token ('' when the change is not running: cancel, expiry;
                           refused for a change whose apply may have reached the cloud)
     ARGV[3] now (ms)      ARGV[4] terminal state
@@ -19,7 +20,10 @@
     ARGV[8..] audit events (JSON): steps not yet recorded, then the terminal one
   Output:
     { 'done', nextHeadId or '', waiterId... }
-    { 'lost_lease' } | { 'missing' } | { 'wrong_state', state }
+    { 'lost_lease' } | { 'missing' }
+    { 'wrong_state', state, '', waiterId... }      waiters only when this change is the probe
+                                                   that released them: this call, sent again after
+                                                   its answer was lost, and with it the waiters
     { 'wrong_state', state, 'may_have_applied' }   no owner, and an apply may have been done: only
                                                    a run that retries and verifies it may end it
 ]]
@@ -29,7 +33,16 @@ local rcall = redis.call
 local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied')
 local state = current[1]
 if not state then return { 'missing' } end
-if not string.find(',' .. ARGV[6] .. ',', ',' .. state .. ',', 1, true) then return { 'wrong_state', state } end
+if not string.find(',' .. ARGV[6] .. ',', ',' .. state .. ',', 1, true) then
+  local result = { 'wrong_state', state, '' }
+  if ARGV[7] == '1' then
+    local release = rcall('HMGET', KEYS[7], 'probe', 'waiters')
+    if release[1] == ARGV[1] then
+      for _, waiter in ipairs(cjson.decode(release[2])) do result[#result + 1] = waiter end
+    end
+  end
+  return result
+end
 if ARGV[2] ~= '' then
   if rcall('GET', KEYS[3]) ~= ARGV[2] then return { 'lost_lease' } end
   rcall('DEL', KEYS[3])
@@ -50,7 +63,12 @@ local nextHead = rcall('LINDEX', KEYS[2], 0)
 local result = { 'done', nextHead or '' }
 if ARGV[7] == '1' and rcall('HGET', KEYS[5], 'probe') == ARGV[1] then
   rcall('DEL', KEYS[5])
-  for _, waiter in ipairs(rcall('SMEMBERS', KEYS[6])) do result[#result + 1] = waiter end
+  local waiters = rcall('SMEMBERS', KEYS[6])
+  for _, waiter in ipairs(waiters) do result[#result + 1] = waiter end
   rcall('DEL', KEYS[6])
+  -- The waiters are woken by the caller. Should this answer be lost, the call sent again finds
+  -- the change ended and answers them from here.
+  rcall('HSET', KEYS[7], 'probe', ARGV[1], 'waiters', cjson.encode(waiters))
+  rcall('PEXPIRE', KEYS[7], 3600000)
 end
 return result
