@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../orchestrator/policy.js';
 import { parseOrThrow } from '../validation.js';
 import { type SimFaults, type SimFaultsPatch, simFaultsSchema } from './options.js';
 import { mixSeed, Prng } from './prng.js';
@@ -133,10 +134,13 @@ export class FaultInjector {
       failure,
       reset,
       garbled,
-      delayMs:
+      // Each part is capped, their sum is not: Node would fire a longer timer after 1 ms.
+      delayMs: Math.min(
+        MAX_TIMER_MS,
         latencyMs +
-        (isApply ? applyLatencyMs : 0) +
-        (jitterMs > 0 ? Math.floor(jitterRoll * (jitterMs + 1)) : 0),
+          (isApply ? applyLatencyMs : 0) +
+          (jitterMs > 0 ? Math.floor(jitterRoll * (jitterMs + 1)) : 0),
+      ),
       busyRoll,
     };
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { simOptionsFromFlags } from '../../src/cli/commands/sim.js';
+import { FaultInjector } from '../../src/sim/faults.js';
 import { simFaultsSchema, simulatorOptionsSchema } from '../../src/sim/options.js';
 import { InvalidInputError } from '../../src/validation.js';
 
@@ -37,5 +38,15 @@ describe('ipsec-fleet sim flags', () => {
     ]) {
       expect(simFaultsSchema.safeParse({ [name]: 3_000_000_000 }).success, name).toBe(false);
     }
+  });
+
+  it('holds a call at most the longest timer Node.js honours, whatever the capped parts add up to', () => {
+    const longest = 2_147_483_647;
+    const faults = simFaultsSchema.parse({ latencyMs: longest, jitterMs: longest, applyLatencyMs: longest });
+    const injector = new FaultInjector(7, faults);
+    for (let call = 0; call < 20; call++) expect(injector.draw(true, true).delayMs).toBe(longest);
+    const modest = new FaultInjector(7, simFaultsSchema.parse({ latencyMs: 10, applyLatencyMs: 5 }));
+    expect(modest.draw(true, true).delayMs).toBe(15);
+    expect(modest.draw(true, false).delayMs).toBe(10);
   });
 });
