@@ -345,9 +345,12 @@ export function createChangeProcessor(deps: PipelineDeps) {
           ...(errorClass === 'account-locked' ? streaksEndedByLock(change.record) : {}),
           [counters.count]: String(count),
           [counters.since]: String(since),
-          // The first apply refused outright: none went out, so the change may be cancelled again.
+          // The first apply refused outright: none went out, so the change may be cancelled again,
+          // and nothing binds the next apply to what this one sent. The next run reads the server
+          // again and makes the configs whole from what it finds: filling them from this run's
+          // snapshot, perhaps hours old by then, would undo an edit made in the meantime.
           ...(phase === 'apply' && !appliedBefore && refusedOutright(error, errorClass)
-            ? { mayHaveApplied: '' }
+            ? { mayHaveApplied: '', before: '', sentConfigs: '' }
             : {}),
         }),
         errorClass === 'account-locked' ? '1' : '0',

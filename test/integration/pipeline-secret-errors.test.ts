@@ -1,10 +1,9 @@
-import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { AliyunApiError } from '../../src/aliyun/errors.js';
 import { percentEncode } from '../../src/aliyun/percent-encode.js';
 import { dryRunUpdateIpsecServer } from '../../src/ipsec/api.js';
-import { sendJson, startHttpServer, type TestHttpServer } from '../support/http-server.js';
+import { forwardTo, sendJson, startHttpServer, type TestHttpServer } from '../support/http-server.js';
 import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
 
 /**
@@ -38,28 +37,11 @@ afterEach(async () => {
 
 /** Forwards every call to the simulator, but refuses the calls that carry PSK. */
 async function startRefusingHop(simEndpoint: string): Promise<TestHttpServer> {
-  const upstream = new URL(simEndpoint);
+  const forward = forwardTo(simEndpoint);
   return startHttpServer((recorded, response, raw) => {
     // Only UpdateIpsecServer carries a Psk (its action is named in a header under V3).
-    if (recorded.query.Psk === PSK) {
-      sendJson(response, 400, REFUSAL);
-      return;
-    }
-    const forward = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: raw.method,
-        path: raw.url,
-        headers: raw.headers,
-      },
-      (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      },
-    );
-    forward.on('error', () => response.destroy());
-    forward.end(recorded.body);
+    if (recorded.query.Psk === PSK) sendJson(response, 400, REFUSAL);
+    else forward(recorded, response, raw);
   });
 }
 

@@ -4,10 +4,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AliyunClient } from '../../src/aliyun/client.js';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
 import { sendUpdateIpsecServer } from '../../src/ipsec/api.js';
+import type { IkeConfig } from '../../src/ipsec/ike-config.js';
 import type { ChangeView } from '../../src/orchestrator/change.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
+import { forwardTo, startHttpServer } from '../support/http-server.js';
 import {
   changesWithClock,
   deleteKeys,
@@ -218,6 +220,53 @@ describe('the change pipeline', () => {
     expect((await harness.orchestrator.changes.get(second.id)).params).toEqual({
       IkeConfig: { IkeLifetime: 7200 },
     });
+  });
+
+  it('makes a config whole again from a fresh read when its apply was refused outright: an edit made meanwhile stays', async () => {
+    harness = await startHarness({
+      workers: 0,
+      sim: { servers: 1, faults: { configuringMs: 300, partialConfigs: 'defaults' } },
+    });
+    const h = harness;
+    const target = h.sim.servers[0]!;
+    const console = new AliyunClient({
+      endpoint: h.sim.endpoint,
+      credentials: { accessKeyId: h.sim.accessKeyId, accessKeySecret: h.sim.accessKeySecret },
+    });
+    // Someone edits the gateway in the console after the change's dry run, just before its apply:
+    // the gateway is busy with that edit, and the apply is refused (none of it taken).
+    let edited = false;
+    const forward = forwardTo(h.sim.endpoint);
+    const hop = await startHttpServer(async (recorded, response, raw) => {
+      if (!edited && recorded.query.IkeConfig !== undefined && recorded.query.DryRun === undefined) {
+        edited = true;
+        const current = h.sim.server(target.ipsecServerId)!.config.IkeConfig;
+        await sendUpdateIpsecServer(console, {
+          RegionId: target.regionId,
+          IpsecServerId: target.ipsecServerId,
+          IkeConfig: { ...(current as IkeConfig), RemoteId: 'console.example.com' },
+        });
+      }
+      forward(recorded, response, raw);
+    });
+    try {
+      await h.startWorker({ endpoint: hop.origin });
+      const change = await submit(h, 0, { IkeConfig: { IkeLifetime: 7200 } });
+      expect(await h.waitFor(change.id, ['succeeded', 'failed', 'rejected'])).toBe('succeeded');
+      expect(edited).toBe(true);
+      const codes = (await h.orchestrator.audit.forChange(change.id)).map((event) => event.code);
+      expect(codes).toContain('VpnGateway.Configuring');
+      const server = h.sim.server(target.ipsecServerId)!;
+      expect(server.config.IkeConfig).toMatchObject({ IkeLifetime: 7200, RemoteId: 'console.example.com' });
+      // The apply that went through is what its own dry run, after the fresh read, checked.
+      expect(server.dryRuns.at(-1)!.params).toEqual(server.history.at(-1)!.params);
+      expect((await h.orchestrator.changes.get(change.id)).before?.IkeConfig).toMatchObject({
+        RemoteId: 'console.example.com',
+      });
+    } finally {
+      await hop.close();
+      await console.close();
+    }
   });
 
   it('retries an apply of a config made whole with the very parameters it first sent (invariant 4)', async () => {

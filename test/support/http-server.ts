@@ -1,4 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface RecordedRequest {
@@ -48,6 +54,28 @@ export function decodeQuery(search: URLSearchParams): Record<string, string> {
   const params: Record<string, string> = {};
   for (const [name, value] of search) params[name] = value;
   return params;
+}
+
+/** A handler that passes the request on to `origin` as it came, and its answer back as it comes. */
+export function forwardTo(origin: string): RequestHandler {
+  const upstream = new URL(origin);
+  return (recorded, response, raw) => {
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: raw.method,
+        path: raw.url,
+        headers: raw.headers,
+      },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forward.on('error', () => response.destroy());
+    forward.end(recorded.body);
+  };
 }
 
 /** A real node:http server on 127.0.0.1 and a free port that records every request it gets. */
