@@ -391,7 +391,11 @@ describe('rolling back', () => {
   });
 
   it('is refused while changes of a cancelled rollout still run, then covers what they applied', async () => {
-    harness = await startRolloutHarness({ sim: { servers: 2, faults: { configuringMs: 0 } } });
+    // Every apply takes 1 s, from the start: set once the first batch is done, the fault could come
+    // after the second change's apply on a loaded machine, and the test would wait for a step gone by.
+    harness = await startRolloutHarness({
+      sim: { servers: 2, faults: { configuringMs: 0, applyLatencyMs: 1_000 } },
+    });
     const h = harness;
     const [a, b] = targets(h);
     const id = await approved(h, {
@@ -399,9 +403,7 @@ describe('rolling back', () => {
       params: { IpsecServerName: 'to-be-undone' },
       strategy: { batches: [1] },
     });
-    while ((await h.rollouts.get(id)).progress.succeeded !== 1) await new Promise((r) => setTimeout(r, 10));
     // The second target's change is applying (slowly) when the rollout is cancelled.
-    h.sim.setFaults({ applyLatencyMs: 1_000 });
     let second: string | undefined;
     while (!second || (await h.orchestrator.changes.get(second)).step !== 'dry_run_passed') {
       second = (await h.rollouts.changeIds(id)).get(1);
