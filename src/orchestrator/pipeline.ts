@@ -167,6 +167,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const before = record.before ? undefined : redactServer(await read(), deps.secrets.fingerprint);
       // The configs are made whole once, with the first dry run, and recorded with it: every retry
       // of the apply sends exactly what the first one sent, with its ClientToken (invariant 4).
+      // Only an apply the cloud refused outright lets the next run start afresh (handleFailure).
       const { params, filled, refused } = before
         ? completeConfigs(requested, before)
         : { params: withSentConfigs(requested, record.sentConfigs), filled: [] as string[], refused: [] };
