@@ -23,10 +23,31 @@ export interface ControllerOptions {
   signal?: AbortSignal;
   /** The window of `maxChangesPerMinute` (60,000 ms; shorter in tests). */
   rateWindowMs?: number;
+  /**
+   * The longest a parked controller stays off its slot (60,000 ms unless told). A resume or cancel
+   * wakes it at once; this bounds the wait should that wake be lost (its caller died between the
+   * transition and the wake). A bake with more than this left is spent parked too, until it ends;
+   * a shorter one on the slot, as parking costs a read of the whole rollout when it wakes.
+   */
+  parkMs?: number;
 }
 
-/** What a controller run ended with: the rollout ended, or the worker asked it to stop first. */
-export type ControllerResult = 'ended' | 'stopped';
+/**
+ * Nothing to do until `until` unless the rollout leaves `state` (paused, or `running` while it
+ * bakes): the worker hands the job back to the queue till then, freeing its slot, and whoever
+ * moves the rollout on wakes it (Rollouts.resume, cancel).
+ */
+export interface Parked {
+  until: number;
+  state: RolloutState;
+}
+
+/**
+ * What a controller run ended with: the rollout ended, the worker asked it to stop first, or it
+ * parked (a pause can last days: a worker's slots must not all be held by rollouts waiting for a
+ * person while approved ones wait for a slot).
+ */
+export type ControllerResult = 'ended' | 'stopped' | Parked;
 
 const ACTIVE: readonly RolloutState[] = ['running', 'paused'];
 const SUBMIT_CHUNK = 100;
@@ -48,7 +69,8 @@ const RUN_VERDICTS = new Set(['would-change', 'unknown']);
  * same pipeline) under the rollout's rate control, and follows them by reading their states every
  * `pollMs`. Everything it decides from is in Redis (the changes it submitted, their outcomes, the
  * batch it paused or baked before), and each submission is idempotent per target
- * (Changes.submit), so a job resumed after its worker died submits nothing twice.
+ * (Changes.submit), so a job resumed after its worker died, or woken after it parked (Parked),
+ * picks up where the last run left and submits nothing twice.
  */
 export async function runRollout(
   rollouts: Rollouts,
@@ -59,6 +81,7 @@ export async function runRollout(
   const rolloutKey = keys.rollout(rolloutId);
   const { signal } = options;
   const wait = (ms: number) => sleep(ms, undefined, { signal }).catch(() => undefined);
+  const parkMs = options.parkMs ?? 60_000;
   const initial = await rollouts.get(rolloutId);
   if (initial.state === 'approved') {
     await rollouts
@@ -120,6 +143,9 @@ export async function runRollout(
     } catch (error) {
       if (error instanceof RolloutNotRunningError) return false;
       // Refused at the border (it will be refused again): an error outcome, not a job to retry.
+      // Recorded without checking that the rollout still runs: a pause or cancel acknowledged
+      // since the state was read is not undone by it (no change exists, nothing reached the
+      // cloud), and a resume would only meet the same refusal.
       if (!(error instanceof IpsecFleetError) || error instanceof UnexpectedScriptResultError) throw error;
       options.log.warn({ err: error, rolloutId, target: target.index }, 'rollout change refused');
       submitted.set(position, '');
@@ -282,6 +308,9 @@ export async function runRollout(
         ranges && batch > 0 && running === 0 && !submitted.has((ranges[batch] as [number, number])[0]);
       if (pausePoint && pausesAfter(batch) && Number(pausedBefore ?? 0) < batch)
         await redis.hset(rolloutKey, 'pausedBefore', String(batch));
+      // Changes in flight are followed to their end (progress, outcomes); then only a person can
+      // move the rollout on.
+      if (running === 0) return { until: Date.now() + parkMs, state };
       await wait(options.pollMs);
       continue;
     }
@@ -304,6 +333,8 @@ export async function runRollout(
           continue;
         }
         if (Number(bakeUntil ?? 0) > now) {
+          // Nothing is in flight while a batch bakes (it started once the batch had finished).
+          if (Number(bakeUntil) - now > parkMs) return { until: Number(bakeUntil), state };
           await wait(Math.min(options.pollMs, Number(bakeUntil) - now));
           continue;
         }

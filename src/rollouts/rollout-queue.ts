@@ -1,13 +1,16 @@
-import { Queue } from 'bullmq';
+import { ErrorCode, Queue } from 'bullmq';
 import { keepConnectionErrorsQuiet } from '../orchestrator/redis.js';
 import type { RedisConnection } from '../orchestrator/scripts.js';
 
-/** The controllers: one `run` job per rollout, active for the rollout's whole life. */
+/**
+ * The controllers: one `run` job per rollout for the rollout's whole life, active while it has
+ * something to do and delayed while it is parked (paused, or a long bake: see controller.ts).
+ */
 export const ROLLOUT_QUEUE = 'rollouts';
 /**
  * Plans and approval-window expiries, apart from the controllers: a worker's controller slots
- * may all be held by long-lived (paused, baking) rollouts, and a new rollout must still be
- * planned and an approval window still close.
+ * may all be held by rollouts following their changes, and a new rollout must still be planned
+ * and an approval window still close.
  */
 export const ROLLOUT_TASK_QUEUE = 'rollout-tasks';
 
@@ -23,6 +26,10 @@ export interface RolloutJobData {
  * Every phase reads its progress from Redis when it starts, so a job resumed after its worker died
  * carries on where the last one stopped.
  */
+function jobId(name: RolloutJobName, rolloutId: string): string {
+  return `${rolloutId}-${name}`;
+}
+
 type RolloutJobQueue = Queue<RolloutJobData, unknown, RolloutJobName>;
 
 export class RolloutQueue {
@@ -42,7 +49,7 @@ export class RolloutQueue {
       name,
       { rolloutId },
       {
-        jobId: `${rolloutId}-${name}`,
+        jobId: jobId(name, rolloutId),
         delay: delayMs,
         removeOnComplete: true,
         removeOnFail: true,
@@ -50,6 +57,23 @@ export class RolloutQueue {
         backoff: { type: 'fixed', delay: 2_000 },
       },
     );
+  }
+
+  /**
+   * Makes a parked controller runnable at once (a no-op for one that is runnable or running);
+   * answers false when the rollout has no `run` job at all.
+   */
+  async wake(rolloutId: string): Promise<boolean> {
+    const job = await this.controllers.getJob(jobId('run', rolloutId));
+    if (!job) return false;
+    try {
+      await job.promote();
+    } catch (error) {
+      // Not delayed any more (taken up meanwhile), or just ended: nothing left to wake.
+      const code = (error as { code?: unknown }).code;
+      if (code !== ErrorCode.JobNotInState && code !== ErrorCode.JobNotExist) throw error;
+    }
+    return true;
   }
 
   async close(): Promise<void> {

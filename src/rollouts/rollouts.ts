@@ -424,6 +424,7 @@ export class Rollouts {
       fields: { reason: '' },
       events: [encodeRolloutEvent(id, actor, 'rollout_resumed', undefined, this.now())],
     });
+    await this.wakeController(id);
     return this.get(id);
   }
 
@@ -434,8 +435,19 @@ export class Rollouts {
       fields: { finishedAt: String(now) },
       events: [encodeRolloutEvent(id, actor, 'rollout_cancelled', undefined, now)],
     });
+    await this.wakeController(id);
     await this.cancelWaitingChanges(id, actor);
     return this.get(id);
+  }
+
+  /**
+   * Wakes the rollout's controller, which may be parked (controller.ts) in the state the rollout
+   * just left, so that it runs now rather than when its park runs out; gives the rollout its job
+   * if it has none (see resumeUnfinished). A controller that parks after this, on a state it read
+   * before the transition, wakes itself (worker.ts).
+   */
+  private async wakeController(id: string): Promise<void> {
+    if (!(await this.deps.queue.wake(id))) await this.ensureJob(id);
   }
 
   /** Cancels the rollout's changes still waiting in their lanes (best effort: one may start meanwhile). */

@@ -19,7 +19,10 @@ import { Rollouts } from './rollouts.js';
 
 export interface RolloutWorkerSettings
   extends Omit<ChangeWorkerSettings, 'concurrency' | 'repairIntervalMs'> {
-  /** Rollout controllers at once (each one a running rollout; it mostly sleeps). */
+  /**
+   * Rollout controllers at once (each one a rollout with something to do; it mostly sleeps). A
+   * paused one, or one in a long bake, parks and holds no slot (see controller.ts).
+   */
   concurrency?: number;
   /** Plans and approval-window expiries at once, on their own slots (4 unless told). */
   taskConcurrency?: number;
@@ -31,6 +34,8 @@ export interface RolloutWorkerSettings
   pollMs?: number;
   /** The window of a rollout's maxChangesPerMinute: a minute, shorter only in tests. */
   rateWindowMs?: number;
+  /** The longest a parked controller stays off its slot unless woken (a minute; see controller.ts). */
+  parkMs?: number;
   /**
    * How often unfinished rollouts left without their job are looked for (0: only at start). A
    * process that dies between a transition and the job that follows it (create, approve, plan)
@@ -73,6 +78,7 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
     ...(settings.planMaxWaitMs !== undefined ? { maxWaitMs: settings.planMaxWaitMs } : {}),
   };
   const stopping = new AbortController();
+  const leaseMs = orchestrator.policy.leaseMs;
   const processor = async (job: Job<RolloutJobData, unknown, RolloutJobName>, token?: string) => {
     const { rolloutId } = job.data;
     // A rollout deleted under its job (a test's cleanup, a manual repair) leaves nothing to do.
@@ -83,19 +89,39 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
       case 'expire':
         return expireRollout(rollouts, rolloutId);
       case 'run': {
-        const result = await runRollout(rollouts, rolloutId, {
-          pollMs: settings.pollMs ?? 1_000,
-          log: settings.log,
-          signal: stopping.signal,
-          ...(settings.rateWindowMs ? { rateWindowMs: settings.rateWindowMs } : {}),
-        });
+        // BullMQ renews a job's lock by job id, and a run that parked drops the renewal of its id
+        // only once the fetch that follows it has answered: a controller woken at once and taken
+        // up again by this worker before then would go unrenewed, be taken for stalled, and run
+        // twice. So a controller renews its own lock too.
+        const renewal = setInterval(() => {
+          job.extendLock(token ?? '', leaseMs).catch(() => undefined);
+        }, leaseMs / 4);
+        let result: Awaited<ReturnType<typeof runRollout>>;
+        try {
+          result = await runRollout(rollouts, rolloutId, {
+            pollMs: settings.pollMs ?? 1_000,
+            log: settings.log,
+            signal: stopping.signal,
+            ...(settings.rateWindowMs ? { rateWindowMs: settings.rateWindowMs } : {}),
+            ...(settings.parkMs ? { parkMs: settings.parkMs } : {}),
+          });
+        } finally {
+          clearInterval(renewal);
+        }
+        if (result === 'ended') return;
         if (result === 'stopped') {
           // Shutting down: hand the controller back to the queue at once, without spending an
           // attempt, for any worker (this one included, once restarted) to resume from Redis.
           await job.moveToDelayed(Date.now(), token);
           throw new DelayedError();
         }
-        return;
+        // Parked: off its slot, without spending an attempt, until woken or `until`.
+        await job.moveToDelayed(result.until, token);
+        // A resume or cancel acknowledged since the controller read the state found the job still
+        // active and could not wake it; one acknowledged from now on finds it delayed and does.
+        const state = await redis.hget(orchestrator.keys.rollout(rolloutId), 'state');
+        if (state !== result.state) await rollouts.deps.queue.wake(rolloutId);
+        throw new DelayedError();
       }
     }
   };
@@ -105,8 +131,8 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
       connection: redis,
       prefix: `{${settings.prefix}}`,
       concurrency,
-      lockDuration: orchestrator.policy.leaseMs,
-      stalledInterval: orchestrator.policy.leaseMs,
+      lockDuration: leaseMs,
+      stalledInterval: leaseMs,
       // Plans and controllers resume from Redis, so a stalled job is always taken up again.
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       name: workerId,

@@ -33,6 +33,8 @@ export async function startRolloutHarness(
     resumeIntervalMs?: number;
     /** Controllers one rollout worker runs at once (50 unless told). */
     concurrency?: number;
+    /** The longest a parked controller stays off its slot unless woken (a minute unless told). */
+    parkMs?: number;
   } = {},
 ): Promise<RolloutHarness> {
   const harness = await startHarness({
@@ -60,6 +62,7 @@ export async function startRolloutHarness(
     ...(options.rateWindowMs ? { rateWindowMs: options.rateWindowMs } : {}),
     ...(options.resumeIntervalMs ? { resumeIntervalMs: options.resumeIntervalMs } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.parkMs ? { parkMs: options.parkMs } : {}),
   };
   const rolloutWorkers: RolloutWorker[] = [];
   const start = async () => {
