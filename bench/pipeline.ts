@@ -18,6 +18,9 @@
  *             same client and reader, with no orchestration: no lease, lane, audit or state. What
  *             the ratio could be if orchestration cost nothing: the gap between floorRatio and
  *             throughputRatio is ours, the rest is HTTP and the simulator sharing the machine;
+ *             floorCpuCeilingRatio spreads the floor's CPU per change (its process, the
+ *             simulator's, Redis's) over every core of the machine, perfectly: the most any
+ *             pipeline making these calls through BullMQ could give here;
  *   calls     the same cloud calls with neither BullMQ nor Redis, as many in flight as the
  *             pipeline's best trial had: callsOnlyRatio is what the ratio could be if queueing
  *             were free too, the bound this machine puts on any pipeline that makes these calls;
@@ -696,6 +699,10 @@ async function main(): Promise<void> {
     const hotServerCmdRatio = hot.hot.cmdsPerChange / hot.spread.cmdsPerChange;
     const floorRatio = floor.jobsPerSecond / raw.jobsPerSecond;
     const callsOnlyRatio = callsOnly.changesPerSecond / raw.jobsPerSecond;
+    // The floor's CPU per change (its process, the simulator's, Redis's) spread perfectly over
+    // every core: no pipeline that makes these calls through BullMQ passes this on this machine.
+    const floorCpuMs = floor.cpuMsPerJob.bench + (floor.cpuMsPerJob.sim ?? 0) + floor.cpuMsPerJob.redis;
+    const floorCpuCeilingRatio = (cpus().length * 1_000) / floorCpuMs / raw.jobsPerSecond;
     const result = {
       bench: 'pipeline',
       throughputRatio: round(throughputRatio),
@@ -713,6 +720,7 @@ async function main(): Promise<void> {
         hotServerCmdRatio: `<= ${TARGETS.hotServerCmdRatio}`,
       },
       floorRatio: round(floorRatio),
+      floorCpuCeilingRatio: round(floorCpuCeilingRatio),
       floor: {
         jobsPerSecond: round(floor.jobsPerSecond, 1),
         simCallsPerJob: floor.simCallsPerJob === undefined ? undefined : round(floor.simCallsPerJob, 3),
