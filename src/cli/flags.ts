@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { type FieldIssue, InvalidInputError } from '../validation.js';
+import { type FieldIssue, fieldIssues, InvalidInputError } from '../validation.js';
 
 /**
  * Commander's parsed options keyed by their long flag (`busyRate` → `--busy-rate`), so that a
@@ -16,6 +16,40 @@ export function byFlag(command: Command): Record<string, unknown> {
     if (value !== undefined) flags[option.long] = value;
   }
   return flags;
+}
+
+/**
+ * Flags as byFlag() reads them (other keys may ride along: a command's arguments), checked by
+ * `schema`; throws InvalidInputError naming each bad flag as typed (flagIssues).
+ */
+export function parseFlags<T extends z.ZodType>(
+  schema: T,
+  flags: Record<string, unknown>,
+  what = 'options',
+): z.infer<T> {
+  const result = schema.safeParse(flags);
+  if (!result.success) throw new InvalidInputError(what, flagIssues(result.error));
+  return result.data;
+}
+
+/**
+ * zod's issues, a list flag's under the flag's own name. `--roles viewer,foo` (or a repeatable
+ * flag given twice) is one flag to the user but a list to zod, whose path `--roles.1` names nothing
+ * the user typed: the flag is named, and the entry's place goes into the rule ("value 2: ...").
+ * The entry itself is not quoted here, as it may be a secret; a schema that knows it is not
+ * quotes it in its own message (roleSchema does).
+ */
+export function flagIssues(error: z.ZodError): FieldIssue[] {
+  const named = fieldIssues(error);
+  return error.issues.map((issue, index) => {
+    const [flag, ...within] = issue.path;
+    const plain = named[index] as FieldIssue;
+    if (typeof flag !== 'string' || !flag.startsWith('-') || within.length === 0) return plain;
+    const place = within
+      .map((key) => (typeof key === 'number' ? `value ${key + 1}` : String(key)))
+      .join(', ');
+    return { field: flag, rule: `${place}: ${plain.rule}` };
+  });
 }
 
 /**
