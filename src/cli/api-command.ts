@@ -52,11 +52,6 @@ export async function runApiCommand<T>(
   run: (context: ApiContext, prepared: T) => Promise<void>,
 ): Promise<void> {
   const json = command.opts().json === true;
-  // A reader that stops early (`| head`) is not an error of ours: end quietly.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw error;
-  });
   let client: ApiClient | undefined;
   let connection: Connection | undefined;
   try {
