@@ -3,7 +3,7 @@ import type { AuditEvent } from '../audit/event.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { type Connection, resolveConnection } from './cli-config.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
-import { describeError, errorAsProblem, exitCodeFor } from './report-error.js';
+import { reportError } from './report-error.js';
 import { cell, formatDuration, formatTime } from './table.js';
 
 /** What every verb over the HTTP API shares: connection flags, help text, errors, printing. */
@@ -52,11 +52,6 @@ export async function runApiCommand<T>(
   run: (context: ApiContext, prepared: T) => Promise<void>,
 ): Promise<void> {
   const json = command.opts().json === true;
-  // A reader that stops early (`| head`) is not an error of ours: end quietly.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw error;
-  });
   let client: ApiClient | undefined;
   let connection: Connection | undefined;
   try {
@@ -69,16 +64,11 @@ export async function runApiCommand<T>(
     });
     await run({ client, connection, json }, prepared);
   } catch (error) {
-    process.exitCode = exitCodeFor(error);
-    if (json) {
-      process.stderr.write(`${JSON.stringify(errorAsProblem(error))}\n`);
-    } else {
-      process.stderr.write(`ipsec-fleet: ${describeError(error)}\n`);
-      if (error instanceof ApiError && error.status === 401 && connection?.token === undefined) {
-        process.stderr.write(
-          'ipsec-fleet: hint: give a token with --token-file FILE (or - for stdin), IPSEC_FLEET_TOKEN or the config file\n',
-        );
-      }
+    reportError(error, json);
+    if (!json && error instanceof ApiError && error.status === 401 && connection?.token === undefined) {
+      process.stderr.write(
+        'ipsec-fleet: hint: give a token with --token-file FILE (or - for stdin), IPSEC_FLEET_TOKEN or the config file\n',
+      );
     }
   } finally {
     // Streams that ended early (a terminal event seen) must not hold the process open.

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { InvalidInputError } from '../validation.js';
+import { type FieldIssue, fieldIssues, InvalidInputError } from '../validation.js';
 
 /**
  * Commander's parsed options keyed by their long flag (`busyRate` → `--busy-rate`), so that a
@@ -16,6 +16,40 @@ export function byFlag(command: Command): Record<string, unknown> {
     if (value !== undefined) flags[option.long] = value;
   }
   return flags;
+}
+
+/**
+ * Flags as byFlag() reads them (other keys may ride along: a command's arguments), checked by
+ * `schema`; throws InvalidInputError naming each bad flag as typed (flagIssues).
+ */
+export function parseFlags<T extends z.ZodType>(
+  schema: T,
+  flags: Record<string, unknown>,
+  what = 'options',
+): z.infer<T> {
+  const result = schema.safeParse(flags);
+  if (!result.success) throw new InvalidInputError(what, flagIssues(result.error));
+  return result.data;
+}
+
+/**
+ * zod's issues, a list flag's under the flag's own name. `--roles viewer,foo` (or a repeatable
+ * flag given twice) is one flag to the user but a list to zod, whose path `--roles.1` names nothing
+ * the user typed: the flag is named, and the entry's place goes into the rule ("value 2: ...").
+ * The entry itself is not quoted here, as it may be a secret; a schema that knows it is not
+ * quotes it in its own message (roleSchema does).
+ */
+export function flagIssues(error: z.ZodError): FieldIssue[] {
+  const named = fieldIssues(error);
+  return error.issues.map((issue, index) => {
+    const [flag, ...within] = issue.path;
+    const plain = named[index] as FieldIssue;
+    if (typeof flag !== 'string' || !flag.startsWith('-') || within.length === 0) return plain;
+    const place = within
+      .map((key) => (typeof key === 'number' ? `value ${key + 1}` : String(key)))
+      .join(', ');
+    return { field: flag, rule: `${place}: ${plain.rule}` };
+  });
 }
 
 /**
@@ -42,25 +76,54 @@ export function repeatableOption(flags: string, description: string): Option {
 }
 
 /**
- * Makes every option that takes a value, in `command` and all its subcommands, refuse a second
- * use with exit 2. Commander keeps the last value silently, so `submit --server A --server B`
- * changed B while the user may well have meant A; there is no way to tell, so nothing is done.
- * Applied once to the whole program, it covers commands and options added later without anyone
- * having to remember it. Boolean flags stay idempotent: `--json --json` means one thing.
+ * The value source commander is told for a flag given more than once. A source, not a set of our
+ * own, because commander resets the sources on each parse: a second parse starts clean.
  */
-export function refuseRepeatedOptions(command: Command): void {
+const GIVEN_AGAIN = 'cli (given again)';
+
+/**
+ * Makes every option that takes a value, in `program` and all its commands, refuse a second use
+ * with exit 2. Commander keeps the last value silently, so `submit --server A --server B` changed B
+ * while the user may well have meant A; there is no way to tell, so nothing is done. Applied once
+ * to the whole program, it covers commands and options added later without anyone having to
+ * remember it. Boolean flags stay idempotent: `--json --json` means one thing.
+ *
+ * The refusal waits until every option is parsed, just before the action: thrown at the second
+ * use, it would come before a `--json` later on the line, and be printed as text to a caller that
+ * asked for JSON.
+ */
+export function refuseRepeatedOptions(program: Command): void {
+  markRepeatedOptions(program);
+  program.hook('preAction', (_program, actionCommand) => {
+    const issues: FieldIssue[] = [];
+    for (let command: Command | null = actionCommand; command; command = command.parent) {
+      for (const option of command.options) {
+        if (command.getOptionValueSource(option.attributeName()) !== GIVEN_AGAIN) continue;
+        // The value is left out of the message on purpose: it may be a secret.
+        issues.push({ field: option.long ?? option.short ?? option.flags, rule: 'is given more than once' });
+      }
+    }
+    if (issues.length > 0) throw new InvalidInputError('options', issues);
+  });
+}
+
+function markRepeatedOptions(command: Command): void {
+  // A Command is an EventEmitter at run time; its typings declare only `on`.
+  const events = command as unknown as EventEmitter;
   for (const option of command.options) {
     const takesValue = option.required || option.optional;
     if (!takesValue || option.variadic || repeatables.has(option)) continue;
-    // Before commander's own listener stores the value: its source is 'cli' only if an earlier
-    // use stored one. Reading the source keeps no state of ours, so a second parse starts clean.
-    // A Command is an EventEmitter at run time; its typings declare only `on`.
-    (command as unknown as EventEmitter).prependListener(`option:${option.name()}`, () => {
-      if (command.getOptionValueSource(option.attributeName()) !== 'cli') return;
-      const flag = option.long ?? option.short ?? option.flags;
-      // The value is left out of the message on purpose: it may be a secret.
-      throw new InvalidInputError('options', [{ field: flag, rule: 'is given more than once' }]);
+    const key = option.attributeName();
+    let givenBefore = false;
+    // Before commander's own listener stores the value, the source tells whether an earlier use
+    // stored one; after it, the source it wrote ('cli') is replaced by the mark.
+    events.prependListener(`option:${option.name()}`, () => {
+      const source = command.getOptionValueSource(key);
+      givenBefore = source === 'cli' || source === GIVEN_AGAIN;
+    });
+    events.on(`option:${option.name()}`, () => {
+      if (givenBefore) command.setOptionValueWithSource(key, command.getOptionValue(key), GIVEN_AGAIN);
     });
   }
-  for (const subcommand of command.commands) refuseRepeatedOptions(subcommand);
+  for (const subcommand of command.commands) markRepeatedOptions(subcommand);
 }

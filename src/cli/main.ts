@@ -1,17 +1,38 @@
 #!/usr/bin/env node
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { ExitCode } from './exit-codes.js';
 import { buildProgram } from './program.js';
-import { describeError, exitCodeFor } from './report-error.js';
+import { reportError } from './report-error.js';
 
+// A reader that stops early (`ipsec-fleet audit --jsonl | head`) is no error of ours. Node.js
+// ignores SIGPIPE, so the write fails with EPIPE instead: end quietly, as a command killed by
+// SIGPIPE does, but with the exit code decided so far rather than 141, so that a `| head` does not
+// fail a `set -o pipefail` script. Here, before any command runs, so that commander's help and
+// every command's output are covered; stderr too, where nothing could be reported anyway.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
+    throw error;
+  });
+}
+
+/**
+ * Whether `--json` was given to the command that failed. Only the commands this parse reached hold
+ * values from the command line, so any of them having it is enough; by the time an error arrives
+ * here (refuseRepeatedOptions waits for the last option to be parsed) every option is read.
+ */
+function jsonRequested(command: Command): boolean {
+  return command.getOptionValue('json') === true || command.commands.some(jsonRequested);
+}
+
+const program = buildProgram();
 try {
-  await buildProgram().parseAsync(process.argv);
+  await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
     // Help and version arrive as "errors" with exit code 0; usage mistakes are invalid input.
     process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.invalidInput;
   } else {
-    process.stderr.write(`ipsec-fleet: ${describeError(error)}\n`);
-    process.exitCode = exitCodeFor(error);
+    reportError(error, jsonRequested(program));
   }
 }

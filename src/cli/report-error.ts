@@ -19,7 +19,7 @@ const INVALID_INPUT_CODES: ReadonlySet<string> = new Set([
   'SIM_FLEET_FILE',
 ]);
 
-/** Turns any error that reaches the top of a command into one stderr line and an exit code. */
+/** The exit code of an error that reached the top of a command. */
 export function exitCodeFor(error: unknown): number {
   if (
     error instanceof InvalidInputError ||
@@ -62,4 +62,16 @@ export function errorAsProblem(error: unknown): Record<string, unknown> {
   }
   if (error instanceof IpsecFleetError) return { code: error.code, detail: error.message };
   return { code: 'UNEXPECTED', detail: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Ends a command on `error`: its exit code, and one line on stderr, a problem JSON object when the
+ * caller asked for JSON. Every error a user can cause goes through here, so that `--json` callers
+ * can parse each one of them.
+ */
+export function reportError(error: unknown, json: boolean): void {
+  process.exitCode = exitCodeFor(error);
+  process.stderr.write(
+    json ? `${JSON.stringify(errorAsProblem(error))}\n` : `ipsec-fleet: ${describeError(error)}\n`,
+  );
 }

@@ -72,7 +72,11 @@ describe('ipsec-fleet token create', () => {
       file,
     ]);
     expect(badRole.code).toBe(2);
-    expect(badRole.stderr).toMatch(/roles\.1: must be one of viewer, submitter, approver, admin/);
+    // Named as typed, with the bad value's place in the list: not zod's path (--roles.1).
+    expect(badRole.stderr).toContain(
+      '--roles: value 2: must be one of viewer, submitter, approver, admin (got "root")',
+    );
+    expect(badRole.stderr).not.toMatch(/--roles\.\d/);
     const badName = await runCli(['token', 'create', '--name', 'a b', '--roles', 'viewer', '--file', file]);
     expect(badName.code).toBe(2);
     expect(badName.stderr).toMatch(/name:/);

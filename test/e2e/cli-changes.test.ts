@@ -179,6 +179,39 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(await changesOf(first.ipsecServerId)).toHaveLength(0);
   });
 
+  it('with --json, reports a flag given twice as the problem JSON of any other bad input', async () => {
+    const [first, second] = [server(0), server(3)];
+    const twice = ['--server', first.ipsecServerId, '--server', second.ipsecServerId];
+    const rest = ['--region', first.regionId, '--set', 'LocalSubnet=10.77.0.0/24'];
+    // --json after the repeat as well as before it: the report must not depend on where it stands.
+    const [after, before, list, other] = await Promise.all([
+      asSubmitter(['submit', ...twice, ...rest, '--json']),
+      asSubmitter(['submit', '--json', ...twice, ...rest]),
+      asViewer(['list', '--limit', '10', '--limit', '20', '--json']),
+      asViewer(['list', '--limit', '0', '--json']),
+    ]);
+    for (const [result, flag] of [
+      [after, '--server'],
+      [before, '--server'],
+      [list, '--limit'],
+    ] as const) {
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(JSON.parse(result.stderr)).toEqual({
+        code: 'INVALID_INPUT',
+        detail: `invalid options: ${flag}: is given more than once`,
+        errors: [{ field: flag, rule: 'is given more than once' }],
+      });
+      // The values may be secrets; the message names the flag only.
+      expect(result.stderr).not.toContain(second.ipsecServerId);
+    }
+    // The same shape as a value that breaks its rule.
+    expect(other.code).toBe(2);
+    expect(Object.keys(JSON.parse(other.stderr)).sort()).toEqual(['code', 'detail', 'errors']);
+    expect(await changesOf(first.ipsecServerId)).toHaveLength(0);
+    expect(await changesOf(second.ipsecServerId)).toHaveLength(0);
+  });
+
   it('never takes a Psk from a flag, and never echoes it', async () => {
     const target = server(0);
     const result = await asSubmitter([

@@ -213,6 +213,8 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
       [['sim', '--servers', '200000'], '--servers: must be from 0 to 100000'],
       [['sim', '--seed', '1.5'], '--seed: must be a whole number'],
       [['sim', '--regions', ','], '--regions: must name at least one region'],
+      // A list flag's bad entry: the flag as typed and the entry's place, not zod's --regions.1.
+      [['sim', '--regions', 'cn-shanghai,B@D'], '--regions: value 2: must be region ids'],
       [['api', 'DescribeRegions', '--signature', 'v2'], '--signature: must be v3 or v1'],
       [['api', 'DescribeRegions', '--method', 'PUT'], '--method: must be GET or POST'],
     ];
@@ -223,6 +225,7 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
       expect(results[index]?.stderr, args.join(' ')).not.toMatch(
         /Too (?:small|big)|Invalid (?:input|option)|expected/,
       );
+      expect(results[index]?.stderr, args.join(' ')).not.toMatch(/--[a-z-]+\.\d/);
     });
   });
 

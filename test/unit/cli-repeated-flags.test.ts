@@ -16,8 +16,8 @@ const REPEATABLE = new Set(['submit --set']);
 /** A sentinel the preAction hook throws: reaching it means the parse let the input through. */
 class ActionReached extends Error {}
 
-async function parse(args: string[]): Promise<unknown> {
-  const program = buildProgram().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+async function parse(args: string[], program: Command = buildProgram()): Promise<unknown> {
+  program.configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   program.hook('preAction', () => {
     throw new ActionReached();
   });
@@ -35,8 +35,14 @@ const cases = commandsOf(buildProgram()).flatMap(({ path, command }) =>
     .map((option: Option) => ({
       path,
       flag: option.long as string,
-      // Arguments the command requires, so that only the repeat can be at fault.
-      args: command.registeredArguments.filter((argument) => argument.required).map(() => 'x'),
+      // Arguments and options the command requires, so that only the repeat can be at fault: the
+      // refusal comes just before the action, after commander's check of required options.
+      args: [
+        ...command.registeredArguments.filter((argument) => argument.required).map(() => 'x'),
+        ...command.options
+          .filter((required: Option) => required.mandatory && required.long !== option.long)
+          .flatMap((required: Option) => [required.long as string, 'x']),
+      ],
     })),
 );
 
@@ -57,6 +63,15 @@ describe('a single-value flag given twice', () => {
     expect((error as InvalidInputError).issues).toEqual([{ field: flag, rule: 'is given more than once' }]);
     expect((error as Error).message).not.toContain('V4LUE-ONE');
     expect((error as Error).message).not.toContain('V4LUE-TWO');
+  });
+
+  it('is refused wherever --json stands, and not held against a later parse', async () => {
+    const program = buildProgram();
+    const error = await parse(['list', '--limit', '1', '--json', '--limit', '2'], program);
+    expect((error as InvalidInputError).issues).toEqual([
+      { field: '--limit', rule: 'is given more than once' },
+    ]);
+    expect(await parse(['list', '--limit', '1'], program)).toBeInstanceOf(ActionReached);
   });
 
   it('leaves a repeatable one, and boolean flags, alone', async () => {

@@ -14,7 +14,7 @@ import { SecretBox } from '../../orchestrator/secret-box.js';
 import { InvalidInputError, parseOrThrow } from '../../validation.js';
 import { parseApiParams } from '../api-params.js';
 import { EXIT_CODES_HELP, ExitCode } from '../exit-codes.js';
-import { byFlag, wholeNumberFlag } from '../flags.js';
+import { byFlag, parseFlags, wholeNumberFlag } from '../flags.js';
 import { readSecretInput } from '../secret-input.js';
 
 const apiFlagsSchema = z.strictObject({
@@ -97,7 +97,7 @@ export function registerApiCommand(program: Command): void {
     )
     .action(async (action: string, _options: Record<string, unknown>, command: Command) => {
       parseOrThrow(z.object({ Action: actionSchema }), { Action: action }, 'arguments');
-      const flags = parseOrThrow(apiFlagsSchema, byFlag(command), 'options');
+      const flags = parseFlags(apiFlagsSchema, byFlag(command));
       const config = loadConfig();
       let params: Record<string, string | number | boolean | undefined> = parseApiParams(
         command.args.slice(1),

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { ChangeView } from '../../orchestrator/change.js';
-import { parseOrThrow } from '../../validation.js';
 import { addConnectionOptions, apiHelp, printJson, printLine, runApiCommand } from '../api-command.js';
 import { ChangeApprovalClient } from '../change-approval-client.js';
-import { byFlag } from '../flags.js';
+import { byFlag, parseFlags } from '../flags.js';
 import { cell } from '../table.js';
 import { changeIdSchema } from './get.js';
 
@@ -47,7 +46,7 @@ function register(program: Command, action: 'approve' | 'reject'): void {
       await runApiCommand(
         cmd,
         () =>
-          parseOrThrow(
+          parseFlags(
             z.object({ id: changeIdSchema, '--reason': reasonSchema.optional() }),
             { id, '--reason': byFlag(cmd)['--reason'] },
             'arguments',

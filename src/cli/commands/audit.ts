@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { changeSubmissionSchema } from '../../orchestrator/change.js';
-import { parseOrThrow } from '../../validation.js';
 import type { AuditParams } from '../api-client.js';
 import { addConnectionOptions, apiHelp, formatEvent, printJson, runApiCommand } from '../api-command.js';
-import { byFlag } from '../flags.js';
+import { byFlag, parseFlags } from '../flags.js';
 import { changeIdSchema } from './get.js';
 
 // The API's rule: a date alone is midnight UTC; a time needs its offset, never the local zone.
@@ -100,7 +99,7 @@ export function registerAuditCommand(program: Command): void {
     .action(async (_options: Record<string, unknown>, cmd: Command) => {
       await runApiCommand(
         cmd,
-        () => parseOrThrow(auditFlagsSchema, byFlag(cmd), 'options'),
+        () => parseFlags(auditFlagsSchema, byFlag(cmd)),
         async ({ client, json }, flags) => {
           const jsonl = flags['--jsonl'] === true;
           if (flags['--follow']) {

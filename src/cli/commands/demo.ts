@@ -3,9 +3,8 @@ import { z } from 'zod';
 import { loadConfig } from '../../config.js';
 import { DemoSetupError } from '../../demo/redis.js';
 import { MIN_SERVERS } from '../../demo/scenario.js';
-import { parseOrThrow } from '../../validation.js';
 import { ExitCode } from '../exit-codes.js';
-import { byFlag, wholeNumberFlag } from '../flags.js';
+import { byFlag, parseFlags, wholeNumberFlag } from '../flags.js';
 
 // Keyed by flag (byFlag), so that a message names --servers as typed.
 const demoFlagsSchema = z.strictObject({
@@ -44,7 +43,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--short', 'a quick run on 12 servers (tests)')
     .addHelpText('after', '\nExample:\n  npm run demo\n  npx ipsec-fleet demo --servers 200 --keep-running\n')
     .action(async (_options: Record<string, unknown>, command: Command) => {
-      const flags = parseOrThrow(demoFlagsSchema, byFlag(command), 'options');
+      const flags = parseFlags(demoFlagsSchema, byFlag(command));
       const config = loadConfig();
       // Loaded here, not at start-up, so other verbs do not pay for the demo's imports.
       const { runDemo } = await import('../../demo/run-demo.js');

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { CHANGE_STATES, listChangesQuerySchema } from '../../orchestrator/change.js';
-import { parseOrThrow } from '../../validation.js';
 import { addConnectionOptions, apiHelp, printJson, printLine, runApiCommand } from '../api-command.js';
-import { byFlag, wholeNumberFlag } from '../flags.js';
+import { byFlag, parseFlags, wholeNumberFlag } from '../flags.js';
 import { cell, formatTable, formatTime } from '../table.js';
 
 const query = listChangesQuerySchema.shape;
@@ -40,7 +39,7 @@ export function registerListCommand(program: Command): void {
     .action(async (_options: Record<string, unknown>, cmd: Command) => {
       await runApiCommand(
         cmd,
-        () => parseOrThrow(listFlagsSchema, byFlag(cmd), 'options'),
+        () => parseFlags(listFlagsSchema, byFlag(cmd)),
         async ({ client, json }, flags) => {
           const page = await client.listChanges({
             server: flags['--server'],

@@ -14,7 +14,7 @@ import {
   runApiCommand,
 } from '../api-command.js';
 import { ExitCode } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, parseFlags } from '../flags.js';
 import { RolloutClient, type RolloutDetail } from '../rollout-client.js';
 import { createWatcher } from '../rollout-watch.js';
 import { cell, formatFields, formatTable, formatTime } from '../table.js';
@@ -279,7 +279,7 @@ function addActionCommand(
         () => {
           const flags = byFlag(cmd);
           const text = z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters');
-          const parsed = parseOrThrow(
+          const parsed = parseFlags(
             z.object({ id: rolloutIdSchema, '--reason': text.optional(), '--note': text.optional() }),
             { id, '--reason': flags['--reason'], '--note': flags['--note'] },
             'arguments',

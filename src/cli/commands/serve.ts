@@ -8,9 +8,9 @@ import { createLogger } from '../../log.js';
 import { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { RedisRefusedError, reachRedis } from '../../orchestrator/redis.js';
 import { Rollouts } from '../../rollouts/rollouts.js';
-import { InvalidInputError, parseOrThrow } from '../../validation.js';
+import { InvalidInputError } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, parseFlags } from '../flags.js';
 import { listenErrorAsInput } from '../listen-error.js';
 
 const env = envSchema.shape;
@@ -53,7 +53,7 @@ export function registerServeCommand(program: Command): void {
         EXIT_CODES_HELP,
     )
     .action(async (_options: Record<string, unknown>, command: Command) => {
-      const flags = parseOrThrow(serveFlagsSchema, byFlag(command), 'options');
+      const flags = parseFlags(serveFlagsSchema, byFlag(command));
       const config = loadConfig();
       const tokensFile = flags['--tokens'] ?? config.IPSEC_FLEET_TOKENS_FILE;
       if (!tokensFile) {

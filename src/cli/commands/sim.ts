@@ -4,9 +4,9 @@ import { envSchema, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { type SimulatorOptionsInput, simFaultsSchema, simulatorOptionsSchema } from '../../sim/options.js';
 import { startSimulator } from '../../sim/server.js';
-import { type FieldIssue, InvalidInputError, parseOrThrow } from '../../validation.js';
+import { type FieldIssue, InvalidInputError } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, parseFlags } from '../flags.js';
 import { listenErrorAsInput } from '../listen-error.js';
 
 /**
@@ -156,7 +156,7 @@ export function simOptionsFromFlags(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): SimulatorOptionsInput {
-  const parsed = parseOrThrow(simFlagsSchema, flags, 'options');
+  const parsed = parseFlags(simFlagsSchema, flags);
   return toSimulatorOptions(parsed, simKeyOf(parsed, env));
 }
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { MUTABLE_FIELDS, type MutableParamsInput, mutableParamsSchema } from '../../ipsec/update-params.js';
 import { changeSubmissionSchema } from '../../orchestrator/change.js';
-import { type FieldIssue, fieldIssues, InvalidInputError, parseOrThrow } from '../../validation.js';
+import { type FieldIssue, fieldIssues, InvalidInputError } from '../../validation.js';
 import { type ApiClient, isTerminalEvent, type SubmitChangeBody } from '../api-client.js';
 import {
   addConnectionOptions,
@@ -14,7 +14,7 @@ import {
   runApiCommand,
 } from '../api-command.js';
 import { ExitCode } from '../exit-codes.js';
-import { byFlag, repeatableOption } from '../flags.js';
+import { byFlag, parseFlags, repeatableOption } from '../flags.js';
 import { readSecretInput } from '../secret-input.js';
 import { cell } from '../table.js';
 
@@ -120,7 +120,7 @@ function readJsonFile(flag: string, path: string): unknown {
  * names (`LocalSubnet`, `IkeConfig.IkeLifetime`) or the flags (`--server`).
  */
 export async function prepareSubmission(flags: Record<string, unknown>): Promise<PreparedSubmission> {
-  const options = parseOrThrow(submitFlagsSchema, flags, 'options');
+  const options = parseFlags(submitFlagsSchema, flags);
   const sets = parseSets(options['--set']);
   const params: Record<string, unknown> = { ...sets.values };
   if (options['--ike-config'] !== undefined) {

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { roleSchema } from '../../api/auth/roles.js';
 import { createToken, tokenNameSchema } from '../../api/auth/tokens.js';
 import { envSchema, loadConfig } from '../../config.js';
-import { InvalidInputError, parseOrThrow } from '../../validation.js';
+import { InvalidInputError } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { byFlag } from '../flags.js';
+import { byFlag, parseFlags } from '../flags.js';
 
 const tokenCreateFlagsSchema = z.strictObject({
   '--name': tokenNameSchema,
@@ -48,7 +48,7 @@ export function registerTokenCommand(program: Command): void {
         EXIT_CODES_HELP,
     )
     .action(async (_options: Record<string, unknown>, command: Command) => {
-      const flags = parseOrThrow(tokenCreateFlagsSchema, byFlag(command), 'options');
+      const flags = parseFlags(tokenCreateFlagsSchema, byFlag(command));
       const file = flags['--file'] ?? loadConfig().IPSEC_FLEET_TOKENS_FILE;
       if (!file) {
         throw new InvalidInputError('options', [

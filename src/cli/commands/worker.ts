@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../config.js';
-import { parseOrThrow } from '../../validation.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { byFlag, wholeNumberFlag } from '../flags.js';
+import { byFlag, parseFlags, wholeNumberFlag } from '../flags.js';
 
 const workerFlagsSchema = z.strictObject({
   '--concurrency': wholeNumberFlag()
@@ -48,7 +47,7 @@ export function registerWorkerCommand(program: Command): void {
       `${ENVIRONMENT_HELP}\nExample:\n  REDIS_URL=redis://127.0.0.1:6379 ipsec-fleet worker --concurrency 100\n${EXIT_CODES_HELP}`,
     )
     .action(async (_options: Record<string, unknown>, command: Command) => {
-      const flags = parseOrThrow(workerFlagsSchema, byFlag(command), 'options');
+      const flags = parseFlags(workerFlagsSchema, byFlag(command));
       // Before the import below, which is slow: bad input is refused at once.
       const config = loadConfig();
       // Loaded here, not at start-up: BullMQ costs every other verb half a second to import.
