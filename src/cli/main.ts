@@ -9,10 +9,17 @@ import { reportError } from './report-error.js';
 // SIGPIPE does, but with the exit code decided so far rather than 141, so that a `| head` does not
 // fail a `set -o pipefail` script. Here, before any command runs, so that commander's help and
 // every command's output are covered; stderr too, where nothing could be reported anyway.
+// A command that cleans up when interrupted (the demo stops its children and its private Redis,
+// and deletes its keys; a server closes its connections) is stopped as if interrupted, and its
+// writes to the closed pipe that follow are let go; any other command ends here.
+let closedByReader = false;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
-    throw error;
+    if (closedByReader) return;
+    if (error.code !== 'EPIPE') throw error;
+    closedByReader = true;
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+    else process.exit(process.exitCode ?? ExitCode.ok);
   });
 }
 

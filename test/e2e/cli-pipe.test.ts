@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Api, startApi } from '../api/api-harness.js';
 import { cliPath, PROCESS_START_TIMEOUT_MS } from '../support/cli.js';
 
@@ -136,5 +137,45 @@ describe('a large audit export piped into a reader that stops early', { timeout:
       expectQuietEnd(result, 0);
       expect(result.other, name).toBe('');
     });
+  });
+});
+
+describe('the demo piped into a reader that stops early', { timeout: TEST_TIMEOUT_MS + 60_000 }, () => {
+  it('stops as if interrupted: its children stopped, its keys deleted', async () => {
+    const redisUrl = inject('redisUrl');
+    const child = spawn(process.execPath, [cliPath, 'demo', '--short'], {
+      env: { PATH: process.env.PATH, HOME: dir, REDIS_URL: redisUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let prefix: string | undefined;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    // The reader leaves once the demo has said where its keys are.
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      prefix = /keys under \{(demo-[0-9a-f]+)\}/.exec(stdout)?.[1];
+      if (prefix) child.stdout.destroy();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), HANG_GUARD_MS + 60_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('close', (...ended) => resolve(ended)),
+    );
+    clearTimeout(timer);
+    expect(prefix, stdout).toBeDefined();
+    expect(signal, stderr).toBeNull();
+    expect(code, stderr).not.toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|ERR_STREAM_DESTROYED/);
+
+    const redis = new Redis(redisUrl);
+    try {
+      // Its children (API, workers, simulator) are gone too: none of them writes a key any more.
+      const left = await redis.keys(`{${prefix}}*`);
+      expect(left).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
