@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { shown } from './field-rules.js';
+import { isFourPartDecimal } from './ipv4.js';
 
 /**
  * IKE identities (LocalId, RemoteId): the reference allows "FQDN and IP address formats".
@@ -13,7 +14,7 @@ import { shown } from './field-rules.js';
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 export function isIpAddress(text: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text));
+  return isFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text));
 }
 
 export function isFqdn(text: string): boolean {

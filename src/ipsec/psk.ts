@@ -24,3 +24,19 @@ export function pskFingerprinter(secretKey: Buffer | undefined): PskFingerprint 
     : randomBytes(32);
   return (psk) => `hmac:${createHmac('sha256', key).update(psk, 'utf8').digest('hex').slice(0, 16)}`;
 }
+
+/**
+ * `label` with its answers remembered, for labelling all the Psks of one rollout: it tends to give
+ * every target the same, and one HMAC per distinct Psk then does instead of one per target. It
+ * holds the Psks in clear: use it for one request, never keep it.
+ */
+export function rememberingLabels(label: PskFingerprint): PskFingerprint {
+  const known = new Map<string, string>();
+  return (psk) => {
+    const found = known.get(psk);
+    if (found !== undefined) return found;
+    const made = label(psk);
+    known.set(psk, made);
+    return made;
+  };
+}

@@ -36,15 +36,31 @@ export const regionIdSchema = nonEmptyString().regex(REGION_ID, {
  */
 const NAME_FIRST = /^[A-Za-z\p{Script=Han}]/u;
 const NAME_CHAR = /^[A-Za-z0-9\p{Script=Han}_-]$/u;
-export const ipsecServerNameSchema = stringField().superRefine((value, ctx) => {
-  const chars = [...value];
-  if (chars.length < 2 || chars.length > 128) {
-    ctx.addIssue(`must be 2 to 128 characters long (got ${chars.length})`);
+// One test of the whole name first: the character-by-character search only runs to name the culprit.
+const NAME_CHARS = /^[A-Za-z0-9\p{Script=Han}_-]*$/u;
+/** Code points, as `[...value].length` counts them, without making the array. */
+function codePointCount(value: string): number {
+  let count = 0;
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point; a lone surrogate counts alone.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < value.length) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
   }
-  if (chars.length > 0 && !NAME_FIRST.test(value)) {
+  return count;
+}
+export const ipsecServerNameSchema = stringField().superRefine((value, ctx) => {
+  const length = codePointCount(value);
+  if (length < 2 || length > 128) {
+    ctx.addIssue(`must be 2 to 128 characters long (got ${length})`);
+  }
+  if (length > 0 && !NAME_FIRST.test(value)) {
     ctx.addIssue(`must start with a letter or a Chinese character (got ${shown(value)})`);
   }
-  const bad = chars.find((char) => !NAME_CHAR.test(char));
+  const bad = NAME_CHARS.test(value) ? undefined : [...value].find((char) => !NAME_CHAR.test(char));
   if (bad !== undefined) {
     ctx.addIssue(
       `may contain only letters, digits, Chinese characters, '-' and '_' (got ${JSON.stringify(bad)} in ${shown(value)})`,
@@ -56,11 +72,20 @@ export const ipsecServerNameSchema = stringField().superRefine((value, ctx) => {
  * 1–100 printable ASCII characters. The messages never show the key, not even a character of it:
  * validation errors end up in API responses and logs.
  */
+const PRINTABLE_ASCII_CHAR = /^[\x20-\x7e]$/;
+// One test of the whole text first: the character-by-character search only runs to say where.
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+/** The index (in characters) of the first character that is not printable ASCII, or -1. */
+function firstNonPrintable(value: string): number {
+  if (PRINTABLE_ASCII.test(value)) return -1;
+  return [...value].findIndex((char) => !PRINTABLE_ASCII_CHAR.test(char));
+}
+
 export const pskSchema = stringField().superRefine((value, ctx) => {
   if (value.length < 1 || value.length > 100) {
     ctx.addIssue(`must be 1 to 100 characters long (got ${value.length})`);
   }
-  const bad = [...value].findIndex((char) => !/^[\x20-\x7e]$/.test(char));
+  const bad = firstNonPrintable(value);
   if (bad >= 0) {
     ctx.addIssue(`must contain only printable ASCII characters (space to ~); character ${bad + 1} is not`);
   }
@@ -74,7 +99,7 @@ export const clientTokenSchema = stringField().superRefine((value, ctx) => {
   if (value.length < 1 || value.length > 64) {
     ctx.addIssue(`must be 1 to 64 characters long (got ${value.length})`);
   }
-  const bad = [...value].findIndex((char) => !/^[\x20-\x7e]$/.test(char));
+  const bad = firstNonPrintable(value);
   if (bad >= 0) {
     ctx.addIssue(
       `must contain only printable ASCII characters; character ${bad + 1} is not (${shown(value)})`,

@@ -69,6 +69,15 @@ export class OrchestratorKeys {
     return `${this.tag}:rollout:${rolloutId}:targets`;
   }
 
+  /**
+   * A rollout's targets while its creator writes them, a few hundred per command, before the
+   * create script renames the key to rolloutTargets: one creator's own (`nonce`), so that two
+   * creating the same rollout never mix their writes.
+   */
+  rolloutTargetsStaging(rolloutId: string, nonce: string): string {
+    return `${this.tag}:rollout:${rolloutId}:targets:staging:${nonce}`;
+  }
+
   /** The plan report: field = target index, value = JSON of the target's verdict. */
   rolloutPlan(rolloutId: string): string {
     return `${this.tag}:rollout:${rolloutId}:plan`;

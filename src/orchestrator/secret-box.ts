@@ -3,6 +3,10 @@ import { type PskFingerprint, pskFingerprinter } from '../ipsec/psk.js';
 import { SecretKeyMissingError, SecretUnsealError } from './errors.js';
 
 const VERSION = 'v1';
+/** AES-GCM's 96-bit IV. */
+const IV_BYTES = 12;
+/** IVs drawn at once (3 KB of random bytes). */
+const IV_POOL = 256;
 
 /**
  * Seals secrets (a change's Psk) at rest with AES-256-GCM, so that Redis never holds them in
@@ -13,6 +17,9 @@ const VERSION = 'v1';
 export class SecretBox {
   /** The Psk labels of this deployment, keyed by the same secret (see pskFingerprinter). */
   readonly fingerprint: PskFingerprint;
+
+  private ivPool = Buffer.alloc(0);
+  private ivOffset = 0;
 
   private constructor(private readonly key: Buffer | undefined) {
     this.fingerprint = pskFingerprinter(key);
@@ -29,13 +36,28 @@ export class SecretBox {
 
   seal(plaintext: string, boundTo: string): string {
     const key = this.requireKey();
-    const iv = randomBytes(12);
+    const iv = this.nextIv();
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(Buffer.from(boundTo));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [VERSION, iv, cipher.getAuthTag(), ciphertext]
       .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
       .join('.');
+  }
+
+  /**
+   * A fresh random IV, cut from a block of random bytes drawn IV_POOL at a time: a rollout seals
+   * one Psk per target, and one draw per seal made drawing the largest part of sealing. Each IV is
+   * used once; a used block is dropped, never refilled in place.
+   */
+  private nextIv(): Buffer {
+    if (this.ivOffset + IV_BYTES > this.ivPool.length) {
+      this.ivPool = randomBytes(IV_BYTES * IV_POOL);
+      this.ivOffset = 0;
+    }
+    const iv = this.ivPool.subarray(this.ivOffset, this.ivOffset + IV_BYTES);
+    this.ivOffset += IV_BYTES;
+    return iv;
   }
 
   open(sealed: string, boundTo: string): string {

@@ -112,75 +112,90 @@ export const rolloutSelectorSchema = z.strictObject({
 });
 export type RolloutSelector = z.infer<typeof rolloutSelectorSchema>;
 
-export const rolloutInputSchema = z
-  .strictObject({
-    /** The servers, listed; or `selector`, resolved when the rollout is planned (exactly one). */
-    targets: z.array(rolloutTargetSchema).min(1).max(MAX_TARGETS).optional(),
-    selector: rolloutSelectorSchema.optional(),
-    params: mutableParamsSchema.optional(),
-    strategy: strategySchema.default({ batches: ['100%'] }),
-    maxErrors: thresholdSchema.default(0),
-    /** Wait for resume after the first batch, or after every batch (batches strategy only). */
-    pause: z.enum(['none', 'first', 'every']).default('none'),
-    /** Wait this long after a batch before the next one starts (batches strategy only). */
-    bakeMs: z.number().int().min(0).max(DAY_MS).default(0),
-    /**
-     * Start at most this many changes in any 60-second window (a sliding window, either strategy):
-     * a batch bigger than that is started over several windows.
-     */
-    maxChangesPerMinute: z.number().int().min(1).max(MAX_TARGETS).optional(),
-    approvals: z
-      .strictObject({
-        required: z.number().int().min(1).max(10).default(1),
-        expiresMs: z
-          .number()
-          .int()
-          .min(1)
-          .max(30 * DAY_MS)
-          .default(DAY_MS),
-      })
-      .default({ required: 1, expiresMs: DAY_MS }),
-    /** Stop after the plan (state `planned`). */
-    planOnly: z.boolean().default(false),
-    actor: text(128),
-    note: text(1024).optional(),
-    /** Internal: the rollout this one undoes. */
-    rollbackOf: z.string().min(1).optional(),
-  })
-  .superRefine((input, ctx) => {
-    if ((input.targets === undefined) === (input.selector === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: 'give exactly one of targets (a list) and selector (regions, vpnGatewayIds, namePattern)',
-      });
-    }
-    if (input.selector && !input.params) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['params'],
-        message: 'is required with a selector (its targets have no params of their own)',
-      });
-    }
-    const seen = new Set<string>();
-    (input.targets ?? []).forEach((target, index) => {
-      if (!input.params && !target.params) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['targets', index, 'params'],
-          message: 'is required when the rollout sets no params for all targets',
-        });
-      }
-      if (seen.has(target.ipsecServerId)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['targets', index, 'ipsecServerId'],
-          message: `${target.ipsecServerId} is listed twice`,
-        });
-      }
-      seen.add(target.ipsecServerId);
+/** The fields of a rollout; rolloutSpecSchema (rollout-spec.ts) takes the same but two. */
+const rolloutShape = {
+  /** The servers, listed; or `selector`, resolved when the rollout is planned (exactly one). */
+  targets: z.array(rolloutTargetSchema).min(1).max(MAX_TARGETS).optional(),
+  selector: rolloutSelectorSchema.optional(),
+  params: mutableParamsSchema.optional(),
+  strategy: strategySchema.default({ batches: ['100%'] }),
+  maxErrors: thresholdSchema.default(0),
+  /** Wait for resume after the first batch, or after every batch (batches strategy only). */
+  pause: z.enum(['none', 'first', 'every']).default('none'),
+  /** Wait this long after a batch before the next one starts (batches strategy only). */
+  bakeMs: z.number().int().min(0).max(DAY_MS).default(0),
+  /**
+   * Start at most this many changes in any 60-second window (a sliding window, either strategy):
+   * a batch bigger than that is started over several windows.
+   */
+  maxChangesPerMinute: z.number().int().min(1).max(MAX_TARGETS).optional(),
+  approvals: z
+    .strictObject({
+      required: z.number().int().min(1).max(10).default(1),
+      expiresMs: z
+        .number()
+        .int()
+        .min(1)
+        .max(30 * DAY_MS)
+        .default(DAY_MS),
+    })
+    .default({ required: 1, expiresMs: DAY_MS }),
+  /** Stop after the plan (state `planned`). */
+  planOnly: z.boolean().default(false),
+  actor: text(128),
+  note: text(1024).optional(),
+  /** Internal: the rollout this one undoes. */
+  rollbackOf: z.string().min(1).optional(),
+};
+
+/** What the cross-field rules look at: the same in a spec and in the library's input. */
+interface CrossFieldInput {
+  targets?: readonly { ipsecServerId: string; params?: MutableParams | undefined }[] | undefined;
+  selector?: RolloutSelector | undefined;
+  params?: MutableParams | undefined;
+}
+
+/**
+ * The rules between fields (exactly one of targets and selector, params required somewhere, no
+ * target twice), shared by rolloutInputSchema and rolloutSpecSchema so that both stay one set of
+ * rules, each schema checking its input once.
+ */
+export function checkCrossFieldRules(input: CrossFieldInput, ctx: z.RefinementCtx): void {
+  if ((input.targets === undefined) === (input.selector === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: 'give exactly one of targets (a list) and selector (regions, vpnGatewayIds, namePattern)',
     });
+  }
+  if (input.selector && !input.params) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['params'],
+      message: 'is required with a selector (its targets have no params of their own)',
+    });
+  }
+  const seen = new Set<string>();
+  (input.targets ?? []).forEach((target, index) => {
+    if (!input.params && !target.params) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets', index, 'params'],
+        message: 'is required when the rollout sets no params for all targets',
+      });
+    }
+    if (seen.has(target.ipsecServerId)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets', index, 'ipsecServerId'],
+        message: `${target.ipsecServerId} is listed twice`,
+      });
+    }
+    seen.add(target.ipsecServerId);
   });
+}
+
+export const rolloutInputSchema = z.strictObject(rolloutShape).superRefine(checkCrossFieldRules);
 
 export type RolloutInput = z.input<typeof rolloutInputSchema>;
 export type RolloutSpec = z.output<typeof rolloutInputSchema>;

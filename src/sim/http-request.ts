@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
-import { TextMemo } from './memo.js';
+import { TextMemo } from '../text-memo.js';
 
 /**
  * A received API request reduced to what signature checks and actions read: method, path, the

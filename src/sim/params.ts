@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { REQUIRED_RULE } from '../ipsec/field-rules.js';
+import { TextMemo } from '../text-memo.js';
 import { type FieldIssue, InvalidInputError } from '../validation.js';
 import { type SimError, simErrors } from './errors.js';
-import { TextMemo } from './memo.js';
 
 /**
  * Turns the project's validation errors into the cloud's answers. The same schemas check a change

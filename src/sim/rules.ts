@@ -1,8 +1,8 @@
 import { splitCidrList } from '../ipsec/cidr.js';
 import type { UpdateIpsecServerParams } from '../ipsec/update-params.js';
+import { TextMemo } from '../text-memo.js';
 import { simErrors } from './errors.js';
 import type { SimServerRecord } from './fleet.js';
-import { TextMemo } from './memo.js';
 
 /**
  * UpdateIpsecServer's business rules beyond each field's own shape: the VPC-side networks

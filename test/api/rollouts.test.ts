@@ -6,6 +6,7 @@ import { ROLES, type Role } from '../../src/api/auth/roles.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
 import { rolloutBodyHash, rolloutIdempotencySlot } from '../../src/api/routes/rollouts.js';
 import { pskFingerprinter } from '../../src/ipsec/psk.js';
+import { MAX_TARGETS } from '../../src/rollouts/rollout.js';
 import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
 import { newRolloutId } from '../../src/rollouts/rollouts.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
@@ -156,6 +157,41 @@ describe('rollout routes: bad input', () => {
     expect(response.statusCode).toBe(400);
     const fields = response.json().errors.map((issue: { field: string }) => issue.field);
     expect(fields).toEqual(expect.arrayContaining(['targets.0.params', 'targets.1.ipsecServerId']));
+  });
+
+  it('checks every target of 10,000 that share their params text: a bad one among them is named', async () => {
+    // The rules of a text seen before are not run again (cidr.ts): the targets whose text differs,
+    // and the second target to repeat a bad text, must still be named, each at its own index.
+    const subnet = Array.from({ length: 32 }, (_, block) => `10.${block}.0.0/16`).join(',');
+    const badSubnet = subnet.replace('10.31.0.0/16', '10.31.0.1/16');
+    const params = { LocalSubnet: subnet, IkeConfig: '{"LocalId":"vpn.example.com"}' };
+    const spec = {
+      targets: Array.from({ length: MAX_TARGETS }, (_, index) => ({
+        ipsecServerId: `iss-shared${index}`,
+        regionId: 'cn-shanghai',
+        params:
+          index === 4_000
+            ? { ...params, IkeConfig: '{"LocalId":"bad_id"}' }
+            : index === 5 || index === 9_999
+              ? { ...params, LocalSubnet: badSubnet }
+              : params,
+      })),
+      planOnly: true,
+    };
+    const response = await call('submitter', { method: 'POST', url: '/v1/rollouts', payload: spec });
+    expect(response.statusCode).toBe(400);
+    const badBlock = 'entry 32: must be a network address, e.g. 10.31.0.0/16 (got 10.31.0.1/16)';
+    expect(response.json().errors).toEqual([
+      { field: 'targets.5.params.LocalSubnet', rule: badBlock },
+      {
+        field: 'targets.4000.params.IkeConfig.LocalId',
+        rule: 'must be an FQDN (e.g. vpn.example.com) or an IP address (got "bad_id")',
+      },
+      { field: 'targets.9999.params.LocalSubnet', rule: badBlock },
+    ]);
+    expect((await h.rollouts.list()).rollouts.map((rollout) => rollout.targetCount)).not.toContain(
+      MAX_TARGETS,
+    );
   });
 
   it('reject needs a reason; approve takes no body; bad list queries are 400', async () => {

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
 import { InvalidInputError } from '../../src/validation.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
 
@@ -119,6 +120,43 @@ describe('rollout plans', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('trusts a parsed spec but still checks the actor it is created for', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const h = harness;
+    const [server] = h.sim.servers;
+    const spec = rolloutSpecSchema.parse({
+      targets: [{ ipsecServerId: server!.ipsecServerId, regionId: server!.regionId }],
+      params: { IpsecServerName: 'trusted' },
+      planOnly: true,
+    });
+    const error = await h.rollouts.createParsed(spec, 'a'.repeat(129)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as InvalidInputError).issues).toEqual([{ field: 'actor', rule: expect.any(String) }]);
+    expect(await h.orchestrator.redis.zcard(`{${h.prefix}}:rollouts`)).toBe(0);
+
+    const created = await h.rollouts.createParsed(spec, 'alice');
+    expect(created).toMatchObject({ actor: 'alice', targetCount: 1, state: 'planning' });
+    expect((await h.rollouts.targets(created.id))[0]!.params).toEqual({ IpsecServerName: 'trusted' });
+  });
+
+  it('creates nothing when the staged targets are fewer than announced (their TTL ran out)', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const { orchestrator } = harness;
+    const { redis, keys, scripts } = orchestrator;
+    const staging = keys.rolloutTargetsStaging('rol-staged', 'n1');
+    await redis.hset(staging, '0', JSON.stringify({ ipsecServerId: 'iss-1', regionId: 'cn-shanghai' }));
+    const result = await scripts.run(
+      'rollout-create',
+      [keys.rollout('rol-staged'), keys.rollouts, keys.rolloutTargets('rol-staged'), keys.audit, staging],
+      ['rol-staged', Date.now(), JSON.stringify({ actor: 'alice' }), 2, '{}'],
+    );
+    expect(result).toEqual(['incomplete', 1]);
+    expect(await redis.exists(staging, keys.rollout('rol-staged'), keys.rolloutTargets('rol-staged'))).toBe(
+      0,
+    );
+    expect(await redis.zcard(keys.rollouts)).toBe(0);
   });
 
   it('dry-runs a named config whole, as the pipeline will send and apply it', async () => {

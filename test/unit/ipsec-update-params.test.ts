@@ -1,8 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { shown } from '../../src/ipsec/field-rules.js';
 import {
+  clientTokenSchema,
+  ipsecServerNameSchema,
   MUTABLE_FIELDS,
   mutableParamsSchema,
   pickMutable,
+  pskSchema,
   setsMutableField,
   updateIpsecServerChangeSchema,
   updateIpsecServerParamsSchema,
@@ -411,5 +416,86 @@ describe('mutable fields', () => {
   it('picks the mutable part of full params', () => {
     const full = updateIpsecServerParamsSchema.parse({ ...base, Psk: 'k', DryRun: true, ClientToken: 't' });
     expect(pickMutable(full)).toEqual({ Psk: 'k' });
+  });
+});
+
+/**
+ * The name, Psk and ClientToken rules test a whole text at once and walk it character by character
+ * only to word a refusal; these hold them to the messages of the plain walk they replaced, over
+ * texts of every kind of character (astral, lone surrogates, controls) and length.
+ */
+describe('text rules, against the character-by-character walk', () => {
+  const NAME_FIRST = /^[A-Za-z\p{Script=Han}]/u;
+  const NAME_CHAR = /^[A-Za-z0-9\p{Script=Han}_-]$/u;
+  function nameProblems(value: string): string[] {
+    const problems: string[] = [];
+    const chars = [...value];
+    if (chars.length < 2 || chars.length > 128)
+      problems.push(`must be 2 to 128 characters long (got ${chars.length})`);
+    if (chars.length > 0 && !NAME_FIRST.test(value)) {
+      problems.push(`must start with a letter or a Chinese character (got ${shown(value)})`);
+    }
+    const bad = chars.find((char) => !NAME_CHAR.test(char));
+    if (bad !== undefined) {
+      problems.push(
+        `may contain only letters, digits, Chinese characters, '-' and '_' (got ${JSON.stringify(bad)} in ${shown(value)})`,
+      );
+    }
+    return problems;
+  }
+  const firstBad = (value: string) => [...value].findIndex((char) => !/^[\x20-\x7e]$/.test(char));
+  function pskProblems(value: string): string[] {
+    const problems: string[] = [];
+    if (value.length < 1 || value.length > 100)
+      problems.push(`must be 1 to 100 characters long (got ${value.length})`);
+    const bad = firstBad(value);
+    if (bad >= 0) {
+      problems.push(`must contain only printable ASCII characters (space to ~); character ${bad + 1} is not`);
+    }
+    return problems;
+  }
+  function tokenProblems(value: string): string[] {
+    const problems: string[] = [];
+    if (value.length < 1 || value.length > 64)
+      problems.push(`must be 1 to 64 characters long (got ${value.length})`);
+    const bad = firstBad(value);
+    if (bad >= 0) {
+      problems.push(
+        `must contain only printable ASCII characters; character ${bad + 1} is not (${shown(value)})`,
+      );
+    }
+    return problems;
+  }
+  const messages = (result: { success: boolean; error?: { issues: { message: string }[] } }) =>
+    result.success ? [] : (result.error?.issues.map((issue) => issue.message) ?? []);
+
+  const piece = fc.oneof(
+    fc.constantFrom('a', 'Z', '0', '_', '-', ' ', '~', '中', '\u{20000}', '\u{1F600}', 'é', '\n', '\u007f'),
+    fc.constantFrom('\ud800', '\udc00', '\ud800\ud800'),
+    fc.string({ unit: 'binary', maxLength: 3 }),
+  );
+  const text = fc.oneof(
+    fc.array(piece, { maxLength: 12 }).map((pieces) => pieces.join('')),
+    fc.array(piece, { minLength: 60, maxLength: 140 }).map((pieces) => pieces.join('')),
+    fc.tuple(fc.integer({ min: 0, max: 140 }), piece).map(([length, tail]) => 'a'.repeat(length) + tail),
+  );
+
+  it('IpsecServerName', () => {
+    fc.assert(
+      fc.property(text, (value) => {
+        expect(messages(ipsecServerNameSchema.safeParse(value))).toEqual(nameProblems(value));
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('Psk and ClientToken', () => {
+    fc.assert(
+      fc.property(text, (value) => {
+        expect(messages(pskSchema.safeParse(value))).toEqual(pskProblems(value));
+        expect(messages(clientTokenSchema.safeParse(value))).toEqual(tokenProblems(value));
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });

@@ -18,6 +18,17 @@ describe('SecretBox', () => {
     expect(box.seal('my-psk', 'chg-1')).not.toBe(box.seal('my-psk', 'chg-1'));
   });
 
+  it('gives every seal an IV of its own, past the block of random bytes IVs are cut from', () => {
+    const box = SecretBox.fromKey(key);
+    const sealed = Array.from({ length: 1_000 }, (_, index) => box.seal('my-psk', `rol-1/${index}`));
+    const ivs = sealed.map((value) => value.split('.')[1]);
+    expect(new Set(ivs).size).toBe(sealed.length);
+    for (const iv of ivs) expect(Buffer.from(iv as string, 'base64url')).toHaveLength(12);
+    expect(sealed.map((value, index) => box.open(value, `rol-1/${index}`))).toEqual(
+      sealed.map(() => 'my-psk'),
+    );
+  });
+
   it('refuses a sealed value moved to another change, tampered with, or opened with another key', () => {
     const box = SecretBox.fromKey(key);
     const sealed = box.seal('my-psk', 'chg-1');

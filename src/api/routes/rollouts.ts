@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { compareStreamIds } from '../../audit/audit-log.js';
 import { IpsecFleetError } from '../../errors.js';
 import { boundedText } from '../../ipsec/field-rules.js';
-import type { PskFingerprint } from '../../ipsec/psk.js';
+import { type PskFingerprint, rememberingLabels } from '../../ipsec/psk.js';
 import { UnexpectedScriptResultError } from '../../orchestrator/errors.js';
 import type { OrchestratorKeys } from '../../orchestrator/keys.js';
 import { RolloutNotFoundError } from '../../rollouts/errors.js';
@@ -134,8 +134,9 @@ export const rolloutIdempotencySlot = (keys: OrchestratorKeys, actor: string, ke
  * against it (everything else in the body is stored beside it).
  */
 export function rolloutBodyHash(body: RolloutSpec, pskLabel: PskFingerprint): string {
+  const label = rememberingLabels(pskLabel);
   const labelled = <T extends { Psk?: string | undefined }>(params: T | undefined) =>
-    params?.Psk === undefined ? params : { ...params, Psk: pskLabel(params.Psk) };
+    params?.Psk === undefined ? params : { ...params, Psk: label(params.Psk) };
   return sha256(
     JSON.stringify({
       ...body,
@@ -212,7 +213,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
       const actor = principalOf(request).name;
       const key = request.headers['idempotency-key'];
       if (key === undefined) {
-        const rollout = await rollouts.create({ ...request.body, actor });
+        const rollout = await rollouts.createParsed(request.body, actor);
         reply.header('location', `/v1/rollouts/${rollout.id}`);
         return reply.code(201).send({ rollout });
       }
@@ -251,7 +252,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         id = held.id;
       }
       try {
-        const rollout = await rollouts.create({ ...request.body, actor }, { id });
+        const rollout = await rollouts.createParsed(request.body, actor, { id });
         reply.header('location', `/v1/rollouts/${rollout.id}`);
         return reply.code(201).send({ rollout });
       } catch (error) {

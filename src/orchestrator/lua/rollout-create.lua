@@ -1,33 +1,45 @@
 --[[
   Creates a rollout in state `planning` with its targets and its `created` audit event.
 
+  The targets are not arguments: a rollout of 10,000 targets is some 25 MB, one command that
+  would hold Redis (and outlast the producer's command timeout) while it is decoded. The caller
+  writes them beforehand into a staging hash of its own (field i = target i, with a TTL in case it
+  dies before this runs), which this renames into place, so that they still appear together with
+  the rollout or not at all.
+
   Input:
     KEYS[1] rollout hash        KEYS[2] rollouts index (zset)
     KEYS[3] rollout targets hash                 KEYS[4] audit stream
+    KEYS[5] the staged targets (a hash; absent when there are none)
     ARGV[1] rollout id          ARGV[2] now (ms)
     ARGV[3] rollout fields (JSON object of strings)
-    ARGV[4] targets (JSON array of JSON strings; target i is stored under field i-1)
+    ARGV[4] how many targets were staged
     ARGV[5] the `rollout_created` audit event (JSON)
   Output:
-    { 'created', rolloutId }    (also when this very call ran before and its answer was lost)
+    { 'created', rolloutId }    (also when this very call ran before and its answer was lost, or
+                                 another call created the same id: the staged copy is dropped)
+    { 'incomplete', staged }    fewer targets staged than announced (the staging hash expired):
+                                 nothing is created
 ]]
 local rcall = redis.call
 --- @include "emit"
 
-if rcall('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1]) == 0 then return { 'created', ARGV[1] } end
-
-local targets = cjson.decode(ARGV[4])
-local chunk = {}
-for i, target in ipairs(targets) do
-  chunk[#chunk + 1] = tostring(i - 1)
-  chunk[#chunk + 1] = target
-  -- unpack has a stack limit: write a few hundred fields per HSET.
-  if #chunk >= 1000 then
-    rcall('HSET', KEYS[3], unpack(chunk))
-    chunk = {}
-  end
+if rcall('ZSCORE', KEYS[2], ARGV[1]) then
+  rcall('DEL', KEYS[5])
+  return { 'created', ARGV[1] }
 end
-if #chunk > 0 then rcall('HSET', KEYS[3], unpack(chunk)) end
+
+local count = tonumber(ARGV[4])
+if count > 0 then
+  local staged = rcall('HLEN', KEYS[5])
+  if staged ~= count then
+    rcall('DEL', KEYS[5])
+    return { 'incomplete', staged }
+  end
+  rcall('RENAME', KEYS[5], KEYS[3])
+  rcall('PERSIST', KEYS[3])
+end
+rcall('ZADD', KEYS[2], ARGV[2], ARGV[1])
 
 local fields = appendEvents(KEYS[4], 5, { 'state', 'planning', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
 hsetFields(KEYS[1], ARGV[3], fields)

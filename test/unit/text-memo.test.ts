@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TextMemo } from '../../src/sim/memo.js';
+import { TextMemo } from '../../src/text-memo.js';
 
 describe('TextMemo', () => {
   it('keeps values by text, undefined ones included', () => {
