@@ -34,8 +34,11 @@ async function approved(h: RolloutHarness, input: Omit<RolloutInput, 'actor'>): 
   return created.id;
 }
 
-/** Two rollouts that pause after their first batch, each with one target left. */
-async function twoPaused(h: RolloutHarness): Promise<string[]> {
+/**
+ * Two rollouts held after their first batch (paused, or baking), each with one target left; waits
+ * until each is held.
+ */
+async function twoHeld(h: RolloutHarness, hold: { pause: 'first' } | { bakeMs: number }): Promise<string[]> {
   const ids = [];
   for (const pair of [
     [0, 1],
@@ -45,9 +48,14 @@ async function twoPaused(h: RolloutHarness): Promise<string[]> {
       targets: pair.map((n) => server(h, n)),
       params: { IpsecServerName: 'held' },
       strategy: { batches: [1] },
-      pause: 'first',
+      ...hold,
     });
-    await h.waitForRollout(id, ['paused'], WAIT_MS);
+    if ('pause' in hold) await h.waitForRollout(id, ['paused'], WAIT_MS);
+    else
+      await waitUntil(async () => ((await h.rollouts.get(id)).progress.succeeded === 1 ? true : undefined), {
+        timeoutMs: WAIT_MS,
+        describe: () => `rollout ${id} to bake after its first batch`,
+      });
     ids.push(id);
   }
   return ids;
@@ -60,21 +68,7 @@ describe('rollout worker slots', () => {
     // Bakes shorter than the park time are spent on the slot.
     harness = await startRolloutHarness({ sim: { servers: 5 }, concurrency: 2, parkMs: 600_000 });
     const h = harness;
-    for (const pair of [
-      [0, 1],
-      [2, 3],
-    ]) {
-      const id = await approved(h, {
-        targets: pair.map((n) => server(h, n)),
-        params: { IpsecServerName: 'held' },
-        strategy: { batches: [1] },
-        bakeMs: 300_000,
-      });
-      await waitUntil(async () => ((await h.rollouts.get(id)).progress.succeeded === 1 ? true : undefined), {
-        timeoutMs: WAIT_MS,
-        describe: () => `rollout ${id} to bake after its first batch`,
-      });
-    }
+    await twoHeld(h, { bakeMs: 300_000 });
 
     const third = await h.rollouts.create({
       targets: [server(h, 4)],
@@ -92,7 +86,7 @@ describe('rollout worker slots', () => {
     // Parked for longer than the test may take: only the resume can have woken the two.
     harness = await startRolloutHarness({ sim: { servers: 5 }, concurrency: 2, parkMs: 600_000 });
     const h = harness;
-    const paused = await twoPaused(h);
+    const paused = await twoHeld(h, { pause: 'first' });
 
     const third = await approved(h, { targets: [server(h, 4)], params: { IpsecServerName: 'ran' } });
     expect((await h.waitForRollout(third, ['completed', 'halted'], WAIT_MS)).state).toBe('completed');
