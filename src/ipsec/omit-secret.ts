@@ -10,12 +10,14 @@ const OMITTED = '[omitted]';
  */
 export function withSecretOmitted(error: AliyunApiError, secret: string): AliyunApiError {
   if (secret === '') return error;
+  // Longest first: an encoded form may hold the secret itself (`%25` in `%2525`), and cutting the
+  // shorter one first would leave the rest of the longer behind.
   const forms = [
     secret,
     percentEncode(secret),
     encodeURIComponent(secret),
     JSON.stringify(secret).slice(1, -1),
-  ];
+  ].sort((a, b) => b.length - a.length);
   const omit = (text: string | undefined) =>
     text === undefined ? undefined : forms.reduce((clean, form) => clean.split(form).join(OMITTED), text);
   const message = omit(error.message) as string;
