@@ -27,15 +27,16 @@ export interface ControllerOptions {
    * The longest a parked controller stays off its slot (60,000 ms unless told). A resume or cancel
    * wakes it at once; this bounds the wait should that wake be lost (its caller died between the
    * transition and the wake). A bake with more than this left is spent parked too, until it ends;
-   * a shorter one on the slot, as parking costs a read of the whole rollout when it wakes.
+   * a shorter one on the slot, as parking costs a read of the whole rollout when it wakes. So are
+   * changes in flight that all back off for longer than this (waitOrPark).
    */
   parkMs?: number;
 }
 
 /**
  * Nothing to do until `until` unless the rollout leaves `state` (paused, or `running` while it
- * bakes): the worker hands the job back to the queue till then, freeing its slot, and whoever
- * moves the rollout on wakes it (Rollouts.resume, cancel).
+ * bakes or its changes in flight back off): the worker hands the job back to the queue till then,
+ * freeing its slot, and whoever moves the rollout on wakes it (Rollouts.resume, cancel).
  */
 export interface Parked {
   until: number;
@@ -50,6 +51,17 @@ export interface Parked {
 export type ControllerResult = 'ended' | 'stopped' | Parked;
 
 const ACTIVE: readonly RolloutState[] = ['running', 'paused'];
+/** The lastCode acquire.lua gives a change it made wait on its account's open circuit. */
+const CIRCUIT_OPEN = 'CircuitOpen';
+
+/** A change in flight as the controller last read it: what waitOrPark decides from. */
+interface Followed {
+  state: string;
+  /** When its job runs again while it backs off (NaN if unset); stale for a circuit waiter. */
+  nextAt: number;
+  lastCode: string | null;
+  profile: string;
+}
 const SUBMIT_CHUNK = 100;
 /** The outcome of a target whose change the orchestrator refused to take (e.g. no secret key). */
 const REFUSED = 'refused';
@@ -201,6 +213,46 @@ export async function runRollout(
     await redis.hset(rolloutKey, 'rateStarts', JSON.stringify(starts));
   };
 
+  /**
+   * Called where the controller has nothing to submit and waits for its changes in flight (paused,
+   * a batch in flight, concurrency full, everything submitted, cancelled): parks it when every one
+   * of them backs off for longer than parkMs, and otherwise waits a poll (answering undefined). A
+   * financially locked account holds its changes for minutes to hours, each until its own next run
+   * (nextAt) or, for one waiting on the account's open circuit, until the circuit's probe runs
+   * again (`until`); polling them, fifty rollouts on a locked account would hold every controller
+   * slot for as long.
+   *
+   * Parked for parkMs, not until the earliest next run: a change may also end before it without
+   * waking the controller (a user cancels it; its circuit's probe is cancelled, or ends, and the
+   * waiters go at once), and parkMs bounds how late the rollout learns that, as it bounds a lost
+   * wake. Woken, the controller reads everything again, and parks again while the wait goes on;
+   * the last parkMs before a next run it spends polling on its slot, as it spends a short bake.
+   */
+  const waitOrPark = async (state: RolloutState, followed: Followed[]): Promise<Parked | undefined> => {
+    if (followed.length > 0 && followed.every((change) => change.state === 'backing_off')) {
+      // One read per account whose circuit a change waits on (a rollout spans few accounts).
+      const waitedOn = [
+        ...new Set(
+          followed.filter((change) => change.lastCode === CIRCUIT_OPEN).map((change) => change.profile),
+        ),
+      ];
+      const untils = await Promise.all(waitedOn.map((profile) => redis.hget(keys.circuit(profile), 'until')));
+      const circuitUntil = new Map(waitedOn.map((profile, i) => [profile, Number(untils[i] ?? Number.NaN)]));
+      const now = Date.now();
+      // A circuit waiter's nextAt is not its next run (acquire.lua leaves an earlier backoff's); a
+      // closed circuit (no `until`) means its waiters go now. NaN (unknown) never parks.
+      const waitsLong = followed.every((change) => {
+        const nextRun = change.lastCode === CIRCUIT_OPEN ? circuitUntil.get(change.profile) : change.nextAt;
+        return nextRun !== undefined && nextRun - now > parkMs;
+      });
+      if (waitsLong) return { until: now + parkMs, state };
+    }
+    await wait(options.pollMs);
+    return undefined;
+  };
+
+  // A cancelled rollout: whether the next read of its changes follows a cancel of the waiting ones.
+  let readAfterCancel = false;
   for (;;) {
     if (signal?.aborted) return 'stopped';
     const [stateValue, pausedBefore, bakedBefore, bakeUntil] = await redis.hmget(
@@ -216,27 +268,32 @@ export async function runRollout(
     // Follow the changes in flight.
     const inFlight = [...submitted].filter(([position]) => !outcomes.has(position));
     const byState: Record<string, number> = {};
+    const followed: Followed[] = [];
     if (inFlight.length > 0) {
       const pipeline = redis.pipeline();
-      for (const [, changeId] of inFlight) pipeline.hget(keys.change(changeId), 'state');
-      const states = (await pipeline.exec()) ?? [];
+      for (const [, changeId] of inFlight)
+        pipeline.hmget(keys.change(changeId), 'state', 'nextAt', 'lastCode', 'profile');
+      const records = (await pipeline.exec()) ?? [];
       for (let i = 0; i < inFlight.length; i++) {
         const [position] = inFlight[i] as [number, string];
-        const changeState = (states[i]?.[1] as string | null) ?? 'unknown';
-        if (isTerminalChange(changeState)) {
-          outcomes.set(position, changeState);
+        const [changeState = null, nextAt = null, lastCode = null, profile = null] =
+          (records[i]?.[1] as (string | null)[] | undefined) ?? [];
+        const current = changeState ?? 'unknown';
+        if (isTerminalChange(current)) {
+          outcomes.set(position, current);
           await redis.hset(
             keys.rolloutOutcomes(rolloutId),
             String((toRun[position] as RunnableTarget).index),
-            changeState,
+            current,
           );
-        }
-      }
-      for (let i = 0; i < inFlight.length; i++) {
-        const [position] = inFlight[i] as [number, string];
-        if (!outcomes.has(position)) {
-          const changeState = (states[i]?.[1] as string | null) ?? 'unknown';
-          byState[changeState] = (byState[changeState] ?? 0) + 1;
+        } else {
+          byState[current] = (byState[current] ?? 0) + 1;
+          followed.push({
+            state: current,
+            nextAt: nextAt ? Number(nextAt) : Number.NaN,
+            lastCode,
+            profile: profile || DEFAULT_PROFILE,
+          });
         }
       }
     }
@@ -263,10 +320,19 @@ export async function runRollout(
     await redis.hset(rolloutKey, progress);
 
     if (state === 'cancelled') {
-      // Ended by a user: cancel what still waits, and follow the rest until it finishes.
+      // Ended by a user: cancel what still waits, and follow the rest until it finishes. The
+      // states are read again after the cancel before they are waited on: what it left backing
+      // off could not be cancelled (an apply of it may have gone out: it is retried and verified)
+      // and may park like any change, but one it cancelled must not keep the job parked.
       if (running === 0) return 'ended';
-      await rollouts.cancelWaitingChanges(rolloutId, 'system');
-      await wait(options.pollMs);
+      if (!readAfterCancel) {
+        await rollouts.cancelWaitingChanges(rolloutId, 'system');
+        readAfterCancel = true;
+        continue;
+      }
+      readAfterCancel = false;
+      const parked = await waitOrPark(state, followed);
+      if (parked) return parked;
       continue;
     }
     if (!ACTIVE.includes(state)) return 'ended';
@@ -275,7 +341,8 @@ export async function runRollout(
     if (errors > maxErrors || firstUnsubmitted < 0) {
       // The error threshold is exceeded (no new change starts) or every change was submitted.
       if (running > 0) {
-        await wait(options.pollMs);
+        const parked = await waitOrPark(state, followed);
+        if (parked) return parked;
         continue;
       }
       const halted = errors > maxErrors;
@@ -311,7 +378,8 @@ export async function runRollout(
       // Changes in flight are followed to their end (progress, outcomes); then only a person can
       // move the rollout on.
       if (running === 0) return { until: Date.now() + parkMs, state };
-      await wait(options.pollMs);
+      const parked = await waitOrPark(state, followed);
+      if (parked) return parked;
       continue;
     }
 
@@ -321,7 +389,8 @@ export async function runRollout(
       const started = submitted.has(start);
       // A batch starts when the one before it has finished, baked, and (if asked) been resumed.
       if (!started && running > 0) {
-        await wait(options.pollMs);
+        const parked = await waitOrPark(state, followed);
+        if (parked) return parked;
         continue;
       }
       if (batch > 0 && !started) {
@@ -370,14 +439,18 @@ export async function runRollout(
 
     // Concurrency: keep the ramped number of changes in flight.
     const room = rampedConcurrency(limit, outcomes.size) - running;
-    if (room > 0) {
-      const positions = [];
-      for (let position = firstUnsubmitted; position < total && positions.length < room; position++) {
-        if (!submitted.has(position)) positions.push(position);
-      }
-      const { admitted } = await admit(positions);
-      await release((await submitAll(admitted)).length);
+    if (room <= 0) {
+      const parked = await waitOrPark(state, followed);
+      if (parked) return parked;
+      continue;
     }
+    const positions = [];
+    for (let position = firstUnsubmitted; position < total && positions.length < room; position++) {
+      if (!submitted.has(position)) positions.push(position);
+    }
+    // Submitted now, or held back by the rate window (which frees within rateWindowMs): a poll.
+    const { admitted } = await admit(positions);
+    await release((await submitAll(admitted)).length);
     await wait(options.pollMs);
   }
 }

@@ -4,7 +4,8 @@ import type { RedisConnection } from '../orchestrator/scripts.js';
 
 /**
  * The controllers: one `run` job per rollout for the rollout's whole life, active while it has
- * something to do and delayed while it is parked (paused, or a long bake: see controller.ts).
+ * something to do and delayed while it is parked (paused, a long bake, or changes in flight that
+ * all back off for long: see controller.ts).
  */
 export const ROLLOUT_QUEUE = 'rollouts';
 /**

@@ -21,7 +21,8 @@ export interface RolloutWorkerSettings
   extends Omit<ChangeWorkerSettings, 'concurrency' | 'repairIntervalMs'> {
   /**
    * Rollout controllers at once (each one a rollout with something to do; it mostly sleeps). A
-   * paused one, or one in a long bake, parks and holds no slot (see controller.ts).
+   * paused one, one in a long bake, or one whose changes in flight all back off for long (a
+   * financially locked account) parks and holds no slot (see controller.ts).
    */
   concurrency?: number;
   /** Plans and approval-window expiries at once, on their own slots (4 unless told). */

@@ -3,12 +3,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RolloutInput } from '../../src/rollouts/rollout.js';
 import { ROLLOUT_QUEUE } from '../../src/rollouts/rollout-queue.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+import { keyA, keyB } from '../support/sim-harness.js';
 import { waitUntil } from '../support/worker-process.js';
 
 /**
  * A controller holds its worker slot only while it has something to do: one whose rollout is
- * paused (nothing in flight), or baking longer than its park time, hands its job back to the
- * queue until a resume or cancel wakes it, so the slots go to rollouts that run. Plans and
+ * paused (nothing in flight), or baking longer than its park time, or whose changes in flight all
+ * back off for longer than that (a financially locked account), hands its job back to the queue
+ * until a resume or cancel wakes it, or its park time runs out, so the slots go to rollouts that
+ * run. Plans and
  * approval windows have slots of their own, or a worker whose slots are all held (changes in
  * flight, short bakes) would never plan a new rollout.
  */
@@ -131,5 +134,97 @@ describe('rollout worker slots', () => {
       await queue.close();
     }
     expect((await h.rollouts.get(baking)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
+  });
+
+  // Covers its waits in a row (hang guards): four plans, three locked rollouts each taking the
+  // slot in turn, a run, and three runs once the lock is lifted.
+  it('runs a rollout on another account while the only slot’s rollouts wait behind a financial lock', {
+    timeout: 12 * WAIT_MS,
+  }, async () => {
+    // The lock backs a change off for up to 20 s (far more than the 2 s park time); the give-up
+    // deadline is out of reach.
+    harness = await startRolloutHarness({
+      sim: { servers: 14, accessKeys: [keyA, keyB] },
+      profiles: { bravo: keyB },
+      policy: { accountLocked: { baseMs: 20_000, maxMs: 20_000, giveUpAfterMs: 3_600_000 } },
+      concurrency: 1,
+      parkMs: 2_000,
+    });
+    const h = harness;
+    const on = (key: typeof keyA) => h.sim.servers.filter((s) => s.ownerAccessKeyId === key.accessKeyId);
+    const [a0, a1, a2, a3, a4, a5] = on(keyA).map((s) => ({
+      ipsecServerId: s.ipsecServerId,
+      regionId: s.regionId,
+    }));
+    const b0 = on(keyB)[0]!;
+    const create = async (input: Omit<RolloutInput, 'actor'>) => {
+      const { id } = await h.rollouts.create({ actor: 'alice', ...input });
+      return id;
+    };
+    // Each waits for the lock in another branch of the controller: its concurrency full, its
+    // first batch in flight, paused by a person with its first batch in flight.
+    const full = await create({
+      targets: [a0!, a1!],
+      params: { IpsecServerName: 'locked-full' },
+      strategy: { concurrency: 1 },
+    });
+    const batch = await create({
+      targets: [a2!, a3!],
+      params: { IpsecServerName: 'locked-batch' },
+      strategy: { batches: [1] },
+    });
+    const paused = await create({
+      targets: [a4!, a5!],
+      params: { IpsecServerName: 'locked-paused' },
+      strategy: { batches: [1] },
+    });
+    const other = await create({
+      targets: [{ ipsecServerId: b0.ipsecServerId, regionId: b0.regionId, profile: 'bravo' }],
+      params: { IpsecServerName: 'other-account' },
+    });
+    // Planned before the lock, which a plan counts as blocking.
+    for (const id of [full, batch, paused, other]) await h.waitForRollout(id, ['awaiting_approval'], WAIT_MS);
+    h.sim.setFaults({ financialLocked: [`account:${keyA.accessKeyId}`] });
+
+    /** Approves, and waits until the rollout's first change backs off with `code`. */
+    const approveUntilBackingOff = async (id: string, code: string) => {
+      await h.rollouts.approve(id, 'bob');
+      return waitUntil(
+        async () => {
+          const [changeId] = (await h.rollouts.changeIds(id)).values();
+          if (!changeId) return undefined;
+          const change = await h.orchestrator.changes.get(changeId);
+          return change.state === 'backing_off' && change.lastCode === code ? changeId : undefined;
+        },
+        {
+          timeoutMs: WAIT_MS,
+          describe: async () =>
+            `rollout ${id} (${(await h.rollouts.get(id)).state}) to back off with ${code}`,
+        },
+      );
+    };
+    // The first meets the lock: its change is the account circuit's probe. Each next one has the
+    // slot only once the one before has parked; their changes wait on the circuit.
+    const stuck = [await approveUntilBackingOff(full, 'VpnGateway.FinancialLocked')];
+    stuck.push(await approveUntilBackingOff(batch, 'CircuitOpen'));
+    stuck.push(await approveUntilBackingOff(paused, 'CircuitOpen'));
+    await h.rollouts.pause(paused, 'bob');
+
+    await h.rollouts.approve(other, 'bob');
+    expect((await h.waitForRollout(other, ['completed', 'halted'], WAIT_MS)).state).toBe('completed');
+    // Still held by the lock (the probe may be caught in one of its runs, which meets it again).
+    for (const changeId of stuck)
+      expect(['backing_off', 'running']).toContain((await h.orchestrator.changes.get(changeId)).state);
+    expect((await h.rollouts.get(full)).state).toBe('running');
+    expect((await h.rollouts.get(batch)).state).toBe('running');
+
+    // Lifted: the probe's next run (within 20 s) succeeds and the circuit's waiters go at once.
+    // Nothing wakes the parked controllers: each learns it at its next wake, within 2 s.
+    h.sim.setFaults({ financialLocked: [] });
+    await h.rollouts.resume(paused, 'bob');
+    for (const id of [full, batch, paused]) {
+      const done = await h.waitForRollout(id, ['completed', 'halted'], 2 * WAIT_MS);
+      expect(done).toMatchObject({ state: 'completed', progress: { total: 2, succeeded: 2 } });
+    }
   });
 });
