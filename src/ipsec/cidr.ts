@@ -98,8 +98,8 @@ const cidrListChecks = new TextMemo<CidrListCheck>(1_024, 2_048);
  * A comma-separated list of IPv4 network blocks without duplicates (LocalSubnet). The output is
  * the normalized list (entries trimmed, joined by `,`).
  */
-export const ipv4NetworkCidrListSchema = stringField()
-  .superRefine((value, ctx) => {
-    for (const problem of cidrListChecks.remember(value, checkCidrList).problems) ctx.addIssue(problem);
-  })
-  .transform((value) => cidrListChecks.remember(value, checkCidrList).normalized);
+export const ipv4NetworkCidrListSchema = stringField().transform((value, ctx) => {
+  const { problems, normalized } = cidrListChecks.remember(value, checkCidrList);
+  for (const problem of problems) ctx.addIssue(problem);
+  return normalized;
+});
