@@ -30,6 +30,7 @@ import type { OrchestratorKeys } from './keys.js';
 import { type ApprovalPolicy, needsApproval } from './policy.js';
 import type { RedisConnection, Scripts } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
+import { wakeJob } from './wake-job.js';
 
 export const DEFAULT_PROFILE = 'default';
 const EXPIRED_DETAILS = { reason: 'approval window closed' };
@@ -531,11 +532,8 @@ export class Changes {
 
   /** Moves a delayed change job to the front of the queue (a circuit closed, a waiter may go). */
   async wake(changeId: string): Promise<void> {
-    const job = await this.deps.queue.queue.getJob(changeId);
-    try {
-      await job?.promote();
-    } catch {
-      // Not delayed any more: it is already runnable or running.
-    }
+    // Best effort, after the transition that frees it is stored: a waiter left asleep by an
+    // unanswered call still runs at its own deadline.
+    await wakeJob(this.deps.queue.queue, changeId).catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
-import { ErrorCode, Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import { keepConnectionErrorsQuiet } from '../orchestrator/redis.js';
 import type { RedisConnection } from '../orchestrator/scripts.js';
+import { wakeJob } from '../orchestrator/wake-job.js';
 
 /**
  * The controllers: one `run` job per rollout for the rollout's whole life, active while it has
@@ -65,16 +66,7 @@ export class RolloutQueue {
    * answers false when the rollout has no `run` job at all.
    */
   async wake(rolloutId: string): Promise<boolean> {
-    const job = await this.controllers.getJob(jobId('run', rolloutId));
-    if (!job) return false;
-    try {
-      await job.promote();
-    } catch (error) {
-      // Not delayed any more (taken up meanwhile), or just ended: nothing left to wake.
-      const code = (error as { code?: unknown }).code;
-      if (code !== ErrorCode.JobNotInState && code !== ErrorCode.JobNotExist) throw error;
-    }
-    return true;
+    return wakeJob(this.controllers, jobId('run', rolloutId));
   }
 
   async close(): Promise<void> {
