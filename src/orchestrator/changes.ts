@@ -30,7 +30,7 @@ import type { OrchestratorKeys } from './keys.js';
 import { type ApprovalPolicy, needsApproval } from './policy.js';
 import type { RedisConnection, Scripts } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
-import { wakeJob } from './wake-job.js';
+import { delayUntilWoken, wakeJob } from './wake-job.js';
 
 export const DEFAULT_PROFILE = 'default';
 const EXPIRED_DETAILS = { reason: 'approval window closed' };
@@ -524,10 +524,8 @@ export class Changes {
     profile: string,
     until: number,
   ): Promise<void> {
-    const changeId = job.data.changeId;
-    await job.moveToDelayed(until, token);
-    if (!(await this.deps.redis.sismember(this.deps.keys.circuitWaiters(profile), changeId)))
-      await this.wake(changeId);
+    const listed = () => this.deps.redis.sismember(this.deps.keys.circuitWaiters(profile), job.data.changeId);
+    await delayUntilWoken(job, token, until, async () => (await listed()) === 1);
   }
 
   /** Moves a delayed change job to the front of the queue (a circuit closed, a waiter may go). */

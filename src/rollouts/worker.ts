@@ -5,6 +5,7 @@ import { type ChangeWorkerSettings, Orchestrator } from '../orchestrator/orchest
 import { outageLog } from '../orchestrator/outage-log.js';
 import { rateLimiterFor } from '../orchestrator/rate-limiter.js';
 import { asRefusal, connectRedis, reachRedis } from '../orchestrator/redis.js';
+import { delayUntilWoken } from '../orchestrator/wake-job.js';
 import { runEvery } from '../periodic.js';
 import { startOrClose } from '../start-or-close.js';
 import { runRollout } from './controller.js';
@@ -116,12 +117,14 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
           await job.moveToDelayed(Date.now(), token);
           throw new DelayedError();
         }
-        // Parked: off its slot, without spending an attempt, until woken or `until`.
-        await job.moveToDelayed(result.until, token);
-        // A resume or cancel acknowledged since the controller read the state found the job still
-        // active and could not wake it; one acknowledged from now on finds it delayed and does.
-        const state = await redis.hget(orchestrator.keys.rollout(rolloutId), 'state');
-        if (state !== result.state) await rollouts.deps.queue.wake(rolloutId);
+        // Parked: off its slot, without spending an attempt, until `until` or a resume or cancel
+        // wakes it (one acknowledged since the controller read the state is caught on parking).
+        await delayUntilWoken(
+          job,
+          token,
+          result.until,
+          async () => (await redis.hget(orchestrator.keys.rollout(rolloutId), 'state')) === result.state,
+        );
         throw new DelayedError();
       }
     }
