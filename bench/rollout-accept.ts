@@ -28,6 +28,7 @@ import { startPrivateRedis } from '../src/redis/private-server.js';
 import { MAX_TARGETS } from '../src/rollouts/rollout.js';
 import { Rollouts } from '../src/rollouts/rollouts.js';
 import { collectedHeap } from './support/heap.js';
+import { largestParams, largestSpec } from './support/largest-rollout.js';
 import { commandStats, resetStats, totalCalls, totalUsec } from './support/redis-stats.js';
 
 function numberFromEnv(name: string, fallback: number): number {
@@ -60,65 +61,15 @@ if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
   (globalThis as { gc?: unknown }).gc = runInNewContext('gc');
 }
 
-/** A Han character outside the BMP: one character of a name, four bytes of UTF-8. */
-const HAN = '\u{20000}';
-/** An FQDN of the largest length, 253 characters. */
-const fqdn = (char: string) => [63, 63, 63, 61].map((length) => char.repeat(length)).join('.');
-
-/** Params with every field at its longest (as test/api/refused-requests.test.ts builds them). */
-function largestParams(variant: number) {
-  return {
-    // Variant 0 at the longest; the others distinct texts (each block too) of nearly that length.
-    LocalSubnet: Array.from(
-      { length: 32 },
-      (_, block) => `${100 + block}.${255 - ((variant >> 8) & 255)}.${255 - (variant & 255)}.255/32`,
-    ).join(','),
-    ClientIpPool: '255.255.255.255/32',
-    IpsecServerName: HAN.repeat(128),
-    EffectImmediately: 'false',
-    IkeConfig: JSON.stringify({
-      IkeVersion: 'ikev2',
-      IkeMode: 'aggressive',
-      IkeEncAlg: 'aes256',
-      IkeAuthAlg: 'sha512',
-      IkePfs: 'group14',
-      IkeLifetime: 86_400 - (variant % 1_000),
-      LocalId: fqdn('a'),
-      RemoteId: fqdn('b'),
-    }),
-    IpsecConfig: JSON.stringify({
-      IpsecEncAlg: 'aes256',
-      IpsecAuthAlg: 'sha512',
-      IpsecPfs: 'disabled',
-      IpsecLifetime: 86_400,
-    }),
-    PskEnabled: 'true',
-    // Each `"` is two bytes of JSON.
-    Psk: '"'.repeat(100),
-  };
-}
-
 /** The largest spec; `run` makes the ids differ from run to run (a rollout is a new one each time). */
 function largestBody(run: number): string {
   const params = Array.from({ length: DISTINCT_PARAMS }, (_, variant) => largestParams(variant));
-  return JSON.stringify({
-    targets: Array.from({ length: TARGETS }, (_, index) => ({
-      ipsecServerId: `iss-r${run}-${String(index).padStart(120, '0')}`,
-      regionId: `cn-${'a'.repeat(61)}`,
-      params: params[index % DISTINCT_PARAMS],
-      profile: 'p'.repeat(64),
-    })),
-    params: largestParams(0),
-    strategy: { batches: Array.from({ length: 1_000 }, () => Number.MAX_SAFE_INTEGER) },
-    maxErrors: '100%',
-    pause: 'every',
-    bakeMs: 86_400_000,
-    maxChangesPerMinute: MAX_TARGETS,
-    approvals: { required: 10, expiresMs: 30 * 86_400_000 },
-    planOnly: true,
-    // Control characters are six bytes of JSON each.
-    note: '\u0001'.repeat(1024),
-  });
+  return JSON.stringify(
+    largestSpec(TARGETS, {
+      serverId: (index) => `iss-r${run}-${String(index).padStart(120, '0')}`,
+      paramsOf: (index) => params[index % DISTINCT_PARAMS] as ReturnType<typeof largestParams>,
+    }),
+  );
 }
 
 interface RunResult {

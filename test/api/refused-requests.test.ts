@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { largestSpec } from '../../bench/support/largest-rollout.js';
 import { DEFAULT_BODY_LIMIT } from '../../src/api/app.js';
 import { ROLLOUT_BODY_LIMIT } from '../../src/api/routes/rollouts.js';
 import { MAX_TARGETS } from '../../src/rollouts/rollout.js';
@@ -18,59 +19,6 @@ afterAll(() => api?.close());
 
 function createRollout(payload: string | object, headers: Record<string, string | string[]> = {}) {
   return api.call('submitter', { method: 'POST', url: '/v1/rollouts', headers, payload });
-}
-
-/** A Han character outside the BMP: one character of a name, four bytes of UTF-8. */
-const HAN = '\u{20000}';
-/** An FQDN of the largest length, 253 characters. */
-const fqdn = (char: string) => [63, 63, 63, 61].map((length) => char.repeat(length)).join('.');
-
-/** Params with every field at its longest JSON: what ROLLOUT_BODY_LIMIT is computed from. */
-const LARGEST_PARAMS = {
-  LocalSubnet: Array.from({ length: 32 }, (_, block) => `${100 + block}.255.255.255/32`).join(','),
-  ClientIpPool: '255.255.255.255/32',
-  IpsecServerName: HAN.repeat(128),
-  EffectImmediately: 'false',
-  IkeConfig: JSON.stringify({
-    IkeVersion: 'ikev2',
-    IkeMode: 'aggressive',
-    IkeEncAlg: 'aes256',
-    IkeAuthAlg: 'sha512',
-    IkePfs: 'group14',
-    IkeLifetime: 86_400,
-    LocalId: fqdn('a'),
-    RemoteId: fqdn('b'),
-  }),
-  IpsecConfig: JSON.stringify({
-    IpsecEncAlg: 'aes256',
-    IpsecAuthAlg: 'sha512',
-    IpsecPfs: 'disabled',
-    IpsecLifetime: 86_400,
-  }),
-  PskEnabled: 'true',
-  // Each `"` is two bytes of JSON.
-  Psk: '"'.repeat(100),
-};
-
-function largestSpec(targets: number) {
-  return {
-    targets: Array.from({ length: targets }, (_, index) => ({
-      ipsecServerId: `iss-${String(index).padStart(124, '0')}`,
-      regionId: `cn-${'a'.repeat(61)}`,
-      params: LARGEST_PARAMS,
-      profile: 'p'.repeat(64),
-    })),
-    params: LARGEST_PARAMS,
-    strategy: { batches: Array.from({ length: 1_000 }, () => Number.MAX_SAFE_INTEGER) },
-    maxErrors: '100%',
-    pause: 'every',
-    bakeMs: 86_400_000,
-    maxChangesPerMinute: MAX_TARGETS,
-    approvals: { required: 10, expiresMs: 30 * 86_400_000 },
-    planOnly: true,
-    // Control characters are six bytes of JSON each.
-    note: '\u0001'.repeat(1024),
-  };
 }
 
 describe('POST /v1/rollouts', () => {
