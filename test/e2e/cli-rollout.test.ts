@@ -115,6 +115,20 @@ describe('ipsec-fleet rollout', () => {
     });
   }, 90_000);
 
+  it('a YAML warning names the place, never the text', async () => {
+    // The yaml library prints its warnings itself, quoting the line: here the one with the Psk (a
+    // tag such as !secret is what other tools' YAML files use for secrets).
+    const path = file(
+      'tagged.yaml',
+      `targets:\n${targetsYaml(1)}\nparams:\n  Psk: !secret RolloutYamlSecret4\nplanOnly: true\n`,
+    );
+    const result = await cli(['rollout', 'plan', '-f', path, '--json']);
+    expect(result.code).toBe(0);
+    expect(result.stdout + result.stderr).not.toContain('RolloutYamlSecret4');
+    expect(result.stderr).toMatch(/warning: -f .*tagged\.yaml: TAG_RESOLVE_FAILED at line 4, column 8/);
+    expect(JSON.parse(result.stdout).rollout.state).toBe('planned');
+  }, 30_000);
+
   it('a bad file exits 2 naming the field, and nothing is sent', async () => {
     const before = (await h.rollouts.list({ limit: 500 })).rollouts.length;
     const path = file(
