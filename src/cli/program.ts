@@ -1,5 +1,6 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { packageVersion } from '../package-info.js';
+import { CliCommand } from './command.js';
 import { registerApiCommand } from './commands/api.js';
 import { registerApproveCommands } from './commands/approve.js';
 import { registerAuditCommand } from './commands/audit.js';
@@ -18,7 +19,7 @@ import { EXIT_CODES_HELP } from './exit-codes.js';
 import { refuseRepeatedOptions } from './flags.js';
 
 export function buildProgram(): Command {
-  const program = new Command()
+  const program = new CliCommand()
     .name('ipsec-fleet')
     .description('Change the configuration of many Alibaba Cloud IPsec servers safely.')
     .version(packageVersion)
