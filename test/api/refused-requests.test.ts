@@ -181,6 +181,37 @@ describe('rules in words, never in zod wording', () => {
     ['/v1/rollouts', { targets: [t], pause: 'sometimes' }, 'pause', 'must be one of none, first, every'],
     ['/v1/rollouts', { targets: [t], planOnly: 'yes' }, 'planOnly', 'must be true or false'],
     ['/v1/rollouts', { targets: [t], bakeMs: 1.5 }, 'bakeMs', 'must be a whole number'],
+    // A bad concurrency is told its rule, not that `concurrency` is unknown (to { batches }).
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 1.5 } },
+      'strategy.concurrency',
+      'must be a whole number or a percentage such as 25%',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 0 } },
+      'strategy.concurrency',
+      'must be at least 1',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: '0%' } },
+      'strategy.concurrency',
+      'percentage must be from 1% to 100%',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { batches: [1], concurrency: 2 } },
+      'strategy',
+      'must be { batches: [...] } or { concurrency: N | "N%" }, not both',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], maxErrors: 1.5 },
+      'maxErrors',
+      'must be a whole number or a percentage such as 25%',
+    ],
     ['/v1/rollouts', { targets: [t], note: 5 }, 'note', 'must be a string'],
     ['/v1/rollouts', { targets: [{ ...t, regionId: '' }] }, 'targets.0.regionId', 'must not be empty'],
     ['/v1/rollouts/rol-x/reject', [], 'body', 'must be an object'],
