@@ -175,14 +175,37 @@ interface CrossFieldInput {
   targets?: readonly { ipsecServerId: string; params?: MutableParams | undefined }[] | undefined;
   selector?: RolloutSelector | undefined;
   params?: MutableParams | undefined;
+  strategy: Strategy;
+  pause: 'none' | 'first' | 'every';
+  bakeMs: number;
 }
 
 /**
  * The rules between fields (exactly one of targets and selector, params required somewhere, no
- * target twice), shared by rolloutInputSchema and rolloutSpecSchema so that both stay one set of
- * rules, each schema checking its input once.
+ * target twice, pause and bake with batches only), shared by rolloutInputSchema and
+ * rolloutSpecSchema so that both stay one set of rules, each schema checking its input once.
  */
 export function checkCrossFieldRules(input: CrossFieldInput, ctx: z.RefinementCtx): void {
+  // The controller pauses and bakes between batches: under concurrency either setting would be
+  // accepted and then do nothing, while its author counts on it.
+  if ('concurrency' in input.strategy) {
+    if (input.pause !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pause'],
+        message:
+          'applies to the batches strategy only (a concurrency strategy has no batches to pause after)',
+      });
+    }
+    if (input.bakeMs > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bakeMs'],
+        message:
+          'applies to the batches strategy only (a concurrency strategy has no batches to wait between)',
+      });
+    }
+  }
   if ((input.targets === undefined) === (input.selector === undefined)) {
     ctx.addIssue({
       code: 'custom',

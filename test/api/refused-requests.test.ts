@@ -212,6 +212,19 @@ describe('rules in words, never in zod wording', () => {
       'maxErrors',
       'must be a whole number or a percentage such as 25%',
     ],
+    // The controller pauses and bakes between batches only: under concurrency both did nothing.
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 2 }, pause: 'first' },
+      'pause',
+      'applies to the batches strategy only (a concurrency strategy has no batches to pause after)',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 2 }, bakeMs: 60_000 },
+      'bakeMs',
+      'applies to the batches strategy only (a concurrency strategy has no batches to wait between)',
+    ],
     ['/v1/rollouts', { targets: [t], note: 5 }, 'note', 'must be a string'],
     ['/v1/rollouts', { targets: [{ ...t, regionId: '' }] }, 'targets.0.regionId', 'must not be empty'],
     ['/v1/rollouts/rol-x/reject', [], 'body', 'must be an object'],
