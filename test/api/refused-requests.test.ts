@@ -244,4 +244,41 @@ describe('rules in words, never in zod wording', () => {
     expect(response.json().errors).toEqual([{ field, rule }]);
     expect(await api.keys()).toEqual(before);
   });
+
+  // Valid JSON all of it: what is refused is the key, which is named, and not the syntax.
+  it.each([
+    [
+      '/v1/changes',
+      '{"ipsecServerId":"iss-words","regionId":"cn-shanghai","params":{"__proto__":{"LocalSubnet":"10.0.0.0/24"}}}',
+      'params.__proto__',
+    ],
+    ['/v1/changes', '{"__proto__":{},"ipsecServerId":"iss-words"}', '__proto__'],
+    [
+      '/v1/rollouts',
+      '{"targets":[{"ipsecServerId":"iss-words","regionId":"cn-shanghai","constructor":{"prototype":{}}}]}',
+      'targets.0.constructor.prototype',
+    ],
+  ])('POST %s with %s: %s is refused as a key', async (url, payload, field) => {
+    const before = await api.keys();
+    const response = await api.call('admin', {
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { field, rule: 'is not accepted as a key (it names a property of every object)' },
+    ]);
+    expect(await api.keys()).toEqual(before);
+  });
+
+  it('finds a refused key nested deeper than the call stack goes, and answers 400', async () => {
+    const depth = 200_000;
+    const payload = `{"targets":${'['.repeat(depth)}{"__proto__":1}${']'.repeat(depth)}}`;
+    const response = await createRollout(payload, { 'content-type': 'application/json' });
+    expect(response.statusCode).toBe(400);
+    const [issue] = response.json().errors as Array<{ field: string; rule: string }>;
+    expect(issue?.field).toBe(`targets.${'0.'.repeat(depth)}__proto__`);
+  });
 });
