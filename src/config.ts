@@ -90,9 +90,13 @@ export const envSchema = z.object({
   IPSEC_FLEET_CONFIG: z.string().min(1).optional(),
 });
 
+/**
+ * 32 bytes as hex, or as base64 (either alphabet, the padding optional). By shape, not by decoding:
+ * Buffer.from(_, 'base64') skips characters outside the alphabet, so `AAAA…A!` or a key with a
+ * stray character counted as 32 bytes.
+ */
 function isAes256Key(value: string): boolean {
-  const bytes = /^[0-9a-fA-F]{64}$/.test(value) ? 32 : Buffer.from(value, 'base64').length;
-  return bytes === 32;
+  return /^[0-9a-fA-F]{64}$/.test(value) || /^[A-Za-z0-9+/_-]{43}=?$/.test(value);
 }
 
 function checkPolicy(value: string, ctx: z.RefinementCtx): void {

@@ -4,6 +4,7 @@ import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-
 import type { Logger } from '../log.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
 import type { Rollouts } from '../rollouts/rollouts.js';
+import { InvalidInputError } from '../validation.js';
 import { AuditTail } from './audit-tail.js';
 import { BEARER_SECURITY, createAuthorizer } from './auth/authorize.js';
 import type { TokenStore } from './auth/tokens.js';
@@ -16,7 +17,12 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { rolloutsRoutes } from './routes/rollouts.js';
 import { serversRoutes } from './routes/servers.js';
-import { apiValidatorCompiler, exposeRepeatedHeaders } from './validation.js';
+import {
+  apiValidatorCompiler,
+  exposeRepeatedHeaders,
+  FORBIDDEN_KEY_RULE,
+  forbiddenKeyPath,
+} from './validation.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -66,8 +72,14 @@ export function buildApp(options: BuildAppOptions): ApiApp {
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, undefined);
-    else parseJson(request, body as string, done);
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, (error, value) => {
+      // The parser answers a key that could reach Object.prototype as it answers broken JSON:
+      // a client that sent valid JSON is told which key was refused instead.
+      const field = error ? forbiddenKeyOf(body as string) : undefined;
+      if (field === undefined) done(error, value);
+      else done(new InvalidInputError('request', [{ field, rule: FORBIDDEN_KEY_RULE }]), undefined);
+    });
   });
 
   registerOpenApi(app);
@@ -97,4 +109,13 @@ export function buildApp(options: BuildAppOptions): ApiApp {
     await tail.close();
   });
   return app;
+}
+
+/** The refused key of a body that is valid JSON but for it; undefined when the JSON is broken. */
+function forbiddenKeyOf(body: string): string | undefined {
+  try {
+    return forbiddenKeyPath(JSON.parse(body));
+  } catch {
+    return undefined;
+  }
 }

@@ -141,3 +141,44 @@ export async function exposeRepeatedHeaders(request: FastifyRequest): Promise<vo
     if (list.length > 1) request.headers[name] = list;
   }
 }
+
+export const FORBIDDEN_KEY_RULE = 'is not accepted as a key (it names a property of every object)';
+
+interface Visit {
+  value: unknown;
+  key: string;
+  parent: Visit | undefined;
+}
+
+function pathOf(visit: Visit): string {
+  const keys: string[] = [];
+  for (let at: Visit | undefined = visit; at?.parent !== undefined; at = at.parent) keys.push(at.key);
+  return keys.reverse().join('.');
+}
+
+/**
+ * Where a parsed JSON value holds a key the body parser refuses (`__proto__`, or `prototype`
+ * under `constructor`), e.g. `params.__proto__`; undefined when it holds none. JSON.parse keeps
+ * `__proto__` as an own key, so the walk finds it where the client wrote it. A loop with links to
+ * parents, neither recursion nor a path per value: JSON.parse takes nesting far deeper than the
+ * call stack would, and a body of 32 MiB could be that deep.
+ */
+export function forbiddenKeyPath(value: unknown): string | undefined {
+  const pending: Visit[] = [{ value, key: '', parent: undefined }];
+  for (let visit = pending.pop(); visit !== undefined; visit = pending.pop()) {
+    if (typeof visit.value !== 'object' || visit.value === null) continue;
+    for (const [key, inner] of Object.entries(visit.value)) {
+      const child: Visit = { value: inner, key, parent: visit };
+      if (key === '__proto__') return pathOf(child);
+      if (
+        key === 'constructor' &&
+        typeof inner === 'object' &&
+        inner !== null &&
+        Object.hasOwn(inner, 'prototype')
+      )
+        return `${pathOf(child)}.prototype`;
+      pending.push(child);
+    }
+  }
+  return undefined;
+}

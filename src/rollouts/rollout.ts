@@ -50,33 +50,55 @@ const percent = (min: number) =>
       { error: `percentage must be from ${min}% to 100%` },
     );
 
+/**
+ * Said when a value is of neither form (`1.5`, `true`): each form's own complaint alone would be
+ * half the rule ("must be a whole number", "must be a string").
+ */
+const COUNT_OR_PERCENT_RULE = { error: 'must be a whole number or a percentage such as 25%' };
+
 /** A count of targets (at least 1) or a share of the would-change targets (`N%`, 1–100). */
-export const countOrPercentSchema = z.union([
-  z.number().int('must be a whole number').min(1, 'must be at least 1'),
-  percent(1),
-]);
+export const countOrPercentSchema = z.union(
+  [z.number().int('must be a whole number').min(1, 'must be at least 1'), percent(1)],
+  COUNT_OR_PERCENT_RULE,
+);
 export type CountOrPercent = z.infer<typeof countOrPercentSchema>;
 
 /** An error threshold: a count (0 or more) or a share (`N%`, 0–100). */
-export const thresholdSchema = z.union([
-  z.number().int('must be a whole number').min(0, 'must not be negative'),
-  percent(0),
-]);
-
-export const strategySchema = z.union(
-  [
-    z.strictObject({
-      /** Batch sizes in order; the last one repeats until every target is covered. */
-      batches: z.array(countOrPercentSchema).min(1).max(1_000).default(['100%']),
-    }),
-    z.strictObject({
-      /** In flight at most this many, ramping up 1, 2, 4, ... as changes finish. */
-      concurrency: countOrPercentSchema,
-    }),
-  ],
-  { error: 'must be { batches: [...] } or { concurrency: N | "N%" }' },
+export const thresholdSchema = z.union(
+  [z.number().int('must be a whole number').min(0, 'must not be negative'), percent(0)],
+  COUNT_OR_PERCENT_RULE,
 );
-export type Strategy = z.infer<typeof strategySchema>;
+
+export type Strategy = { batches: CountOrPercent[] } | { concurrency: CountOrPercent };
+
+const STRATEGY_RULE = 'must be { batches: [...] } or { concurrency: N | "N%" }';
+
+/**
+ * `{ batches }` or `{ concurrency }`, told apart by the key given. Not a union of the two: zod
+ * answers a failed union with the branch that failed least, so a bad concurrency came back as
+ * "concurrency: unknown field" (from the batches branch), or as the union's summary without the
+ * rule that was broken.
+ */
+export const strategySchema = z
+  .strictObject(
+    {
+      /** Batch sizes in order; the last one repeats until every target is covered. */
+      batches: z.array(countOrPercentSchema).min(1).max(1_000).optional(),
+      /** In flight at most this many, ramping up 1, 2, 4, ... as changes finish. */
+      concurrency: countOrPercentSchema.optional(),
+    },
+    { error: STRATEGY_RULE },
+  )
+  .refine((strategy) => strategy.batches === undefined || strategy.concurrency === undefined, {
+    error: `${STRATEGY_RULE}, not both`,
+  })
+  .transform(
+    (strategy): Strategy =>
+      strategy.concurrency === undefined
+        ? { batches: strategy.batches ?? ['100%'] }
+        : { concurrency: strategy.concurrency },
+  )
+  .describe('batches (default ["100%"]) or concurrency, not both');
 
 const serverIdSchema = z
   .string()
@@ -153,14 +175,37 @@ interface CrossFieldInput {
   targets?: readonly { ipsecServerId: string; params?: MutableParams | undefined }[] | undefined;
   selector?: RolloutSelector | undefined;
   params?: MutableParams | undefined;
+  strategy: Strategy;
+  pause: 'none' | 'first' | 'every';
+  bakeMs: number;
 }
 
 /**
  * The rules between fields (exactly one of targets and selector, params required somewhere, no
- * target twice), shared by rolloutInputSchema and rolloutSpecSchema so that both stay one set of
- * rules, each schema checking its input once.
+ * target twice, pause and bake with batches only), shared by rolloutInputSchema and
+ * rolloutSpecSchema so that both stay one set of rules, each schema checking its input once.
  */
 export function checkCrossFieldRules(input: CrossFieldInput, ctx: z.RefinementCtx): void {
+  // The controller pauses and bakes between batches: under concurrency either setting would be
+  // accepted and then do nothing, while its author counts on it.
+  if ('concurrency' in input.strategy) {
+    if (input.pause !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pause'],
+        message:
+          'applies to the batches strategy only (a concurrency strategy has no batches to pause after)',
+      });
+    }
+    if (input.bakeMs > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bakeMs'],
+        message:
+          'applies to the batches strategy only (a concurrency strategy has no batches to wait between)',
+      });
+    }
+  }
   if ((input.targets === undefined) === (input.selector === undefined)) {
     ctx.addIssue({
       code: 'custom',

@@ -652,8 +652,9 @@ export class Rollouts {
       targets,
       strategy,
       maxErrors,
-      pause,
-      bakeMs,
+      // A concurrency rollout stored before pause and bakeMs were refused with it may carry them;
+      // they never did anything there, and would now fail its rollback.
+      ...('batches' in strategy ? { pause, bakeMs } : {}),
       ...(maxChangesPerMinute ? { maxChangesPerMinute } : {}),
       approvals,
       actor,

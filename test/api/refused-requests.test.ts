@@ -181,6 +181,50 @@ describe('rules in words, never in zod wording', () => {
     ['/v1/rollouts', { targets: [t], pause: 'sometimes' }, 'pause', 'must be one of none, first, every'],
     ['/v1/rollouts', { targets: [t], planOnly: 'yes' }, 'planOnly', 'must be true or false'],
     ['/v1/rollouts', { targets: [t], bakeMs: 1.5 }, 'bakeMs', 'must be a whole number'],
+    // A bad concurrency is told its rule, not that `concurrency` is unknown (to { batches }).
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 1.5 } },
+      'strategy.concurrency',
+      'must be a whole number or a percentage such as 25%',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 0 } },
+      'strategy.concurrency',
+      'must be at least 1',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: '0%' } },
+      'strategy.concurrency',
+      'percentage must be from 1% to 100%',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { batches: [1], concurrency: 2 } },
+      'strategy',
+      'must be { batches: [...] } or { concurrency: N | "N%" }, not both',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], maxErrors: 1.5 },
+      'maxErrors',
+      'must be a whole number or a percentage such as 25%',
+    ],
+    // The controller pauses and bakes between batches only: under concurrency both did nothing.
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 2 }, pause: 'first' },
+      'pause',
+      'applies to the batches strategy only (a concurrency strategy has no batches to pause after)',
+    ],
+    [
+      '/v1/rollouts',
+      { targets: [t], strategy: { concurrency: 2 }, bakeMs: 60_000 },
+      'bakeMs',
+      'applies to the batches strategy only (a concurrency strategy has no batches to wait between)',
+    ],
     ['/v1/rollouts', { targets: [t], note: 5 }, 'note', 'must be a string'],
     ['/v1/rollouts', { targets: [{ ...t, regionId: '' }] }, 'targets.0.regionId', 'must not be empty'],
     ['/v1/rollouts/rol-x/reject', [], 'body', 'must be an object'],
@@ -199,5 +243,42 @@ describe('rules in words, never in zod wording', () => {
     expect(response.statusCode).toBe(400);
     expect(response.json().errors).toEqual([{ field, rule }]);
     expect(await api.keys()).toEqual(before);
+  });
+
+  // Valid JSON all of it: what is refused is the key, which is named, and not the syntax.
+  it.each([
+    [
+      '/v1/changes',
+      '{"ipsecServerId":"iss-words","regionId":"cn-shanghai","params":{"__proto__":{"LocalSubnet":"10.0.0.0/24"}}}',
+      'params.__proto__',
+    ],
+    ['/v1/changes', '{"__proto__":{},"ipsecServerId":"iss-words"}', '__proto__'],
+    [
+      '/v1/rollouts',
+      '{"targets":[{"ipsecServerId":"iss-words","regionId":"cn-shanghai","constructor":{"prototype":{}}}]}',
+      'targets.0.constructor.prototype',
+    ],
+  ])('POST %s with %s: %s is refused as a key', async (url, payload, field) => {
+    const before = await api.keys();
+    const response = await api.call('admin', {
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { field, rule: 'is not accepted as a key (it names a property of every object)' },
+    ]);
+    expect(await api.keys()).toEqual(before);
+  });
+
+  it('finds a refused key nested deeper than the call stack goes, and answers 400', async () => {
+    const depth = 200_000;
+    const payload = `{"targets":${'['.repeat(depth)}{"__proto__":1}${']'.repeat(depth)}}`;
+    const response = await createRollout(payload, { 'content-type': 'application/json' });
+    expect(response.statusCode).toBe(400);
+    const [issue] = response.json().errors as Array<{ field: string; rule: string }>;
+    expect(issue?.field).toBe(`targets.${'0.'.repeat(depth)}__proto__`);
   });
 });

@@ -138,6 +138,25 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(await changesOf(target.ipsecServerId)).toHaveLength(0);
   });
 
+  it('names a --set of an Object.prototype name (constructor, __proto__) as an unknown field', async () => {
+    const target = server(0);
+    const base = ['submit', '--server', target.ipsecServerId, '--region', target.regionId];
+    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
+    const results = await Promise.all(
+      names.map((name) => asSubmitter([...base, '--set', `${name}=x`, '--json'])),
+    );
+    names.forEach((name, index) => {
+      const result = results[index] as CliResult;
+      expect(result.code, name).toBe(2);
+      expect(result.stdout, name).toBe('');
+      const problem = JSON.parse(result.stderr) as { errors: Array<{ field: string; rule?: string }> };
+      expect(problem.errors, name).toEqual([
+        { field: name, rule: expect.stringMatching(/^unknown field; --set takes LocalSubnet, /) },
+      ]);
+    });
+    expect(await changesOf(target.ipsecServerId)).toHaveLength(0);
+  });
+
   it('refuses a single-value flag given twice with exit 2, and enqueues nothing', async () => {
     const [first, second] = [server(0), server(3)];
     const submit = await asSubmitter([

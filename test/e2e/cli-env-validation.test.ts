@@ -275,6 +275,21 @@ describe('bad files and addresses exit 2 with the flag or variable named', {
     expect(invalid.stderr).toMatch(/profiles\.prod\.accessKeySecret: /);
   });
 
+  it('IPSEC_FLEET_SECRET_KEY with characters outside base64, which decoding would skip', async () => {
+    const valid = Buffer.alloc(32, 7).toString('base64');
+    for (const key of [`${'A'.repeat(43)}!`, `${valid.slice(0, 20)}*${valid.slice(20)}`]) {
+      const result = await runCliWithin(['worker'], {
+        ...credentials,
+        REDIS_URL: deadRedisUrl,
+        IPSEC_FLEET_SECRET_KEY: key,
+      });
+      expectNoRedisRetries(result);
+      expect(result.code, key).toBe(2);
+      expect(result.stderr).toMatch(/IPSEC_FLEET_SECRET_KEY: must be 32 bytes/);
+      expect(result.stderr).not.toContain(key);
+    }
+  });
+
   it('token create --file in a directory that does not exist', async () => {
     const file = join(dir, 'no-such-dir', 't.json');
     const result = await runCli(['token', 'create', '--name', 'x', '--roles', 'viewer', '--file', file]);

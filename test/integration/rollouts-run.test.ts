@@ -390,6 +390,29 @@ describe('rolling back', () => {
     }
   });
 
+  it('rolls back a concurrency rollout stored with a pause and a bake from before they were refused', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const id = await approved(h, {
+      targets: targets(h),
+      params: { IpsecServerName: 'stored-earlier' },
+      strategy: { concurrency: 1 },
+    });
+    await h.waitForRollout(id, ['completed']);
+    // What an earlier version stored: it took both with concurrency, and ignored them.
+    const key = h.orchestrator.keys.rollout(id);
+    const settings = JSON.parse((await h.orchestrator.redis.hget(key, 'settings')) as string);
+    await h.orchestrator.redis.hset(
+      key,
+      'settings',
+      JSON.stringify({ ...settings, pause: 'every', bakeMs: 60_000 }),
+    );
+
+    const { rollout: rollback, created } = await h.rollouts.rollback(id, 'carol');
+    expect(created).toBe(true);
+    expect(rollback.settings).toMatchObject({ strategy: { concurrency: 1 }, pause: 'none', bakeMs: 0 });
+  });
+
   it('is refused while changes of a cancelled rollout still run, then covers what they applied', async () => {
     // Every apply takes 1 s, from the start: set once the first batch is done, the fault could come
     // after the second change's apply on a loaded machine, and the test would wait for a step gone by.

@@ -73,8 +73,11 @@ export function parseSets(sets: readonly string[]): { values: Record<string, str
       issues.push({ field: '--set', rule: `expected Name=Value, got ${JSON.stringify(name)}` });
       continue;
     }
-    if (name in OWN_FLAG) {
-      issues.push({ field: name, rule: OWN_FLAG[name] as string });
+    // Own keys only: `in` also finds Object.prototype's (`constructor`, `__proto__`), whose
+    // "rule" would be a function or an object rather than words.
+    const ownFlag = Object.hasOwn(OWN_FLAG, name) ? OWN_FLAG[name] : undefined;
+    if (ownFlag !== undefined) {
+      issues.push({ field: name, rule: ownFlag });
       continue;
     }
     if (!(SET_FIELDS as readonly string[]).includes(name)) {
