@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANGE_QUEUE, type ChangeJobData } from '../../src/orchestrator/change-queue.js';
 import { RUN_FIELDS } from '../../src/orchestrator/change-record.js';
-import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { FAST_POLICY, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { waitUntil } from '../support/worker-process.js';
 
 /**
  * What a change does when something goes wrong around it rather than in the cloud: a worker that
@@ -349,5 +352,91 @@ describe('a command Redis refuses in the middle of a run', () => {
     await redis.del(bucket);
     expect(await harness.waitFor(change.id, ['succeeded', 'rejected', 'failed'], 20_000)).toBe('succeeded');
     expect(harness.sim.server(change.ipsecServerId)!.history).toHaveLength(1);
+  });
+});
+
+/**
+ * A TCP hop in front of Redis that passes everything on, except that the first bytes a client
+ * sends containing `needle`, and all that client sends after them, wait for release(): a command
+ * slow to arrive, while the rest of the system goes on.
+ */
+async function startCommandHold(redisUrl: string, needle: string) {
+  const target = new URL(redisUrl);
+  const sockets = new Set<Socket>();
+  const held: Array<() => void> = [];
+  let armed = true;
+  let released = false;
+  const server = createNetServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    let holding = false;
+    client.on('data', (chunk: Buffer) => {
+      if (armed && chunk.toString('latin1').includes(needle)) {
+        armed = false;
+        holding = !released;
+      }
+      if (holding && !released) held.push(() => upstream.write(chunk));
+      else upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    holding: () => held.length > 0,
+    release() {
+      released = true;
+      for (const send of held.splice(0)) send();
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+describe('a cancel racing a run', () => {
+  it('names the run the change was in when it was cancelled, not the one its caller read before', async () => {
+    harness = await startHarness({
+      workers: 0,
+      sim: { servers: 1, faults: { configuringMs: 0, busyRate: 1 } },
+      policy: { busy: { baseMs: 60_000, maxMs: 60_000, giveUpAfterMs: 600_000 } },
+    });
+    const h = harness;
+    const worker = await h.startWorker();
+    await worker.worker.pause();
+    const change = await submit(h, 0, subnet(50));
+    // The cancel reads the change while it is queued; its transition reaches Redis only after a
+    // worker has run the change and backed off.
+    const hold = await startCommandHold(h.redisUrl, '"type":"cancelled"');
+    const producer = Orchestrator.connect({ redisUrl: hold.url, prefix: h.prefix, policy: FAST_POLICY });
+    try {
+      const cancelled = producer.changes.cancel(change.id, 'bob');
+      await waitUntil(() => (hold.holding() ? true : undefined), { describe: () => 'the cancel to be held' });
+      worker.worker.resume();
+      await h.waitFor(change.id, ['backing_off']);
+      hold.release();
+      expect((await cancelled).state).toBe('cancelled');
+
+      const events = await h.orchestrator.audit.forChange(change.id);
+      expect(events.map((event) => [event.type, event.attempt])).toEqual([
+        ['submitted', 0],
+        ['running', 1],
+        ['backoff', 1],
+        ['cancelled', 1],
+      ]);
+      expect(await h.orchestrator.audit.query({ ipsecServerId: change.ipsecServerId })).toEqual(events);
+    } finally {
+      await producer.close();
+      await hold.close();
+    }
   });
 });
