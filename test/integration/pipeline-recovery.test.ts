@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { CHANGE_QUEUE, type ChangeJobData } from '../../src/orchestrator/change-
 import { RUN_FIELDS } from '../../src/orchestrator/change-record.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { FAST_POLICY, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { startCommandHold, startRedisCutter } from '../support/redis-hop.js';
 import { waitUntil } from '../support/worker-process.js';
 
 /**
@@ -355,54 +355,6 @@ describe('a command Redis refuses in the middle of a run', () => {
   });
 });
 
-/**
- * A TCP hop in front of Redis that passes everything on, except that the first bytes a client
- * sends containing `needle`, and all that client sends after them, wait for release(): a command
- * slow to arrive, while the rest of the system goes on.
- */
-async function startCommandHold(redisUrl: string, needle: string) {
-  const target = new URL(redisUrl);
-  const sockets = new Set<Socket>();
-  const held: Array<() => void> = [];
-  let armed = true;
-  let released = false;
-  const server = createNetServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      socket.on('error', () => undefined);
-    }
-    let holding = false;
-    client.on('data', (chunk: Buffer) => {
-      if (armed && chunk.toString('latin1').includes(needle)) {
-        armed = false;
-        holding = !released;
-      }
-      if (holding && !released) held.push(() => upstream.write(chunk));
-      else upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
-    client.once('close', () => upstream.destroy());
-    upstream.once('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    holding: () => held.length > 0,
-    release() {
-      released = true;
-      for (const send of held.splice(0)) send();
-    },
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
-}
-
 describe('a cancel racing a run', () => {
   it('names the run the change was in when it was cancelled, not the one its caller read before', async () => {
     harness = await startHarness({
@@ -437,6 +389,47 @@ describe('a cancel racing a run', () => {
     } finally {
       await producer.close();
       await hold.close();
+    }
+  });
+});
+
+describe('a cancel whose answer is lost with its connection', () => {
+  it('is the same cancel when ioredis sends it again, not a conflict, and its job is discarded', async () => {
+    harness = await startHarness({ workers: 0 });
+    const h = harness;
+    const change = await submit(h, 0, subnet(60));
+    const cutter = await startRedisCutter(new URL(h.redisUrl), '"type":"cancelled"');
+    const producer = Orchestrator.connect({ redisUrl: cutter.url, prefix: h.prefix, policy: FAST_POLICY });
+    producer.redis.on('error', () => undefined);
+    try {
+      await expect(producer.changes.cancel(change.id, 'bob')).resolves.toMatchObject({ state: 'cancelled' });
+      expect(cutter.cuts()).toBe(1);
+      expect(await eventTypes(h, change.id)).toEqual(['submitted', 'cancelled']);
+      expect(await h.orchestrator.queue.queue.getJob(change.id)).toBeUndefined();
+    } finally {
+      await producer.close();
+      await cutter.close();
+    }
+  });
+
+  it('is the same rejection of a change awaiting approval, and its expiry job is discarded', async () => {
+    harness = await startHarness({ workers: 0, policy: { approval: { when: ['always'] } } });
+    const h = harness;
+    const change = await submit(h, 0, subnet(61));
+    expect(change.state).toBe('awaiting_approval');
+    const cutter = await startRedisCutter(new URL(h.redisUrl), '"type":"rejected"');
+    const producer = Orchestrator.connect({ redisUrl: cutter.url, prefix: h.prefix, policy: FAST_POLICY });
+    producer.redis.on('error', () => undefined);
+    try {
+      await expect(producer.changes.reject(change.id, 'carol', 'not this week')).resolves.toMatchObject({
+        state: 'rejected',
+      });
+      expect(cutter.cuts()).toBe(1);
+      expect(await eventTypes(h, change.id)).toEqual(['submitted', 'rejected']);
+      expect(await h.orchestrator.queue.queue.getJob(`${change.id}-expire`)).toBeUndefined();
+    } finally {
+      await producer.close();
+      await cutter.close();
     }
   });
 });
