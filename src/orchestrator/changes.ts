@@ -281,14 +281,19 @@ export class Changes {
 
   async cancel(id: string, actor: string): Promise<ChangeView> {
     const change = await this.get(id);
+    const now = this.now();
     const result = await this.finish(change, {
       state: 'cancelled',
       allowedFrom: CANCELLABLE_STATES,
-      events: [encodeEvent(auditContext(change, actor), 'cancelled', {}, this.now())],
+      events: [encodeEvent(auditContext(change, actor), 'cancelled', {}, now)],
       // A cancelled probe must close its circuit, or the account's other changes wait for hours.
       mayBeProbe: true,
     });
-    if (result[0] === 'wrong_state') {
+    // Cancelled by this very call, its answer lost with the connection (ioredis sent it again):
+    // the same cancel, not a conflict, and its job is still to be discarded.
+    const again =
+      result[0] === 'wrong_state' && result[1] === 'cancelled' && (await this.endedBy(id, actor, now));
+    if (result[0] === 'wrong_state' && !again) {
       const why =
         result[2] === 'may_have_applied'
           ? 'after an apply that may have taken effect: it will be retried with the same ClientToken and verified'
@@ -298,6 +303,17 @@ export class Changes {
     await this.deps.queue.discard(id);
     if (change.state === 'awaiting_approval') await this.deps.queue.discardExpiry(id);
     return this.get(id);
+  }
+
+  /** Whether the change's last event is the terminal one `actor` wrote at `ts`. */
+  private async endedBy(id: string, actor: string, ts: number): Promise<boolean> {
+    const last = (await this.getWithTimeline(id)).timeline.at(-1);
+    return (
+      last !== undefined &&
+      TERMINAL_STATES.has(last.type as ChangeState) &&
+      last.actor === actor &&
+      last.ts === ts
+    );
   }
 
   /**
@@ -361,15 +377,17 @@ export class Changes {
     const change = await this.get(id);
     if (change.state === 'awaiting_approval' && change.actor === actor)
       throw new ApproverIsSubmitterError(id);
+    const now = this.now();
     const result = await this.finish(change, {
       state: 'rejected',
       allowedFrom: ['awaiting_approval'],
       fields: { reason: why },
-      events: [
-        encodeEvent(auditContext(change, actor), 'rejected', { details: { reason: why } }, this.now()),
-      ],
+      events: [encodeEvent(auditContext(change, actor), 'rejected', { details: { reason: why } }, now)],
     });
-    if (result[0] === 'wrong_state') throw new ChangeStateError(id, String(result[1]), 'reject');
+    // Rejected by this very call, its answer lost with the connection: as with a cancel.
+    const again =
+      result[0] === 'wrong_state' && result[1] === 'rejected' && (await this.endedBy(id, actor, now));
+    if (result[0] === 'wrong_state' && !again) throw new ChangeStateError(id, String(result[1]), 'reject');
     await this.deps.queue.discardExpiry(id);
     return this.get(id);
   }

@@ -8,6 +8,7 @@ import { sendDryRun, sendUpdateIpsecServer } from '../ipsec/api.js';
 import { classifyError, type ErrorClass } from '../ipsec/classify-error.js';
 import { completeConfigs } from '../ipsec/complete-configs.js';
 import { isSatisfiedBy } from '../ipsec/diff.js';
+import { DryRunNotHonouredError } from '../ipsec/errors.js';
 import { type IpsecServer, redactServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import type { Logger } from '../log.js';
@@ -66,6 +67,8 @@ interface RunningChange {
    * ClientToken, the cloud answers with the first apply's RequestId, and that is recorded.
    */
   pending: string[];
+  /** The server as this run read it before its dry run (JSON, redacted); absent on a retry. */
+  before?: string;
 }
 
 /**
@@ -165,6 +168,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       const { caller, reader } = deps.cloud(change.profile, regionId);
       const read = () => call(() => reader.read(regionId, ipsecServerId));
       const before = record.before ? undefined : redactServer(await read(), deps.secrets.fingerprint);
+      if (before) change.before = JSON.stringify(before);
       // The configs are made whole once, with the first dry run, and recorded with it: every retry
       // of the apply sends exactly what the first one sent, with its ClientToken (invariant 4).
       // Only an apply the cloud refused outright lets the next run start afresh (handleFailure).
@@ -179,7 +183,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       // From here on an apply with this change's ClientToken may reach the cloud: recorded first,
       // so that a run that dies while it is out still counts (a cancel must not end it then).
       const recorded: Record<string, string> = { mayHaveApplied: '1' };
-      if (before) recorded.before = JSON.stringify(before);
+      if (change.before) recorded.before = change.before;
       const notes: Record<string, string[]> = {};
       if (filled.length > 0) {
         recorded.sentConfigs = JSON.stringify({
@@ -297,7 +301,10 @@ export function createChangeProcessor(deps: PipelineDeps) {
   async function handleFailure(change: RunningChange, phase: Phase, error: unknown): Promise<void> {
     const errorClass = error instanceof VerifyMismatchError ? 'permanent' : classifyError(error);
     const code = errorCode(error);
-    const cloudRequestId = error instanceof AliyunApiError ? error.requestId : undefined;
+    const cloudRequestId =
+      error instanceof AliyunApiError || error instanceof DryRunNotHonouredError
+        ? error.requestId
+        : undefined;
     const details = { phase, class: errorClass, message: messageOf(error) };
 
     // An apply of an earlier run (its answer lost, or its worker gone) may have taken effect.
@@ -306,8 +313,17 @@ export function createChangeProcessor(deps: PipelineDeps) {
     if (!counters) {
       // Permanent (or a dry run reported where an apply was expected): nothing to retry.
       // `rejected` says nothing was applied, which only a change whose apply never went out shows.
-      const state = (phase === 'read' || phase === 'dry-run') && !appliedBefore ? 'rejected' : 'failed';
-      await end(change, state, { lastCode: code }, { code, cloudRequestId, details });
+      // A dry run the cloud answered as done was an apply (without the ClientToken): the change
+      // keeps what a rollback reads to put the server back, as after an apply whose answer was lost.
+      const dryRunApplied = error instanceof DryRunNotHonouredError;
+      const state =
+        (phase === 'read' || phase === 'dry-run') && !appliedBefore && !dryRunApplied ? 'rejected' : 'failed';
+      const fields: Record<string, string> = { lastCode: code };
+      if (dryRunApplied) {
+        fields.mayHaveApplied = '1';
+        if (change.before) fields.before = change.before;
+      }
+      await end(change, state, fields, { code, cloudRequestId, details });
       return;
     }
 

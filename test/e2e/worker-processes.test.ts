@@ -4,7 +4,6 @@
  * and 8). Polling here is the tests' own; the system under test is never reached into.
  */
 import type { IncomingMessage } from 'node:http';
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { compareStreamIds } from '../../src/audit/audit-log.js';
@@ -17,6 +16,7 @@ import { type SimulatorHandle, type SimulatorOptionsInput, startSimulator } from
 import { PROCESS_START_TIMEOUT_MS } from '../support/cli.js';
 import { startHoldProxy } from '../support/hold-proxy.js';
 import { deleteKeys, FAST_POLICY, uniquePrefix } from '../support/orchestrator-harness.js';
+import { startRedisCutter } from '../support/redis-hop.js';
 import {
   killWorkerProcesses,
   startWorkerProcess,
@@ -599,65 +599,4 @@ describe('a Redis answer lost with its connection', { timeout: PROCESS_TEST_TIME
 /** A real apply (UpdateIpsecServer without DryRun), as the V3 client sends it. */
 function isApply(req: IncomingMessage): boolean {
   return req.headers['x-acs-action'] === 'UpdateIpsecServer' && !/[?&]DryRun=true(&|$)/.test(req.url ?? '');
-}
-
-interface RedisCutter {
-  url: string;
-  /** Connections cut so far. */
-  cuts(): number;
-  close(): Promise<void>;
-}
-
-/**
- * A TCP hop in front of Redis. The first time a client sends bytes containing `needle`, they are
- * passed on, and 100 ms later (Redis has run the command) that client's connection is cut
- * without passing back what Redis answered meanwhile: a reply lost with the connection.
- */
-async function startRedisCutter(target: URL, needle: string): Promise<RedisCutter> {
-  let armed = true;
-  let cuts = 0;
-  const sockets = new Set<Socket>();
-  const server = createNetServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    let cut = false;
-    let tail = '';
-    client.on('data', (chunk: Buffer) => {
-      upstream.write(chunk);
-      const text = tail + chunk.toString('latin1');
-      tail = text.slice(-needle.length);
-      if (armed && text.includes(needle)) {
-        armed = false;
-        cut = true;
-        setTimeout(() => {
-          cuts++;
-          client.destroy();
-          upstream.destroy();
-        }, 100);
-      }
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (!cut) client.write(chunk);
-    });
-    client.once('close', () => upstream.destroy());
-    upstream.once('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    cuts: () => cuts,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
 }

@@ -4,7 +4,10 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANGE_QUEUE, type ChangeJobData } from '../../src/orchestrator/change-queue.js';
 import { RUN_FIELDS } from '../../src/orchestrator/change-record.js';
-import { type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { FAST_POLICY, type Harness, startHarness, submitTo } from '../support/orchestrator-harness.js';
+import { startCommandHold, startRedisCutter } from '../support/redis-hop.js';
+import { waitUntil } from '../support/worker-process.js';
 
 /**
  * What a change does when something goes wrong around it rather than in the cloud: a worker that
@@ -349,5 +352,84 @@ describe('a command Redis refuses in the middle of a run', () => {
     await redis.del(bucket);
     expect(await harness.waitFor(change.id, ['succeeded', 'rejected', 'failed'], 20_000)).toBe('succeeded');
     expect(harness.sim.server(change.ipsecServerId)!.history).toHaveLength(1);
+  });
+});
+
+describe('a cancel racing a run', () => {
+  it('names the run the change was in when it was cancelled, not the one its caller read before', async () => {
+    harness = await startHarness({
+      workers: 0,
+      sim: { servers: 1, faults: { configuringMs: 0, busyRate: 1 } },
+      policy: { busy: { baseMs: 60_000, maxMs: 60_000, giveUpAfterMs: 600_000 } },
+    });
+    const h = harness;
+    const worker = await h.startWorker();
+    await worker.worker.pause();
+    const change = await submit(h, 0, subnet(50));
+    // The cancel reads the change while it is queued; its transition reaches Redis only after a
+    // worker has run the change and backed off.
+    const hold = await startCommandHold(h.redisUrl, '"type":"cancelled"');
+    const producer = Orchestrator.connect({ redisUrl: hold.url, prefix: h.prefix, policy: FAST_POLICY });
+    try {
+      const cancelled = producer.changes.cancel(change.id, 'bob');
+      await waitUntil(() => (hold.holding() ? true : undefined), { describe: () => 'the cancel to be held' });
+      worker.worker.resume();
+      await h.waitFor(change.id, ['backing_off']);
+      hold.release();
+      expect((await cancelled).state).toBe('cancelled');
+
+      const events = await h.orchestrator.audit.forChange(change.id);
+      expect(events.map((event) => [event.type, event.attempt])).toEqual([
+        ['submitted', 0],
+        ['running', 1],
+        ['backoff', 1],
+        ['cancelled', 1],
+      ]);
+      expect(await h.orchestrator.audit.query({ ipsecServerId: change.ipsecServerId })).toEqual(events);
+    } finally {
+      await producer.close();
+      await hold.close();
+    }
+  });
+});
+
+describe('a cancel whose answer is lost with its connection', () => {
+  it('is the same cancel when ioredis sends it again, not a conflict, and its job is discarded', async () => {
+    harness = await startHarness({ workers: 0 });
+    const h = harness;
+    const change = await submit(h, 0, subnet(60));
+    const cutter = await startRedisCutter(new URL(h.redisUrl), '"type":"cancelled"');
+    const producer = Orchestrator.connect({ redisUrl: cutter.url, prefix: h.prefix, policy: FAST_POLICY });
+    producer.redis.on('error', () => undefined);
+    try {
+      await expect(producer.changes.cancel(change.id, 'bob')).resolves.toMatchObject({ state: 'cancelled' });
+      expect(cutter.cuts()).toBe(1);
+      expect(await eventTypes(h, change.id)).toEqual(['submitted', 'cancelled']);
+      expect(await h.orchestrator.queue.queue.getJob(change.id)).toBeUndefined();
+    } finally {
+      await producer.close();
+      await cutter.close();
+    }
+  });
+
+  it('is the same rejection of a change awaiting approval, and its expiry job is discarded', async () => {
+    harness = await startHarness({ workers: 0, policy: { approval: { when: ['always'] } } });
+    const h = harness;
+    const change = await submit(h, 0, subnet(61));
+    expect(change.state).toBe('awaiting_approval');
+    const cutter = await startRedisCutter(new URL(h.redisUrl), '"type":"rejected"');
+    const producer = Orchestrator.connect({ redisUrl: cutter.url, prefix: h.prefix, policy: FAST_POLICY });
+    producer.redis.on('error', () => undefined);
+    try {
+      await expect(producer.changes.reject(change.id, 'carol', 'not this week')).resolves.toMatchObject({
+        state: 'rejected',
+      });
+      expect(cutter.cuts()).toBe(1);
+      expect(await eventTypes(h, change.id)).toEqual(['submitted', 'rejected']);
+      expect(await h.orchestrator.queue.queue.getJob(`${change.id}-expire`)).toBeUndefined();
+    } finally {
+      await producer.close();
+      await cutter.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import type { IkeConfig } from '../../src/ipsec/ike-config.js';
 import type { ChangeView } from '../../src/orchestrator/change.js';
 import { IdempotencyConflictError, SecretKeyMissingError } from '../../src/orchestrator/errors.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
+import { restoreParams } from '../../src/rollouts/rollouts.js';
 import { simPskLabel } from '../../src/sim/psk-label.js';
 import { forwardTo, startHttpServer } from '../support/http-server.js';
 import {
@@ -18,6 +19,7 @@ import {
   startHarness,
   submitTo,
 } from '../support/orchestrator-harness.js';
+import { sendV3 } from '../support/sim-harness.js';
 import { waitUntil } from '../support/worker-process.js';
 
 let harness: Harness | undefined;
@@ -135,6 +137,45 @@ describe('the change pipeline', () => {
     expect(harness.sim.server(target.ipsecServerId)!.history).toEqual([]);
     expect(harness.sim.stats().applies).toBe(0);
     expect(await eventTypes(harness, change.id)).toEqual(['submitted', 'running', 'rejected']);
+  });
+
+  it('ends a change failed, with its before snapshot, when the cloud carried out its dry run: a rollback can put it back', async () => {
+    harness = await startHarness({ workers: 0, sim: { servers: 1, faults: { configuringMs: 0 } } });
+    const h = harness;
+    const target = h.sim.servers[0]!;
+    const credentials = { accessKeyId: h.sim.accessKeyId, accessKeySecret: h.sim.accessKeySecret };
+    const subnetBefore = h.sim.server(target.ipsecServerId)!.config.LocalSubnet;
+    // A cloud that does not honour DryRun: it applies the call and answers it as done.
+    const forward = forwardTo(h.sim.endpoint);
+    const hop = await startHttpServer(async (recorded, response, raw) => {
+      if (recorded.query.DryRun !== 'true') return forward(recorded, response, raw);
+      const { DryRun: _dryRun, ...params } = recorded.query;
+      const applied = await sendV3(h.sim.endpoint, credentials, 'UpdateIpsecServer', params);
+      response.writeHead(applied.status, { 'content-type': 'application/json' });
+      response.end(applied.text);
+    });
+    try {
+      await h.startWorker({ endpoint: hop.origin });
+      const change = await submit(h, 0, subnet(7));
+      expect(await h.waitFor(change.id, ['succeeded', 'failed', 'rejected'])).toBe('failed');
+      expect(h.sim.server(target.ipsecServerId)!.config.LocalSubnet).toBe('172.16.7.0/24');
+
+      const ended = await h.orchestrator.changes.get(change.id);
+      expect(ended.lastCode).toBe('IPSEC_DRY_RUN_NOT_HONOURED');
+      expect(await h.orchestrator.redis.hget(h.orchestrator.keys.change(change.id), 'mayHaveApplied')).toBe(
+        '1',
+      );
+      expect(restoreParams(ended)).toEqual({ LocalSubnet: subnetBefore });
+      const events = await h.orchestrator.audit.forChange(change.id);
+      expect(events.map((event) => event.type)).toEqual(['submitted', 'running', 'failed']);
+      expect(events[2]).toMatchObject({
+        code: 'IPSEC_DRY_RUN_NOT_HONOURED',
+        cloudRequestId: h.sim.server(target.ipsecServerId)!.history[0]!.requestId,
+        details: { phase: 'dry-run' },
+      });
+    } finally {
+      await hop.close();
+    }
   });
 
   it('retries transient errors and lost responses with one effective apply per change', async () => {

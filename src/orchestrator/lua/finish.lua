@@ -17,7 +17,8 @@
     ARGV[7] '1' when the change may be its account's circuit probe: it met a financial lock, or
             it is being cancelled (a cancel may come while it backs off as the probe). '0' saves
             the circuit read on the common path
-    ARGV[8..] audit events (JSON): steps not yet recorded, then the terminal one
+    ARGV[8..] audit events (JSON): steps not yet recorded, then the terminal one, whose attempt
+            is made the change's run count here
   Output:
     { 'done', nextHeadId or '', waiterId... }
     { 'lost_lease' } | { 'missing' }
@@ -30,7 +31,7 @@
 local rcall = redis.call
 --- @include "emit"
 
-local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied')
+local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied', 'runs')
 local state = current[1]
 if not state then return { 'missing' } end
 if not string.find(',' .. ARGV[6] .. ',', ',' .. state .. ',', 1, true) then
@@ -48,6 +49,17 @@ if ARGV[2] ~= '' then
   rcall('DEL', KEYS[3])
 elseif current[2] == '1' then
   return { 'wrong_state', state, 'may_have_applied' }
+end
+
+-- A cancel builds its event from a read of the change made before this script: a run may have
+-- started and backed off since. The event names the run the change ends in, as acquire.lua's do.
+if #ARGV >= 8 then
+  local terminal = cjson.decode(ARGV[#ARGV])
+  local runs = tonumber(current[3] or '0')
+  if terminal.attempt ~= runs then
+    terminal.attempt = runs
+    ARGV[#ARGV] = cjson.encode(terminal)
+  end
 end
 
 hsetFields(KEYS[1], ARGV[5], appendEvents(KEYS[4], 8, {
