@@ -21,6 +21,9 @@
  *             floorCpuCeilingRatio spreads the floor's CPU per change (its process, the
  *             simulator's, Redis's) over every core of the machine, perfectly: the most any
  *             pipeline making these calls through BullMQ could give here;
+ *             pipelineCpuCeilingRatio does the same with the pipeline's own CPU per change, and
+ *             redisCpuCeilingRatio with Redis's alone: the bound where the workers and the
+ *             simulator, which scale out, had cores of their own;
  *   calls     the same cloud calls with neither BullMQ nor Redis, as many in flight as the
  *             pipeline's best trial had: callsOnlyRatio is what the ratio could be if queueing
  *             were free too, the bound this machine puts on any pipeline that makes these calls;
@@ -703,6 +706,14 @@ async function main(): Promise<void> {
     // every core: no pipeline that makes these calls through BullMQ passes this on this machine.
     const floorCpuMs = floor.cpuMsPerJob.bench + (floor.cpuMsPerJob.sim ?? 0) + floor.cpuMsPerJob.redis;
     const floorCpuCeilingRatio = (cpus().length * 1_000) / floorCpuMs / raw.jobsPerSecond;
+    // The same bound for the pipeline itself: what its CPU per change allows on this machine.
+    const pipelineCpuMs =
+      best.cpuMsPerChange.orchestrator + (best.cpuMsPerChange.sim ?? 0) + best.cpuMsPerChange.redis;
+    const pipelineCpuCeilingRatio = (cpus().length * 1_000) / pipelineCpuMs / raw.jobsPerSecond;
+    // Workers and simulators scale out to more processes; Redis (one thread) does not. Where each
+    // had cores of their own, Redis's CPU per change would be the bound, which this machine's two
+    // cores cannot show: the raw yardstick (one process and Redis) already has a core each here.
+    const redisCpuCeilingRatio = 1_000 / best.cpuMsPerChange.redis / raw.jobsPerSecond;
     const result = {
       bench: 'pipeline',
       throughputRatio: round(throughputRatio),
@@ -721,6 +732,8 @@ async function main(): Promise<void> {
       },
       floorRatio: round(floorRatio),
       floorCpuCeilingRatio: round(floorCpuCeilingRatio),
+      pipelineCpuCeilingRatio: round(pipelineCpuCeilingRatio),
+      redisCpuCeilingRatio: round(redisCpuCeilingRatio),
       floor: {
         jobsPerSecond: round(floor.jobsPerSecond, 1),
         simCallsPerJob: floor.simCallsPerJob === undefined ? undefined : round(floor.simCallsPerJob, 3),
