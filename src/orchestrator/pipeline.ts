@@ -63,8 +63,10 @@ interface RunningChange {
   /**
    * Events of steps whose state needs no script of their own (an apply that went through): they
    * ride on the change's next transition, with their own timestamps, which saves a Redis round
-   * trip per change. A crash in between loses nothing: the retry applies again with the same
-   * ClientToken, the cloud answers with the first apply's RequestId, and that is recorded.
+   * trip per change. A crash in between loses that event alone: the change was marked as maybe
+   * applied before the apply went out, and its retry applies again with the same ClientToken, the
+   * cloud answering with the first apply's RequestId, which is recorded. A retry that never gets
+   * to its apply (its dry run refused, a give-up) ends failed, maybe applied, without that id.
    */
   pending: string[];
   /** The server as this run read it before its dry run (JSON, redacted); absent on a retry. */
