@@ -34,7 +34,9 @@
  * Tunables (environment): BENCH_CHANGES (3000), BENCH_RAW_JOBS (10000), BENCH_CONCURRENCY
  * ("100,200,400"), BENCH_CONNECTIONS (32, HTTP connections to the simulator), BENCH_SUBMIT_PARALLEL
  * (64), BENCH_HOT (200), BENCH_TRACE (1; 0 skips the trace phase), BENCH_PHASE_TIMEOUT_S (30),
- * BENCH_MAX_SECONDS (115).
+ * BENCH_MAX_SECONDS (115), BENCH_WORKERS (1: the pipeline trials' worker runs here; N > 1 runs N
+ * worker processes, each at the trial's concurrency, as workers scale out on a machine with the
+ * cores for them; their CPU counts as the orchestrator's).
  */
 import type { EventEmitter } from 'node:events';
 import { cpus, platform } from 'node:os';
@@ -63,8 +65,9 @@ import {
   totalCalls,
   totalUsec,
 } from './support/redis-stats.js';
-import { type SimBanner, type SimProcess, startSimProcess } from './support/sim-process.js';
+import { procCpuSeconds, type SimBanner, type SimProcess, startSimProcess } from './support/sim-process.js';
 import { LatencyTrace, MonitorTally, scriptNames } from './support/trace.js';
+import { startWorkerProcesses } from './support/worker-processes.js';
 
 function numberFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -88,6 +91,10 @@ const TRACE = numberFromEnv('BENCH_TRACE', 1) !== 0;
 const PHASE_TIMEOUT_MS = numberFromEnv('BENCH_PHASE_TIMEOUT_S', 30) * 1_000;
 const MAX_SECONDS = numberFromEnv('BENCH_MAX_SECONDS', 115);
 const WARMUP = 100;
+const WORKERS = Math.max(1, Math.floor(numberFromEnv('BENCH_WORKERS', 1)));
+// A worker process of its own starts cold (each trial starts new ones): its warm-up is as long as
+// the counted run, or the JIT's compiling would be counted as the pipeline's CPU.
+const TRIAL_WARMUP = WORKERS > 1 ? CHANGES : WARMUP;
 
 const TARGETS = { throughputRatio: 0.25, cmdsPerChangeOverRawJob: 2, hotServerCmdRatio: 1.5 };
 
@@ -219,8 +226,17 @@ interface Meter {
   }>;
 }
 
-/** Zeroes Redis's counters and snapshots CPU and simulator counters: the start of a counted phase. */
-async function startMeter(admin: Redis, sim: SimProcess | undefined): Promise<Meter> {
+/**
+ * Zeroes Redis's counters and snapshots CPU and simulator counters: the start of a counted phase.
+ * The CPU of `workerPids` (worker processes of this bench) counts as the bench's own.
+ */
+async function startMeter(
+  admin: Redis,
+  sim: SimProcess | undefined,
+  workerPids: number[] = [],
+): Promise<Meter> {
+  const workersCpuSeconds = () => workerPids.reduce((sum, pid) => sum + (procCpuSeconds(pid) ?? 0), 0);
+  const workersCpuBefore = workersCpuSeconds();
   const simBefore = sim ? await sim.stats() : undefined;
   const simCpuBefore = sim?.cpuSeconds();
   const redisCpuBefore = await redisCpuSeconds(admin);
@@ -233,6 +249,7 @@ async function startMeter(admin: Redis, sim: SimProcess | undefined): Promise<Me
       const elapsed = seconds(started);
       const eventLoopUtilization = performance.eventLoopUtilization(elu).utilization;
       const cpu = process.cpuUsage(cpuBefore);
+      const workersCpu = workersCpuSeconds() - workersCpuBefore;
       const stats = await commandStats(admin);
       const redisCpu = (await redisCpuSeconds(admin)) - redisCpuBefore;
       const simCpuAfter = sim?.cpuSeconds();
@@ -241,7 +258,7 @@ async function startMeter(admin: Redis, sim: SimProcess | undefined): Promise<Me
         seconds: elapsed,
         stats,
         cpuMs: {
-          bench: (cpu.user + cpu.system) / 1_000,
+          bench: (cpu.user + cpu.system) / 1_000 + workersCpu * 1_000,
           redis: redisCpu * 1_000,
           sim:
             simCpuBefore === undefined || simCpuAfter === undefined
@@ -337,15 +354,48 @@ interface TrialHooks {
   submittedAt?: Map<string, bigint>;
 }
 
+interface WorkerSide {
+  done: Completions;
+  /** The worker's Redis connections, for the trace to name scripts by (in this process only). */
+  connections: unknown[];
+  /** Worker processes, when they are children: their CPU counts as the orchestrator's. */
+  pids: number[];
+}
+
+/**
+ * A producer here and a change worker of the given concurrency: here too, or in `workers` child
+ * processes, each of that concurrency.
+ */
 async function withWorker<T>(
   ctx: TrialContext,
   prefix: string,
   concurrency: number,
-  body: (producer: Orchestrator, done: Completions, connections: unknown[]) => Promise<T>,
+  body: (producer: Orchestrator, worker: WorkerSide) => Promise<T>,
+  workers = 1,
 ): Promise<T> {
   const { banner } = ctx.sim;
   const settings = { redisUrl: ctx.redis.url, prefix, policy: POLICY };
   const producer = Orchestrator.connect(settings);
+  if (workers > 1) {
+    const children = await startWorkerProcesses(workers, {
+      ...settings,
+      concurrency,
+      endpoint: banner.endpoint,
+      accessKeyId: banner.accessKeyId,
+      accessKeySecret: banner.accessKeySecret,
+      maxConnections: CONNECTIONS,
+    }).catch(async (error: unknown) => {
+      await producer.close();
+      throw error;
+    });
+    try {
+      const done = new Completions(children.events);
+      return await body(producer, { done, connections: [producer.redis], pids: children.pids });
+    } finally {
+      await children.close();
+      await producer.close();
+    }
+  }
   const worker = await startChangeWorker({
     ...settings,
     concurrency,
@@ -361,14 +411,14 @@ async function withWorker<T>(
   worker.worker.on('error', (error) => progress(`change worker error: ${error.message}`));
   const done = new Completions(worker.worker as unknown as EventEmitter);
   try {
-    return await body(producer, done, [producer.redis, worker.orchestrator.redis]);
+    return await body(producer, { done, connections: [producer.redis, worker.orchestrator.redis], pids: [] });
   } finally {
     await worker.close();
     await producer.close();
   }
 }
 
-/** One change per server, N of them, through a worker of the given concurrency. */
+/** One change per server, N of them, through `workers` workers of the given concurrency. */
 async function pipelineTrial(
   ctx: TrialContext,
   prefix: string,
@@ -376,14 +426,15 @@ async function pipelineTrial(
   changes: number,
   salt: number,
   hooks: TrialHooks = {},
+  workers = 1,
 ) {
   const servers = ctx.sim.banner.servers;
-  return withWorker(ctx, prefix, concurrency, async (producer, done, connections) => {
+  const trial = async (producer: Orchestrator, { done, connections, pids }: WorkerSide) => {
     // Warm-up on servers the counted changes do not use: scripts loaded, connections open, JIT warm.
-    const warm = await submitAll(producer, spreadTargets(servers, changes, WARMUP, salt));
+    const warm = await submitAll(producer, spreadTargets(servers, changes, TRIAL_WARMUP, salt));
     if (!(await done.until(warm.length))) throw new Error(`${prefix}: warm-up did not finish`);
     await hooks.beforeMeasure?.(connections, done);
-    const meter = await startMeter(ctx.admin, ctx.sim);
+    const meter = await startMeter(ctx.admin, ctx.sim, pids);
     const ids = await submitAll(producer, spreadTargets(servers, 0, changes, salt), hooks.submittedAt);
     const finished = await done.until(warm.length + changes);
     const measured = await meter.stop();
@@ -410,13 +461,14 @@ async function pipelineTrial(
       eventLoopUtilization: measured.eventLoopUtilization,
       sim: measured.sim,
     };
-  });
+  };
+  return withWorker(ctx, prefix, concurrency, trial, workers);
 }
 
 /** Commands per change with HOT changes on one server, and with HOT changes on HOT servers. */
 async function hotPhase(ctx: TrialContext, concurrency: number) {
   const servers = ctx.sim.banner.servers;
-  return withWorker(ctx, 'benchhot', concurrency, async (producer, done) => {
+  return withWorker(ctx, 'benchhot', concurrency, async (producer, { done }) => {
     const warm = await submitAll(producer, spreadTargets(servers, HOT, WARMUP, 97));
     if (!(await done.until(warm.length))) throw new Error('hot: warm-up did not finish');
     const measure = async (targets: Target[]) => {
@@ -601,7 +653,7 @@ async function latencyTrace(ctx: TrialContext, concurrency: number, changes: num
 /** Every command Redis ran, attributed by MONITOR to the script (or plain command) that caused it. */
 async function monitorTrace(ctx: TrialContext, concurrency: number, changes: number) {
   const servers = ctx.sim.banner.servers;
-  return withWorker(ctx, 'benchmon', concurrency, async (producer, done, connections) => {
+  return withWorker(ctx, 'benchmon', concurrency, async (producer, { done, connections }) => {
     const warm = await submitAll(producer, spreadTargets(servers, changes, WARMUP, 71));
     if (!(await done.until(warm.length))) throw new Error('monitor: warm-up did not finish');
     const monitor = await MonitorTally.attach(ctx.redis.url, scriptNames(connections), Redis);
@@ -634,7 +686,7 @@ async function monitorTrace(ctx: TrialContext, concurrency: number, changes: num
 
 async function main(): Promise<void> {
   const started = process.hrtime.bigint();
-  const serverCount = Math.max(CHANGES, HOT) + Math.max(WARMUP, HOT);
+  const serverCount = Math.max(CHANGES, HOT) + Math.max(TRIAL_WARMUP, HOT);
   const redis = await startPrivateRedis();
   const admin = new Redis(redis.url, { connectionName: 'bench-admin' });
   let sim: SimProcess | undefined;
@@ -657,8 +709,8 @@ async function main(): Promise<void> {
 
     const trials = [];
     for (const [index, concurrency] of CONCURRENCIES.entries()) {
-      progress(`pipeline: ${CHANGES} changes at worker concurrency ${concurrency}`);
-      const trial = await pipelineTrial(ctx, `bench${index}`, concurrency, CHANGES, index * 37);
+      progress(`pipeline: ${CHANGES} changes, ${WORKERS} worker process(es) at concurrency ${concurrency}`);
+      const trial = await pipelineTrial(ctx, `bench${index}`, concurrency, CHANGES, index * 37, {}, WORKERS);
       progress(
         `  ${Math.round(trial.changesPerSecond)} changes/s, ${trial.cmdsPerChange.toFixed(1)} cmds/change, ` +
           `states ${JSON.stringify(trial.states)}`,
@@ -760,7 +812,7 @@ async function main(): Promise<void> {
       rawJobs: RAW_JOBS,
       concurrency: best.concurrency,
       rawConcurrency: RAW_CONCURRENCY,
-      workers: 1,
+      workers: WORKERS,
       submitParallelism: SUBMIT_PARALLEL,
       cloudConnections: CONNECTIONS,
       simCallsPerChange: best.sim ? round(best.sim.requests / CHANGES, 3) : undefined,
