@@ -231,6 +231,51 @@ describe('without workers: validation, lanes, cancel, auth, configuration', { ti
     expect(await changesOf(second.ipsecServerId)).toHaveLength(0);
   });
 
+  it("with --json, reports commander's own usage mistakes as problem JSON, not as text and help", async () => {
+    const target = server(0);
+    const submit = ['submit', '--server', target.ipsecServerId, '--region', target.regionId];
+    const [unknown, unknownBefore, missingValue, missingArgument, extra, text] = await Promise.all([
+      asSubmitter([...submit, '--set', 'LocalSubnet=10.78.0.0/24', '--json', '--Psk=Us4ge-Secret-1']),
+      asSubmitter([
+        '--Psk=Us4ge-Secret-1',
+        ...submit.slice(1),
+        '--set',
+        'LocalSubnet=10.78.0.0/24',
+        '--json',
+      ]),
+      // Last on the line: commander takes the next word, even a flag, as a flag's value.
+      cli(['list', '--api', api, '--json', '--limit'], { IPSEC_FLEET_TOKEN: viewerToken }),
+      asViewer(['get', '--json']),
+      asViewer(['get', 'chg-a', 'chg-b', '--json']),
+      asSubmitter([...submit, '--set', 'LocalSubnet=10.78.0.0/24', '--Psk=Us4ge-Secret-1']),
+    ]);
+    for (const [result, field] of [
+      [unknown, '--Psk'],
+      [missingValue, '--limit'],
+      [missingArgument, 'id'],
+      [extra, 'arguments'],
+    ] as const) {
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stdout).toBe('');
+      const problem = JSON.parse(result.stderr);
+      expect(problem.code).toBe('INVALID_INPUT');
+      expect(problem.errors).toHaveLength(1);
+      expect(problem.errors[0].field).toBe(field);
+      expect(problem.errors[0].rule).toMatch(/\S/);
+    }
+    expect(unknown.stderr).not.toContain('Us4ge-Secret-1');
+    // Before the command's name, the flag is the program's: it has no --json, so commander's text.
+    expect(unknownBefore.code).toBe(2);
+    expect(unknownBefore.stderr).toContain("error: unknown option '--Psk'");
+    expect(unknownBefore.stderr).not.toContain('Us4ge-Secret-1');
+    // Without --json, commander's text and the help, for a person.
+    expect(text.code).toBe(2);
+    expect(text.stderr).toContain("error: unknown option '--Psk'");
+    expect(text.stderr).toContain('Usage: ipsec-fleet submit');
+    expect(text.stderr).not.toContain('Us4ge-Secret-1');
+    expect(await changesOf(target.ipsecServerId)).toHaveLength(0);
+  });
+
   it('never takes a Psk from a flag, and never echoes it', async () => {
     const target = server(0);
     const result = await asSubmitter([
