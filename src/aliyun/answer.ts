@@ -34,6 +34,41 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
+// The cloud's XML error document: `<Error>` holding one element per field, text only.
+const XML_ERROR = /^\s*(?:<\?xml[^>]*\?>\s*)?<Error>([\s\S]*)<\/Error>\s*$/;
+const XML_FIELD = /<(RequestId|HostId|Code|Message|Recommend)>(?:<!\[CDATA\[([\s\S]*?)\]\]>|([^<]*))<\/\1>/g;
+const XML_ENTITY = /&(?:(amp|lt|gt|quot|apos)|#(\d{1,7})|#x([0-9a-fA-F]{1,6}));/g;
+const NAMED_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function xmlText(text: string): string {
+  return text.replace(XML_ENTITY, (entity, name?: string, decimal?: string, hex?: string) => {
+    if (name) return NAMED_ENTITIES[name] ?? entity;
+    const codePoint = decimal ? Number(decimal) : Number.parseInt(hex as string, 16);
+    return codePoint <= 0x10ffff ? String.fromCodePoint(codePoint) : entity;
+  });
+}
+
+function isXmlType(headers: IncomingHttpHeaders): boolean {
+  const type = headerField(headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  return type === 'text/xml' || type === 'application/xml';
+}
+
+/**
+ * The fields of an XML error answer. The official V3 SDK (openapi-core's doRequest) reads a 4xx/5xx
+ * body labelled `text/xml;charset=utf-8` as XML and takes `Error.Code` from it; reading it as "no
+ * cloud body" instead would judge a Throttling.User or VpnGateway.Configuring by its bare 400.
+ */
+function parseXmlError(headers: IncomingHttpHeaders, text: string): Record<string, string> | undefined {
+  if (!isXmlType(headers)) return undefined;
+  const inner = XML_ERROR.exec(text)?.[1];
+  if (inner === undefined) return undefined;
+  const fields: Record<string, string> = {};
+  for (const match of inner.matchAll(XML_FIELD)) {
+    fields[match[1] as string] = match[2] ?? xmlText(match[3] ?? '');
+  }
+  return fields;
+}
+
 /** The cloud writes `Code`; some gateways and older APIs write `code`. */
 function stringField(
   body: Record<string, unknown> | undefined,
@@ -92,15 +127,17 @@ export function interpretAnswer(
       requestId: headerField(headers, 'x-acs-request-id'),
     });
   }
-  const cloudCode = stringField(body, 'Code', 'code');
+  const errorFields = body ?? parseXmlError(headers, text);
+  const cloudCode = stringField(errorFields, 'Code', 'code');
   if (cloudCode) {
     return new AliyunApiError({
       code: cloudCode,
-      message: withoutStringToSign(stringField(body, 'Message', 'message') ?? ''),
+      message: withoutStringToSign(stringField(errorFields, 'Message', 'message') ?? ''),
       httpStatus: status,
-      requestId: stringField(body, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
-      hostId: stringField(body, 'HostId', 'hostId'),
-      recommend: stringField(body, 'Recommend', 'recommend'),
+      requestId:
+        stringField(errorFields, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
+      hostId: stringField(errorFields, 'HostId', 'hostId'),
+      recommend: stringField(errorFields, 'Recommend', 'recommend'),
     });
   }
   return new AliyunApiError({

@@ -349,6 +349,46 @@ describe('AliyunClient responses', () => {
     });
   });
 
+  it('reads an XML error body (text/xml) as the official V3 SDK does', async () => {
+    // The cloud's XML error document, as the simulator writes it for Format=XML; the official
+    // SDK (openapi-core doRequest) reads Error.Code from it when the content type says XML.
+    const xml =
+      '<?xml version="1.0" encoding="UTF-8"?><Error><RequestId>req-xml</RequestId>' +
+      '<HostId>vpc.cn-shanghai.aliyuncs.com</HostId><Code>Throttling.User</Code>' +
+      '<Message>Request was denied due to user flow control.</Message>' +
+      '<Recommend>https://api.aliyun.com/troubleshoot?q=Throttling.User&amp;product=Vpc</Recommend></Error>';
+    server.setHandler((_request, response) => {
+      response.writeHead(400, { 'content-type': 'text/xml;charset=utf-8', 'x-acs-request-id': 'req-xml' });
+      response.end(xml);
+    });
+    const official = new VpcClient(
+      new OpenApiConfig({
+        accessKeyId: credentials.accessKeyId,
+        accessKeySecret: credentials.accessKeySecret,
+        endpoint: `127.0.0.1:${server.port}`,
+        protocol: 'http',
+        regionId: 'cn-shanghai',
+      }) as never,
+    );
+    const theirs = await captureError(
+      official.updateIpsecServer(
+        new UpdateIpsecServerRequest({ regionId: 'cn-shanghai', ipsecServerId: 'iss-1' }),
+      ),
+    );
+    expect(theirs).toMatchObject({ code: 'Throttling.User', statusCode: 400, requestId: 'req-xml' });
+
+    const ours = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));
+    expect(ours).toBeInstanceOf(AliyunApiError);
+    expect((ours as AliyunApiError).toJSON()).toEqual({
+      HttpStatus: 400,
+      Code: 'Throttling.User',
+      Message: 'Request was denied due to user flow control.',
+      RequestId: 'req-xml',
+      HostId: 'vpc.cn-shanghai.aliyuncs.com',
+      Recommend: 'https://api.aliyun.com/troubleshoot?q=Throttling.User&product=Vpc',
+    });
+  });
+
   it('turns an HTML 502 into AliyunApiError HTTP.502 and keeps the request id header', async () => {
     server.setHandler((_request, response) => {
       response.writeHead(502, { 'content-type': 'text/html', 'x-acs-request-id': 'req-lb' });
