@@ -74,7 +74,7 @@ export interface Envelope {
   scheme: 'v3' | 'v1';
   action: string | undefined;
   version: string | undefined;
-  /** XML only when a V1 call asks `Format=XML`. */
+  /** XML when a V1 call asks `Format=XML` or leaves Format out; V3 calls are always JSON. */
   format: ResponseFormat;
   /** Everything that is not part of the envelope. */
   params: Record<string, string>;
@@ -104,6 +104,14 @@ function v1Params(received: ReceivedRequest): Record<string, string> {
   return received.hasForm ? { ...received.query, ...received.form } : received.query;
 }
 
+/**
+ * The cloud's common parameters document Format as optional with XML the default; the official
+ * clients always send Format=JSON, so only a hand-made request meets the default.
+ */
+function v1Format(format: string | undefined): ResponseFormat {
+  return format === undefined || format.toUpperCase() === 'XML' ? 'XML' : 'JSON';
+}
+
 /** Reads the envelope without judging it, so even a refused call is answered in the format it asked for. */
 export function readEnvelope(received: ReceivedRequest, headers: IncomingHttpHeaders): Envelope {
   const authorizationHeader = header(headers, 'authorization');
@@ -123,7 +131,7 @@ export function readEnvelope(received: ReceivedRequest, headers: IncomingHttpHea
     scheme: 'v1',
     action: all.Action,
     version: all.Version,
-    format: all.Format !== undefined && all.Format.toUpperCase() === 'XML' ? 'XML' : 'JSON',
+    format: v1Format(all.Format),
     params: businessParams(all, true),
     authorization: undefined,
   };

@@ -650,6 +650,30 @@ describe('responses', () => {
       expect(typeof json.json.RequestId).toBe('string');
     },
   );
+
+  it('V1 without a Format parameter gets XML, the documented default', async () => {
+    const sim = await startTwoKeySim();
+    const all: Record<string, string> = {
+      RegionId: REGION,
+      ...buildV1CommonParams({
+        action: 'ListIpsecServers',
+        version: API_VERSION,
+        credentials: keyA,
+        now: new Date(),
+        nonce: randomUUID(),
+      }),
+    };
+    delete all.Format;
+    const signature = signV1(all, 'GET', keyA.accessKeySecret);
+    const response = await request(
+      `${sim.endpoint}/?${canonicalQueryString(all)}&Signature=${percentEncode(signature)}`,
+      { headersTimeout: 5_000, bodyTimeout: 5_000 },
+    );
+    const text = await response.body.text();
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('text/xml;charset=utf-8');
+    expect(text).toMatch(/<ListIpsecServersResponse>[\s\S]*<\/ListIpsecServersResponse>$/);
+  });
 });
 
 describe('admin routes (unsigned)', () => {
