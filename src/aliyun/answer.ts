@@ -109,6 +109,19 @@ function withoutStringToSign(message: string): string {
 }
 
 /**
+ * The wait a throttled answer asks for: `x-acs-retry-after` in milliseconds, which the official
+ * SDK (openapi-core getThrottlingTimeLeft) passes on as its ThrottlingError's retryAfter, or else
+ * HTTP's own Retry-After in seconds, which a gateway in front may send with a 429.
+ */
+function retryAfterMs(headers: IncomingHttpHeaders): number | undefined {
+  const milliseconds = headerField(headers, 'x-acs-retry-after');
+  if (milliseconds !== undefined && /^\d{1,9}$/.test(milliseconds.trim())) return Number(milliseconds);
+  const seconds = headerField(headers, 'retry-after');
+  if (seconds !== undefined && /^\d{1,6}$/.test(seconds.trim())) return Number(seconds) * 1_000;
+  return undefined;
+}
+
+/**
  * The parsed JSON body of a 2xx answer, or the AliyunApiError an error answer stands for. The error
  * is returned, not thrown: most dry runs end here, and a throw per call would only be caught again.
  */
@@ -138,6 +151,7 @@ export function interpretAnswer(
         stringField(errorFields, 'RequestId', 'requestId') ?? headerField(headers, 'x-acs-request-id'),
       hostId: stringField(errorFields, 'HostId', 'hostId'),
       recommend: stringField(errorFields, 'Recommend', 'recommend'),
+      retryAfterMs: retryAfterMs(headers),
     });
   }
   return new AliyunApiError({
@@ -145,5 +159,6 @@ export function interpretAnswer(
     message: `HTTP ${status} without an Alibaba Cloud error body: ${describeBody(headers, text)}`,
     httpStatus: status,
     requestId: headerField(headers, 'x-acs-request-id'),
+    retryAfterMs: retryAfterMs(headers),
   });
 }

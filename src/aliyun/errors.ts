@@ -7,6 +7,8 @@ export interface AliyunApiErrorFields {
   requestId?: string | undefined;
   hostId?: string | undefined;
   recommend?: string | undefined;
+  /** How long the cloud asked the caller to wait before calling again (a throttled call's hint). */
+  retryAfterMs?: number | undefined;
 }
 
 /**
@@ -18,6 +20,7 @@ export class AliyunApiError extends IpsecFleetError {
   readonly requestId: string | undefined;
   readonly hostId: string | undefined;
   readonly recommend: string | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(fields: AliyunApiErrorFields) {
     // The cloud's answer, not a fault in our code: a stack trace would point into undici's parser
@@ -34,6 +37,7 @@ export class AliyunApiError extends IpsecFleetError {
     this.requestId = fields.requestId;
     this.hostId = fields.hostId;
     this.recommend = fields.recommend;
+    this.retryAfterMs = fields.retryAfterMs;
   }
 
   toJSON() {

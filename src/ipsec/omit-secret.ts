@@ -30,5 +30,6 @@ export function withSecretOmitted(error: AliyunApiError, secret: string): Aliyun
     requestId: error.requestId,
     hostId: error.hostId,
     recommend,
+    retryAfterMs: error.retryAfterMs,
   });
 }

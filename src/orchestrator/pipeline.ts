@@ -20,7 +20,7 @@ import { type Changes, DEFAULT_PROFILE } from './changes.js';
 import { LeaseLostError, UnexpectedScriptResultError, VerifyMismatchError } from './errors.js';
 import type { OrchestratorKeys } from './keys.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { type BackoffRule, backoffDelay, type PipelinePolicy } from './policy.js';
+import { type BackoffRule, type PipelinePolicy, retryDelay } from './policy.js';
 import type { Scripts } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 import type { ServerReader } from './server-reader.js';
@@ -345,7 +345,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
       return;
     }
 
-    const delayMs = Math.max(backoffDelay(rule, count, random), 50);
+    const delayMs = Math.max(retryDelay(rule, count, error, random), 50);
     const result = await scripts.run(
       'backoff',
       [
@@ -413,7 +413,7 @@ async function retryThrottled<T>(
       return await fn();
     } catch (error) {
       if (attempt >= limit || classifyError(error) !== 'throttled' || signal.aborted) throw error;
-      await sleep(Math.max(backoffDelay(rule, attempt, random), 10), signal).catch(() => {
+      await sleep(Math.max(retryDelay(rule, attempt, error, random), 10), signal).catch(() => {
         throw error;
       });
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AliyunApiError } from '../aliyun/errors.js';
 
 /**
  * The longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). Node turns a longer one
@@ -106,6 +107,22 @@ export type BackoffRule = z.output<typeof backoffSchema>;
 export function backoffDelay(rule: BackoffRule, attempt: number, random: () => number = Math.random): number {
   const ceiling = Math.min(rule.maxMs, rule.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(random() * ceiling);
+}
+
+/**
+ * The wait before a call the cloud refused goes out again: the wait the cloud asked for when it
+ * named one (a throttled answer's x-acs-retry-after), bounded by the rule's max as the official
+ * SDK's retry bounds it, else the rule's backoff. Sooner than asked is throttled again; later
+ * leaves quota unused.
+ */
+export function retryDelay(
+  rule: BackoffRule,
+  attempt: number,
+  error: unknown,
+  random: () => number = Math.random,
+): number {
+  const asked = error instanceof AliyunApiError ? error.retryAfterMs : undefined;
+  return asked === undefined ? backoffDelay(rule, attempt, random) : Math.min(asked, rule.maxMs);
 }
 
 /** Whether the approval policy catches a change with these params. */

@@ -13,7 +13,7 @@ import type { IpsecServer } from '../ipsec/server.js';
 import type { MutableParams } from '../ipsec/update-params.js';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { UnknownProfileError } from '../orchestrator/errors.js';
-import { backoffDelay, type PipelinePolicy, pipelinePolicySchema } from '../orchestrator/policy.js';
+import { type PipelinePolicy, pipelinePolicySchema, retryDelay } from '../orchestrator/policy.js';
 import type { ServerReader } from '../orchestrator/server-reader.js';
 import { RolloutStateError } from './errors.js';
 import { encodeRolloutEvent } from './events.js';
@@ -106,7 +106,7 @@ export async function planTarget(deps: PlannerDeps, target: RunnableTarget): Pro
     const kind = errorClass === 'busy' || errorClass === 'throttled' ? errorClass : 'transient';
     const rule = policy[kind];
     attempts[kind]++;
-    const delay = backoffDelay(rule, attempts[kind]);
+    const delay = retryDelay(rule, attempts[kind], failure);
     const waitLimit = Math.min(maxWaitMs, rule.giveUpAfterMs ?? maxWaitMs);
     if (
       (rule.maxAttempts !== undefined && attempts[kind] >= rule.maxAttempts) ||

@@ -389,6 +389,62 @@ describe('AliyunClient responses', () => {
     });
   });
 
+  it('passes on the wait a throttled answer asks for, as the official V3 SDK does', async () => {
+    server.setHandler((_request, response) => {
+      response.writeHead(400, {
+        'content-type': 'application/json;charset=utf-8',
+        'x-acs-request-id': 'req-throttled',
+        'x-acs-retry-after': '750',
+      });
+      response.end(
+        JSON.stringify({
+          RequestId: 'req-throttled',
+          Code: 'Throttling.User',
+          Message: 'Request was denied due to user flow control.',
+        }),
+      );
+    });
+    const official = new VpcClient(
+      new OpenApiConfig({
+        accessKeyId: credentials.accessKeyId,
+        accessKeySecret: credentials.accessKeySecret,
+        endpoint: `127.0.0.1:${server.port}`,
+        protocol: 'http',
+        regionId: 'cn-shanghai',
+      }) as never,
+    );
+    const theirs = await captureError(
+      official.updateIpsecServer(
+        new UpdateIpsecServerRequest({ regionId: 'cn-shanghai', ipsecServerId: 'iss-1' }),
+      ),
+    );
+    expect(theirs).toMatchObject({ code: 'Throttling.User', retryAfter: 750 });
+
+    const ours = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));
+    expect(ours).toBeInstanceOf(AliyunApiError);
+    expect((ours as AliyunApiError).retryAfterMs).toBe(750);
+  });
+
+  it("takes HTTP's Retry-After (seconds) from a 429 without a cloud body, and no hint when there is none", async () => {
+    let retryAfter: string | undefined = '2';
+    server.setHandler((_request, response) => {
+      response.writeHead(429, {
+        'content-type': 'text/html',
+        ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }),
+      });
+      response.end('<html><title>Too Many Requests</title></html>');
+    });
+    const hinted = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));
+    expect(hinted).toMatchObject({ code: 'HTTP.429', retryAfterMs: 2_000 });
+    // An HTTP date is a form this client does not read: no hint rather than a wrong one.
+    retryAfter = 'Wed, 21 Oct 2015 07:28:00 GMT';
+    const dated = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));
+    expect((dated as AliyunApiError).retryAfterMs).toBeUndefined();
+    retryAfter = undefined;
+    const bare = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));
+    expect((bare as AliyunApiError).retryAfterMs).toBeUndefined();
+  });
+
   it('turns an HTML 502 into AliyunApiError HTTP.502 and keeps the request id header', async () => {
     server.setHandler((_request, response) => {
       response.writeHead(502, { 'content-type': 'text/html', 'x-acs-request-id': 'req-lb' });

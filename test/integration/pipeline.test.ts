@@ -400,6 +400,30 @@ describe('the change pipeline', () => {
     expect(harness.sim.stats().byCode['Throttling.User']).toBeGreaterThan(1);
   });
 
+  it('waits after a throttled call as long as the cloud asked, not its own backoff', {
+    timeout: 90_000,
+  }, async () => {
+    harness = await startHarness({
+      sim: { servers: 8, faults: { qps: 4, configuringMs: 0 } },
+      policy: {
+        transient: { baseMs: 10, maxMs: 20, maxAttempts: 1 },
+        // Its own backoff would draw up to a minute per throttled call: the simulator asks for
+        // well under a second (x-acs-retry-after, until its bucket has a token again).
+        throttled: { baseMs: 60_000, maxMs: 60_000 },
+        callTimeoutMs: 30_000,
+      },
+    });
+    const changes = [];
+    for (let n = 0; n < 8; n++) changes.push(await submit(harness, n, subnet(n + 40)));
+    const deadline = Date.now() + 25_000;
+    for (const change of changes) {
+      const left = Math.max(deadline - Date.now(), 1);
+      expect(await harness.waitFor(change.id, ['succeeded', 'failed'], left)).toBe('succeeded');
+    }
+    // Enough throttled calls that drawing under 25 s for all of them by chance is out of reach.
+    expect(harness.sim.stats().byCode['Throttling.User']).toBeGreaterThanOrEqual(6);
+  });
+
   it('holds an account behind a circuit while it is financially locked, then lets it go', async () => {
     harness = await startHarness({ sim: { servers: 4, faults: { configuringMs: 0 } } });
     harness.sim.setFaults({ financialLocked: [`account:${harness.sim.accessKeyId}`] });

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
+import { AliyunApiError } from '../../src/aliyun/errors.js';
 import { clientTokenSchema } from '../../src/ipsec/update-params.js';
 import { clientTokenFor, newChangeId } from '../../src/orchestrator/ids.js';
 import { OrchestratorKeys } from '../../src/orchestrator/keys.js';
@@ -9,6 +10,7 @@ import {
   MAX_TIMER_MS,
   type PipelinePolicyInput,
   pipelinePolicySchema,
+  retryDelay,
 } from '../../src/orchestrator/policy.js';
 import { InvalidInputError } from '../../src/validation.js';
 
@@ -21,6 +23,27 @@ describe('backoffDelay', () => {
     expect(backoffDelay(rule, 10, () => 0.999999)).toBe(60_000);
     expect(backoffDelay(rule, 3, () => 0)).toBe(0);
     expect(backoffDelay(rule, 3, () => 0.5)).toBe(4_000);
+  });
+});
+
+describe('retryDelay', () => {
+  const rule = { baseMs: 500, maxMs: 5_000 };
+  const throttled = (retryAfterMs?: number) =>
+    new AliyunApiError({ code: 'Throttling.User', message: 'flow control', httpStatus: 400, retryAfterMs });
+
+  it('waits as long as the cloud asked, whatever the attempt and the draw', () => {
+    expect(retryDelay(rule, 1, throttled(750), () => 0)).toBe(750);
+    expect(retryDelay(rule, 9, throttled(750), () => 0.999999)).toBe(750);
+    expect(retryDelay(rule, 1, throttled(0), () => 0.999999)).toBe(0);
+  });
+
+  it("never longer than the rule's max, as the official SDK bounds it", () => {
+    expect(retryDelay(rule, 1, throttled(120_000), () => 0)).toBe(5_000);
+  });
+
+  it('is the backoff when the answer asked for nothing, or was no answer of the cloud', () => {
+    expect(retryDelay(rule, 2, throttled(), () => 0.5)).toBe(500);
+    expect(retryDelay(rule, 2, new Error('reset'), () => 0.999999)).toBe(1_000);
   });
 });
 
