@@ -21,12 +21,24 @@ export function nonEmptyString() {
   return stringField().min(1, 'must not be empty');
 }
 
+/** A UTF-16 surrogate not part of a pair (in `u` mode a pair is one code point, outside the range). */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * JSON can escape a lone surrogate, but no UTF-8 text holds one: Redis could not store the text as
+ * given, and the transition scripts' JSON decoder (cjson) refuses it, which would be a 500.
+ */
+export const WELL_FORMED_RULE = 'must be Unicode text: it holds a lone UTF-16 surrogate';
+export const isWellFormed = (value: string): boolean => !LONE_SURROGATE.test(value);
+
 /**
  * Free text of 1 to `max` characters. The length rule is worded here: stringField's own error
  * would otherwise answer a text that is too long with "must be a string".
  */
 export function boundedText(max: number) {
-  return nonEmptyString().max(max, `must be at most ${max} characters`);
+  return nonEmptyString()
+    .max(max, `must be at most ${max} characters`)
+    .refine(isWellFormed, WELL_FORMED_RULE);
 }
 
 /** `true`/`false` or the wire strings `'true'`/`'false'`, output as a boolean. */

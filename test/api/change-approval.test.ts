@@ -94,7 +94,13 @@ describe('approving and rejecting changes', () => {
 
   it('rejects with a reason of 1 to 1024 characters, audited', async () => {
     const change = await held('submitter', 'reject-me');
-    for (const payload of [{}, { reason: '' }, { reason: 'x'.repeat(1025) }, { reason: 'ok', extra: 1 }]) {
+    for (const payload of [
+      {},
+      { reason: '' },
+      { reason: 'x'.repeat(1025) },
+      { reason: 'ok', extra: 1 },
+      { reason: 'lone \udc00' },
+    ]) {
       const problem = expectProblem(await reject('approver', change.id, payload), 400, 'INVALID_INPUT');
       expect(problem.errors?.length).toBeGreaterThan(0);
     }

@@ -107,6 +107,18 @@ describe('changes without workers', () => {
       await expectNothingEnqueued(api);
     });
 
+    it('refuses a note holding a lone UTF-16 surrogate (no UTF-8 text holds one), naming it', async () => {
+      const response = await submit({
+        ...api.target(0),
+        params: { IpsecServerName: 'name-ok' },
+        note: 'ticket \ud800',
+      });
+      expect(expectProblem(response, 400, 'INVALID_INPUT').errors).toEqual([
+        { field: 'note', rule: 'must be Unicode text: it holds a lone UTF-16 surrogate' },
+      ]);
+      await expectNothingEnqueued(api);
+    });
+
     it('refuses an Idempotency-Key given twice (Node would join them) and writes nothing', async () => {
       const before = await api.keys();
       const twice = (payload: object) =>

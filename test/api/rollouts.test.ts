@@ -194,6 +194,20 @@ describe('rollout routes: bad input', () => {
     );
   });
 
+  it('refuses a note holding a lone UTF-16 surrogate, naming it, and creates nothing', async () => {
+    const before = (await h.rollouts.list()).rollouts.length;
+    const response = await call('submitter', {
+      method: 'POST',
+      url: '/v1/rollouts',
+      payload: { targets: targets(1), params: { IpsecServerName: 'name-ok' }, note: 'ticket \ud800' },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { field: 'note', rule: 'must be Unicode text: it holds a lone UTF-16 surrogate' },
+    ]);
+    expect((await h.rollouts.list()).rollouts).toHaveLength(before);
+  });
+
   it('reject needs a reason; approve takes no body; bad list queries are 400', async () => {
     const reject = await call('approver', { method: 'POST', url: '/v1/rollouts/rol-x/reject', payload: {} });
     expect(reject.statusCode).toBe(400);

@@ -17,6 +17,7 @@
 local rcall = redis.call
 --- @include "emit"
 
+local fields = fieldPairs(ARGV[6])
 if rcall('GET', KEYS[2]) ~= ARGV[2] then
   -- Backing off under this very owner token already: this call ran before and its answer was
   -- lost with the connection (ioredis sent it again). The same backoff, not a lost lease, which
@@ -27,7 +28,7 @@ if rcall('GET', KEYS[2]) ~= ARGV[2] then
 end
 rcall('DEL', KEYS[2])
 local wakeAt = tonumber(ARGV[3]) + tonumber(ARGV[4])
-hsetFields(KEYS[1], ARGV[6], appendEvents(KEYS[3], 8,
+hsetFields(KEYS[1], fields, appendEvents(KEYS[3], 8,
   { 'state', 'backing_off', 'lastCode', ARGV[5], 'nextAt', tostring(wakeAt), 'updatedAt', ARGV[3] }))
 if ARGV[7] == '1' or rcall('HGET', KEYS[4], 'probe') == ARGV[1] then
   rcall('HSET', KEYS[4], 'until', tostring(wakeAt), 'probe', ARGV[1])

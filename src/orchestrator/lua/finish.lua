@@ -31,6 +31,7 @@
 local rcall = redis.call
 --- @include "emit"
 
+local fields = fieldPairs(ARGV[5])
 local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied', 'runs')
 local state = current[1]
 if not state then return { 'missing' } end
@@ -65,7 +66,7 @@ if #ARGV >= 8 then
   end
 end
 
-hsetFields(KEYS[1], ARGV[5], appendEvents(KEYS[4], 8, {
+hsetFields(KEYS[1], fields, appendEvents(KEYS[4], 8, {
   'state', ARGV[4], 'step', 'done', 'finishedAt', ARGV[3], 'updatedAt', ARGV[3], 'owner', '', 'nextAt', '' }))
 -- A running change is its lane's head; a cancelled one may be anywhere in the lane.
 if state == 'running' then

@@ -24,6 +24,7 @@
 local rcall = redis.call
 --- @include "emit"
 
+local rolloutFields = fieldPairs(ARGV[3])
 if rcall('ZSCORE', KEYS[2], ARGV[1]) then
   rcall('DEL', KEYS[5])
   return { 'created', ARGV[1] }
@@ -42,5 +43,5 @@ end
 rcall('ZADD', KEYS[2], ARGV[2], ARGV[1])
 
 local fields = appendEvents(KEYS[4], 5, { 'state', 'planning', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
-hsetFields(KEYS[1], ARGV[3], fields)
+hsetFields(KEYS[1], rolloutFields, fields)
 return { 'created', ARGV[1] }

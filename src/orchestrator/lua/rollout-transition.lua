@@ -15,8 +15,9 @@
 local rcall = redis.call
 --- @include "emit"
 
+local fields = fieldPairs(ARGV[4])
 local state = rcall('HGET', KEYS[1], 'state')
 if not state then return { 'missing' } end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return { 'wrong_state', state } end
-hsetFields(KEYS[1], ARGV[4], appendEvents(KEYS[2], 5, { 'state', ARGV[3], 'updatedAt', ARGV[1] }))
+hsetFields(KEYS[1], fields, appendEvents(KEYS[2], 5, { 'state', ARGV[3], 'updatedAt', ARGV[1] }))
 return { 'done', state }

@@ -12,9 +12,10 @@
 local rcall = redis.call
 --- @include "emit"
 
+local fields = fieldPairs(ARGV[5])
 if rcall('GET', KEYS[2]) ~= ARGV[1] then return 'lost_lease' end
 rcall('PEXPIRE', KEYS[2], ARGV[2])
 -- The step is recorded already: this call ran before and its answer was lost with the connection.
 if rcall('HGET', KEYS[1], 'step') == ARGV[4] then return 'ok' end
-hsetFields(KEYS[1], ARGV[5], appendEvents(KEYS[3], 6, { 'step', ARGV[4], 'updatedAt', ARGV[3] }))
+hsetFields(KEYS[1], fields, appendEvents(KEYS[3], 6, { 'step', ARGV[4], 'updatedAt', ARGV[3] }))
 return 'ok'

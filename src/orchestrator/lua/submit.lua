@@ -31,6 +31,7 @@ local rcall = redis.call
 --- @include "emit"
 
 local rollout = KEYS[7]
+local changeFields = fieldPairs(ARGV[5])
 
 -- This very call ran before and its answer was lost with the connection (ioredis sends it again):
 -- the same answer, without a second lane entry or event.
@@ -69,7 +70,7 @@ if rcall('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 0 then return createdBefore
 if rollout then rcall('HSET', KEYS[8], ARGV[7], ARGV[1]) end
 
 local fields = appendEvents(KEYS[6], 8, { 'state', ARGV[6], 'runs', '0', 'createdAt', ARGV[2], 'updatedAt', ARGV[2] })
-hsetFields(KEYS[1], ARGV[5], fields)
+hsetFields(KEYS[1], changeFields, fields)
 rcall('ZADD', KEYS[4], ARGV[2], ARGV[1])
 if ARGV[6] ~= 'queued' then return { 'created', ARGV[1], 0 } end
 return { 'created', ARGV[1], rcall('RPUSH', KEYS[2], ARGV[1]) }

@@ -11,13 +11,23 @@ local function appendEvents(auditKey, first, into)
   return into
 end
 
--- Sets the fields of a JSON object of strings plus literal name/value pairs, in one HSET.
-local function hsetFields(key, fieldsJson, pairs_)
+-- The fields of a JSON object of strings, as name/value pairs for hsetFields. Decoded before the
+-- script's first write: a script that fails part way keeps what it wrote before (Redis has no
+-- rollback), and cjson refuses some texts JSON.stringify writes (a lone UTF-16 surrogate), so a
+-- decode after the XADD would leave an event whose transition never happened.
+local function fieldPairs(fieldsJson)
+  local decoded = {}
   if fieldsJson ~= nil and fieldsJson ~= '' then
     for k, v in pairs(cjson.decode(fieldsJson)) do
-      pairs_[#pairs_ + 1] = k
-      pairs_[#pairs_ + 1] = tostring(v)
+      decoded[#decoded + 1] = k
+      decoded[#decoded + 1] = tostring(v)
     end
   end
+  return decoded
+end
+
+-- Sets literal name/value pairs, then the decoded fields (fieldPairs), in one HSET.
+local function hsetFields(key, decoded, pairs_)
+  for i = 1, #decoded do pairs_[#pairs_ + 1] = decoded[i] end
   if #pairs_ > 0 then rcall('HSET', key, unpack(pairs_)) end
 end
