@@ -132,9 +132,11 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
     rateLimiterFor(orchestrator.policy, orchestrator.scripts, orchestrator.keys),
   );
   let worker: Worker<ChangeJobData> | undefined;
+  let stopping = false;
   const timers: (() => void)[] = [];
   // The one way down, from any point of the start or after it.
   const closeAll = async (force: boolean) => {
+    stopping = true;
     for (const stop of timers) stop();
     await worker?.close(force);
     // Only when connected: while Redis is away the command would wait in the queue for ever.
@@ -156,6 +158,7 @@ export async function startChangeWorker(input: ChangeWorkerSettings): Promise<Ch
         cloud: (profile, regionId) => cloud.get(profile, regionId),
         workerId,
         log: settings.log,
+        stopping: () => stopping,
       });
       const created = new Worker<ChangeJobData>(CHANGE_QUEUE, processor, {
         connection: redis,

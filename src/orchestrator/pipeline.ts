@@ -36,6 +36,12 @@ export interface PipelineDeps {
   /** Names this worker in leases and audit events. */
   workerId: string;
   log: Logger;
+  /**
+   * Whether this worker has begun to stop. BullMQ can still hand it a job then: one whose wake-up
+   * arrived on its blocking connection just before the close, is moved to active without a second
+   * look at the close. Such a job is handed back untouched, for another worker.
+   */
+  stopping?: () => boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -85,6 +91,7 @@ export function createChangeProcessor(deps: PipelineDeps) {
 
   return async function processChange(job: Job<ChangeJobData>, token?: string): Promise<void> {
     const { changeId: id, ipsecServerId } = job.data;
+    if (deps.stopping?.()) return delay(job, token, 0);
     if (job.name === EXPIRE_JOB) {
       const early = await deps.changes.expire(id);
       if (early > 0) await delay(job, token, early);

@@ -393,6 +393,36 @@ describe('a cancel racing a run', () => {
   });
 });
 
+describe('a worker that has begun to stop', () => {
+  it('hands back untouched a job BullMQ fetched for it as it began to close', async () => {
+    harness = await startHarness({ workers: 0, sim: { servers: 1, faults: { configuringMs: 0 } } });
+    const h = harness;
+    // BullMQ fetches a job (moveToActive, which names the active list) once its blocking wait
+    // says one is there, and does not look at the close again: the fetch is held until the
+    // worker has begun to close, then let through.
+    const hold = await startCommandHold(h.redisUrl, ':active', { armed: false });
+    try {
+      const worker = await h.startWorker({ redisUrl: hold.url });
+      h.workers.splice(h.workers.indexOf(worker), 1);
+      hold.arm();
+      const change = await submit(h, 0, subnet(60));
+      await waitUntil(() => (hold.holding() ? true : undefined), { describe: () => 'the fetch to be held' });
+      const closed = worker.close();
+      hold.release();
+      await closed;
+
+      expect((await h.orchestrator.changes.get(change.id)).state).toBe('queued');
+      expect(await eventTypes(h, change.id)).toEqual(['submitted']);
+      expect(h.sim.stats().requests).toBe(0);
+      await h.startWorker();
+      expect(await h.waitFor(change.id, ['succeeded', 'failed'])).toBe('succeeded');
+      expect(h.sim.stats().applies).toBe(1);
+    } finally {
+      await hold.close();
+    }
+  });
+});
+
 describe('a cancel whose answer is lost with its connection', () => {
   it('is the same cancel when ioredis sends it again, not a conflict, and its job is discarded', async () => {
     harness = await startHarness({ workers: 0 });

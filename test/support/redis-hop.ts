@@ -68,13 +68,14 @@ export async function startRedisCutter(target: URL, needle: string): Promise<Red
 /**
  * A TCP hop in front of Redis that passes everything on, except that the first bytes a client
  * sends containing `needle`, and all that client sends after them, wait for release(): a command
- * slow to arrive, while the rest of the system goes on.
+ * slow to arrive, while the rest of the system goes on. With `{ armed: false }` it passes
+ * everything on until arm(): a client's start-up may send the needle too.
  */
-export async function startCommandHold(redisUrl: string, needle: string) {
+export async function startCommandHold(redisUrl: string, needle: string, options: { armed?: boolean } = {}) {
   const target = new URL(redisUrl);
   const sockets = new Set<Socket>();
   const held: Array<() => void> = [];
-  let armed = true;
+  let armed = options.armed ?? true;
   let released = false;
   const server = createNetServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
@@ -101,6 +102,9 @@ export async function startCommandHold(redisUrl: string, needle: string) {
   return {
     url: `redis://127.0.0.1:${port}`,
     holding: () => held.length > 0,
+    arm() {
+      armed = true;
+    },
     release() {
       released = true;
       for (const send of held.splice(0)) send();
