@@ -12,7 +12,7 @@ import {
   rampedConcurrency,
   startWindow,
 } from './rate-control.js';
-import type { RolloutState } from './rollout.js';
+import { type RolloutState, RUN_VERDICTS } from './rollout.js';
 import { isTerminalChange, type Rollouts, type RunnableTarget } from './rollouts.js';
 
 export interface ControllerOptions {
@@ -86,11 +86,6 @@ const REFUSED = 'refused';
  * rollout was neither applied nor refused, and skipping one server must not halt the rest.
  */
 const ERROR_OUTCOMES = new Set(['failed', 'rejected', 'expired', REFUSED]);
-/**
- * Plan verdicts whose targets are run: those the plan found would change, and those it could not
- * judge (busy, throttled or unreachable while it looked), which the pipeline's own dry run judges.
- */
-const RUN_VERDICTS = new Set(['would-change', 'unknown']);
 
 /**
  * The `run` job of a rollout: submits the targets planned to run (RUN_VERDICTS) as ordinary changes (same lanes,
