@@ -300,6 +300,8 @@ export async function runRollout(
 
   // A cancelled rollout: whether the next read of its changes follows a cancel of the waiting ones.
   let readAfterCancel = false;
+  // Whether the queued changes of an earlier run were given their jobs (see below).
+  let lanesChecked = false;
   for (;;) {
     if (signal?.aborted) return 'stopped';
     const [stateValue, pausedBefore, bakedBefore, bakeUntil] = await redis.hmget(
@@ -340,6 +342,19 @@ export async function runRollout(
           followed.push(change);
         }
       }
+    }
+    if (!lanesChecked) {
+      // Changes.submit adds a change's job after the script that created and recorded it: a run
+      // that died between the two (kill -9 mid-chunk) left changes queued at their lane's head
+      // with no job, which only the lane repair (every few minutes) would find. Adding it again
+      // is free for one that has it.
+      const queued = followed.filter((change) => change.state === 'queued');
+      for (let i = 0; i < queued.length; i += SUBMIT_CHUNK) {
+        await Promise.all(
+          queued.slice(i, i + SUBMIT_CHUNK).map((change) => changes.makeHeadRunnable(change.ipsecServerId)),
+        );
+      }
+      lanesChecked = true;
     }
     let succeeded = 0;
     let errors = 0;
