@@ -12,7 +12,7 @@ import {
   rampedConcurrency,
   startWindow,
 } from './rate-control.js';
-import type { RolloutState } from './rollout.js';
+import { type RolloutState, RUN_VERDICTS } from './rollout.js';
 import { isTerminalChange, type Rollouts, type RunnableTarget } from './rollouts.js';
 
 export interface ControllerOptions {
@@ -56,11 +56,27 @@ const CIRCUIT_OPEN = 'CircuitOpen';
 
 /** A change in flight as the controller last read it: what waitOrPark decides from. */
 interface Followed {
+  id: string;
+  /** Whose lane it waits in while `queued`. */
+  ipsecServerId: string;
   state: string;
   /** When its job runs again while it backs off (NaN if unset); stale for a circuit waiter. */
   nextAt: number;
   lastCode: string | null;
   profile: string;
+}
+const FOLLOWED_FIELDS = ['state', 'nextAt', 'lastCode', 'profile'] as const;
+
+function followedOf(id: string, ipsecServerId: string, row: (string | null)[] | undefined): Followed {
+  const [state = null, nextAt = null, lastCode = null, profile = null] = row ?? [];
+  return {
+    id,
+    ipsecServerId,
+    state: state ?? 'unknown',
+    nextAt: nextAt ? Number(nextAt) : Number.NaN,
+    lastCode,
+    profile: profile || DEFAULT_PROFILE,
+  };
 }
 const SUBMIT_CHUNK = 100;
 /** The outcome of a target whose change the orchestrator refused to take (e.g. no secret key). */
@@ -70,11 +86,6 @@ const REFUSED = 'refused';
  * rollout was neither applied nor refused, and skipping one server must not halt the rest.
  */
 const ERROR_OUTCOMES = new Set(['failed', 'rejected', 'expired', REFUSED]);
-/**
- * Plan verdicts whose targets are run: those the plan found would change, and those it could not
- * judge (busy, throttled or unreachable while it looked), which the pipeline's own dry run judges.
- */
-const RUN_VERDICTS = new Set(['would-change', 'unknown']);
 
 /**
  * The `run` job of a rollout: submits the targets planned to run (RUN_VERDICTS) as ordinary changes (same lanes,
@@ -214,13 +225,44 @@ export async function runRollout(
   };
 
   /**
+   * What each change waits for: itself when it backs off, and for one queued behind another
+   * change in its server's lane, that lane's head (someone else's change, backing off on a busy
+   * gateway or a financial lock, holds it as long). Undefined when one of them may run now: a
+   * queued change at its lane's head, or behind a head that does not back off.
+   */
+  const waitedFor = async (followed: Followed[]): Promise<Followed[] | undefined> => {
+    const queued = followed.filter((change) => change.state === 'queued');
+    if (queued.length === 0) return followed;
+    const lanes = redis.pipeline();
+    for (const change of queued) lanes.lindex(keys.lane(change.ipsecServerId), 0);
+    const heads = ((await lanes.exec()) ?? []).map(([, head]) => head as string | null);
+    const headOf = new Map<string, string>();
+    for (let i = 0; i < queued.length; i++) {
+      const { id } = queued[i] as Followed;
+      const head = heads[i];
+      // At its lane's head (runnable), or no longer in its lane (it has just ended).
+      if (!head || head === id) return undefined;
+      headOf.set(id, head);
+    }
+    const headIds = [...new Set(headOf.values())];
+    const reads = redis.pipeline();
+    for (const head of headIds) reads.hmget(keys.change(head), ...FOLLOWED_FIELDS);
+    const rows = (await reads.exec()) ?? [];
+    const headChanges = new Map(
+      headIds.map((head, i) => [head, followedOf(head, '', rows[i]?.[1] as (string | null)[] | undefined)]),
+    );
+    if ([...headChanges.values()].some((head) => head.state !== 'backing_off')) return undefined;
+    return followed.map((change) => headChanges.get(headOf.get(change.id) ?? '') ?? change);
+  };
+
+  /**
    * Called where the controller has nothing to submit and waits for its changes in flight (paused,
    * a batch in flight, concurrency full, everything submitted, cancelled): parks it when every one
-   * of them backs off for longer than parkMs, and otherwise waits a poll (answering undefined). A
-   * financially locked account holds its changes for minutes to hours, each until its own next run
-   * (nextAt) or, for one waiting on the account's open circuit, until the circuit's probe runs
-   * again (`until`); polling them, fifty rollouts on a locked account would hold every controller
-   * slot for as long.
+   * of them backs off for longer than parkMs, itself or the change ahead of it in its lane
+   * (waitedFor), and otherwise waits a poll (answering undefined). A financially locked account
+   * holds its changes for minutes to hours, each until its own next run (nextAt) or, for one
+   * waiting on the account's open circuit, until the circuit's probe runs again (`until`); polling
+   * them, fifty rollouts on a locked account would hold every controller slot for as long.
    *
    * Parked for parkMs, not until the earliest next run: a change may also end before it without
    * waking the controller (a user cancels it; its circuit's probe is cancelled, or ends, and the
@@ -228,8 +270,13 @@ export async function runRollout(
    * wake. Woken, the controller reads everything again, and parks again while the wait goes on;
    * the last parkMs before a next run it spends polling on its slot, as it spends a short bake.
    */
-  const waitOrPark = async (state: RolloutState, followed: Followed[]): Promise<Parked | undefined> => {
-    if (followed.length > 0 && followed.every((change) => change.state === 'backing_off')) {
+  const waitOrPark = async (state: RolloutState, inFlight: Followed[]): Promise<Parked | undefined> => {
+    const followed =
+      inFlight.length > 0 &&
+      inFlight.every((change) => change.state === 'backing_off' || change.state === 'queued')
+        ? await waitedFor(inFlight)
+        : undefined;
+    if (followed) {
       // One read per account whose circuit a change waits on (a rollout spans few accounts).
       const waitedOn = [
         ...new Set(
@@ -253,6 +300,8 @@ export async function runRollout(
 
   // A cancelled rollout: whether the next read of its changes follows a cancel of the waiting ones.
   let readAfterCancel = false;
+  // Whether the queued changes of an earlier run were given their jobs (see below).
+  let lanesChecked = false;
   for (;;) {
     if (signal?.aborted) return 'stopped';
     const [stateValue, pausedBefore, bakedBefore, bakeUntil] = await redis.hmget(
@@ -271,14 +320,16 @@ export async function runRollout(
     const followed: Followed[] = [];
     if (inFlight.length > 0) {
       const pipeline = redis.pipeline();
-      for (const [, changeId] of inFlight)
-        pipeline.hmget(keys.change(changeId), 'state', 'nextAt', 'lastCode', 'profile');
+      for (const [, changeId] of inFlight) pipeline.hmget(keys.change(changeId), ...FOLLOWED_FIELDS);
       const records = (await pipeline.exec()) ?? [];
       for (let i = 0; i < inFlight.length; i++) {
-        const [position] = inFlight[i] as [number, string];
-        const [changeState = null, nextAt = null, lastCode = null, profile = null] =
-          (records[i]?.[1] as (string | null)[] | undefined) ?? [];
-        const current = changeState ?? 'unknown';
+        const [position, changeId] = inFlight[i] as [number, string];
+        const change = followedOf(
+          changeId,
+          (toRun[position] as RunnableTarget).ipsecServerId,
+          records[i]?.[1] as (string | null)[] | undefined,
+        );
+        const current = change.state;
         if (isTerminalChange(current)) {
           outcomes.set(position, current);
           await redis.hset(
@@ -288,14 +339,22 @@ export async function runRollout(
           );
         } else {
           byState[current] = (byState[current] ?? 0) + 1;
-          followed.push({
-            state: current,
-            nextAt: nextAt ? Number(nextAt) : Number.NaN,
-            lastCode,
-            profile: profile || DEFAULT_PROFILE,
-          });
+          followed.push(change);
         }
       }
+    }
+    if (!lanesChecked) {
+      // Changes.submit adds a change's job after the script that created and recorded it: a run
+      // that died between the two (kill -9 mid-chunk) left changes queued at their lane's head
+      // with no job, which only the lane repair (every few minutes) would find. Adding it again
+      // is free for one that has it.
+      const queued = followed.filter((change) => change.state === 'queued');
+      for (let i = 0; i < queued.length; i += SUBMIT_CHUNK) {
+        await Promise.all(
+          queued.slice(i, i + SUBMIT_CHUNK).map((change) => changes.makeHeadRunnable(change.ipsecServerId)),
+        );
+      }
+      lanesChecked = true;
     }
     let succeeded = 0;
     let errors = 0;

@@ -23,6 +23,7 @@ import {
   type PlanKind,
   type RolloutSelector,
   type RolloutSettings,
+  RUN_VERDICTS,
   type TargetPlan,
 } from './rollout.js';
 import type { Rollouts, RunnableTarget } from './rollouts.js';
@@ -273,7 +274,8 @@ export async function planRollout(deps: PlannerDeps, rolloutId: string): Promise
   const now = Date.now();
   const fields: Record<string, string> = {
     plan: JSON.stringify(counts),
-    total: String(counts['would-change']),
+    // What the run will submit, as the approvers should see it (the controller counts the same).
+    total: String([...RUN_VERDICTS].reduce((sum, kind) => sum + counts[kind], 0)),
   };
   const planned = encodeRolloutEvent(rolloutId, 'system', 'rollout_planned', { plan: counts }, now);
   try {

@@ -272,6 +272,12 @@ export function mergeParams(
 
 export type PlanKind = 'would-change' | 'no-op' | 'rejected' | 'blocked' | 'unknown';
 
+/**
+ * Plan verdicts whose targets are run: those the plan found would change, and those it could not
+ * judge (busy, throttled or unreachable while it looked), which the pipeline's own dry run judges.
+ */
+export const RUN_VERDICTS: ReadonlySet<PlanKind> = new Set<PlanKind>(['would-change', 'unknown']);
+
 /** The plan's verdict on one target. */
 export interface TargetPlan {
   index: number;
@@ -288,7 +294,7 @@ export interface TargetPlan {
 }
 
 export interface RolloutProgress {
-  /** Targets the plan found would change: what the rollout runs. */
+  /** Targets the plan found would change or could not judge: what the rollout runs (RUN_VERDICTS). */
   total: number;
   submitted: number;
   inFlight: number;

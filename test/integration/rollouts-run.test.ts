@@ -157,7 +157,10 @@ describe('running a rollout', () => {
       params: { IpsecServerName: 'judged-late' },
       actor: 'alice',
     });
-    expect((await h.waitForRollout(created.id, ['awaiting_approval'])).plan).toMatchObject({ unknown: 2 });
+    const planned = await h.waitForRollout(created.id, ['awaiting_approval']);
+    expect(planned.plan).toMatchObject({ unknown: 2 });
+    // What its approvers are shown is what it will run: both targets, in one batch.
+    expect(planned.progress).toMatchObject({ total: 2, batchCount: 1 });
     h.sim.setFaults({ busyRate: 0 });
     await h.rollouts.approve(created.id, 'bob');
     const done = await h.waitForRollout(created.id, ['completed', 'halted']);

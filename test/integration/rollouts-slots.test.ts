@@ -136,6 +136,70 @@ describe('rollout worker slots', () => {
     expect((await h.rollouts.get(baking)).progress).toMatchObject({ submitted: 1, succeeded: 1 });
   });
 
+  // Covers its waits in a row (hang guards): two plans, a change meeting the lock, a rollout's
+  // change queued behind it, a run, and the first rollout's run once the lane is free.
+  it('runs a rollout on another account while the only slot’s rollout waits in a lane behind someone else’s locked change', {
+    timeout: 8 * WAIT_MS,
+  }, async () => {
+    // The lock backs the other change off for 20 s at a time (far more than the 2 s park time).
+    harness = await startRolloutHarness({
+      sim: { servers: 4, accessKeys: [keyA, keyB] },
+      profiles: { bravo: keyB },
+      policy: { accountLocked: { baseMs: 20_000, maxMs: 20_000, giveUpAfterMs: 3_600_000 } },
+      concurrency: 1,
+      parkMs: 2_000,
+    });
+    const h = harness;
+    const a0 = h.sim.servers.find((s) => s.ownerAccessKeyId === keyA.accessKeyId)!;
+    const b0 = h.sim.servers.find((s) => s.ownerAccessKeyId === keyB.accessKeyId)!;
+    const target = { ipsecServerId: a0.ipsecServerId, regionId: a0.regionId };
+    const queued = await h.rollouts.create({
+      actor: 'alice',
+      targets: [target],
+      params: { IpsecServerName: 'queued-behind' },
+    });
+    const other = await h.rollouts.create({
+      actor: 'alice',
+      targets: [{ ipsecServerId: b0.ipsecServerId, regionId: b0.regionId, profile: 'bravo' }],
+      params: { IpsecServerName: 'other-account' },
+    });
+    for (const id of [queued.id, other.id]) await h.waitForRollout(id, ['awaiting_approval'], WAIT_MS);
+
+    // Someone else's change holds the server's lane, backing off on the server's financial lock.
+    h.sim.setFaults({ financialLocked: [a0.ipsecServerId] });
+    const { change: holder } = await h.orchestrator.changes.submit({
+      ...target,
+      params: { IpsecServerName: 'someone-else' },
+      actor: 'zed',
+    });
+    await waitUntil(
+      async () => ((await h.orchestrator.changes.get(holder.id)).state === 'backing_off' ? true : undefined),
+      { timeoutMs: WAIT_MS, describe: () => 'the other change to back off on the lock' },
+    );
+    await h.rollouts.approve(queued.id, 'bob');
+    const waiting = await waitUntil(
+      async () => {
+        const [changeId] = (await h.rollouts.changeIds(queued.id)).values();
+        return changeId && (await h.orchestrator.changes.get(changeId)).state === 'queued'
+          ? changeId
+          : undefined;
+      },
+      { timeoutMs: WAIT_MS, describe: () => 'the rollout’s change to queue behind it' },
+    );
+
+    await h.rollouts.approve(other.id, 'bob');
+    expect((await h.waitForRollout(other.id, ['completed', 'halted'], WAIT_MS)).state).toBe('completed');
+    expect((await h.orchestrator.changes.get(waiting)).state).toBe('queued');
+    expect((await h.rollouts.get(queued.id)).state).toBe('running');
+
+    // The lane freed (its holder cancelled: nothing wakes the parked controller), the rollout's
+    // change runs, and the controller learns it at its next wake.
+    h.sim.setFaults({ financialLocked: [] });
+    await h.orchestrator.changes.cancel(holder.id, 'zed');
+    const done = await h.waitForRollout(queued.id, ['completed', 'halted'], WAIT_MS);
+    expect(done).toMatchObject({ state: 'completed', progress: { total: 1, succeeded: 1 } });
+  });
+
   // Covers its waits in a row (hang guards): four plans, three locked rollouts each taking the
   // slot in turn, a run, and three runs once the lock is lifted.
   it('runs a rollout on another account while the only slot’s rollouts wait behind a financial lock', {
