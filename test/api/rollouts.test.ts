@@ -430,3 +430,27 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     expect(next.json().rollouts[0].id).toBe(created.id);
   }, 40_000);
 });
+
+describe('rollout routes: the event stream', () => {
+  it('answers HEAD with the headers alone, leaving nothing polling Redis behind', async () => {
+    const created = await create({ targets: targets(1), params: { IpsecServerName: 'head_only' } });
+    await waitFor(created.id, ['awaiting_approval']);
+
+    const head = await call('viewer', { method: 'HEAD', url: `/v1/rollouts/${created.id}/events` });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-type']).toMatch(/^text\/event-stream/);
+
+    // Fastify drains a HEAD's body instead of sending it and never ends it: the stream's poll went
+    // on reading the rollout every 500 ms until it ended, one more poller for every HEAD. Nothing
+    // else reads a rollout that waits for approval, and OBJECT IDLETIME (whole seconds) is no read.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const idle = await h.orchestrator.redis.object('IDLETIME', h.orchestrator.keys.rollout(created.id));
+    expect(idle).toBeGreaterThanOrEqual(2);
+
+    await call('approver', {
+      method: 'POST',
+      url: `/v1/rollouts/${created.id}/reject`,
+      payload: { reason: 'head' },
+    });
+  }, 30_000);
+});

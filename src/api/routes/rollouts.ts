@@ -492,7 +492,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         throw error;
       }
       if (isTerminal(rollout)) sse.end();
-      else timer = setTimeout(loop, pollMs);
+      else if (!sse.ended) timer = setTimeout(loop, pollMs);
 
       return (reply as FastifyReply).send(sse.body);
     },
