@@ -75,6 +75,9 @@ export class SseStreams {
       .header('content-type', 'text/event-stream; charset=utf-8')
       .header('cache-control', 'no-cache')
       .header('x-accel-buffering', 'no');
+    // Fastify drains the body of a HEAD instead of sending it, and never ends it: left open, the
+    // stream would keep its subscription, heartbeat and polling until the change or rollout ended.
+    if (request.method === 'HEAD') end();
     return {
       lastEventId: typeof header === 'string' && STREAM_ID.test(header) ? header : undefined,
       get ended() {

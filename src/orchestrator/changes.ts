@@ -253,11 +253,17 @@ export class Changes {
     }
     const changes: ChangeView[] = [];
     const batch = Math.max(limit * 2, 20);
+    // Batches resume after the last entry read, the offset counting only the entries of its score
+    // read already: an offset into the whole index moved with every change submitted while a page
+    // was gathered, and the entries last read came again in the same page.
     let offset = 0;
     for (;;) {
       const ids = await redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch);
       if (ids.length === 0) return { changes, nextCursor: undefined };
-      offset += ids.length / 2;
+      const lastId = ids[ids.length - 2] as string;
+      const lastScore = ids[ids.length - 1] as string;
+      let atLastScore = 0;
+      for (let i = ids.length - 1; i > 0 && ids[i] === lastScore; i -= 2) atLastScore++;
       const candidates: Array<{ id: string; score: string }> = [];
       for (let i = 0; i < ids.length; i += 2) {
         const id = ids[i] as string;
@@ -276,6 +282,9 @@ export class Changes {
         changes.push(toChangeView(candidate.id, record));
         if (changes.length === limit) return { changes, nextCursor: `${candidate.score}:${candidate.id}` };
       }
+      offset = lastScore === max ? offset + atLastScore : atLastScore;
+      max = lastScore;
+      skipUntilAfter = lastId;
     }
   }
 

@@ -94,6 +94,12 @@ const actorSchema = z.strictObject({ actor: rolloutInputSchema.shape.actor });
 export const listRolloutsQuerySchema = z.strictObject(pageQueryShape);
 export type ListRolloutsQuery = z.input<typeof listRolloutsQuerySchema>;
 
+/** A rollout as a create left it; `created` is false when one existed under the id asked for. */
+export interface RolloutCreation {
+  rollout: RolloutView;
+  created: boolean;
+}
+
 export interface RolloutPage {
   rollouts: RolloutView[];
   nextCursor?: string;
@@ -168,21 +174,26 @@ export class Rollouts {
    * create script is a no-op for an id that exists, so a retry under the same id is safe.
    */
   async create(input: RolloutInput, options: { id?: string } = {}): Promise<RolloutView> {
-    return this.store(parseOrThrow(rolloutInputSchema, input, 'rollout'), options);
+    return (await this.store(parseOrThrow(rolloutInputSchema, input, 'rollout'), options)).rollout;
   }
 
   /**
    * Creates a rollout from a spec that already passed rolloutSpecSchema (the API's body, parsed at
    * the border), for `actor`. The spec is trusted, not parsed again: its schema applies every rule
    * rolloutInputSchema does but the actor's, checked here; a second parse of 10,000 targets took
-   * seconds.
+   * seconds. `created` tells the API's 201 from its 200: a request under an Idempotency-Key that
+   * another request reserved creates the rollout only if that one has not yet.
    */
-  async createParsed(spec: RolloutSpec, actor: string, options: { id?: string } = {}): Promise<RolloutView> {
+  async createParsed(
+    spec: RolloutSpec,
+    actor: string,
+    options: { id?: string } = {},
+  ): Promise<RolloutCreation> {
     const checked = parseOrThrow(actorSchema, { actor }, 'rollout');
     return this.store({ ...spec, actor: checked.actor }, options);
   }
 
-  private async store(spec: ParsedRollout, options: { id?: string }): Promise<RolloutView> {
+  private async store(spec: ParsedRollout, options: { id?: string }): Promise<RolloutCreation> {
     const { keys, scripts, secrets } = this.deps;
     const carriesPsk =
       spec.params?.Psk !== undefined || (spec.targets ?? []).some((t) => t.params?.Psk !== undefined);
@@ -265,9 +276,11 @@ export class Rollouts {
       await this.deps.redis.del(staging).catch(() => undefined);
       throw error;
     }
-    if (result[0] !== 'created') throw new UnexpectedScriptResultError('rollout-create', result);
+    if (result[0] !== 'created' && result[0] !== 'existing')
+      throw new UnexpectedScriptResultError('rollout-create', result);
+    // An existing one still gets its plan job: whoever created it may have died before adding it.
     await this.deps.queue.add('plan', id);
-    return this.get(id);
+    return { rollout: await this.get(id), created: result[0] === 'created' };
   }
 
   /**

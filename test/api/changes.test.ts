@@ -352,6 +352,41 @@ describe('changes without workers', () => {
       });
     });
 
+    it('lists a filtered page once each while changes are submitted, and through a run of one millisecond', async () => {
+      const target = api.target(5);
+      const { changes, redis, keys } = api.harness.orchestrator;
+      const submitOne = (name: string) =>
+        changes.submit({ ...target, params: { IpsecServerName: name }, actor: 'alice' });
+      const cancelled: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const { change } = await submitOne(`old-${i}`);
+        cancelled.push((await changes.cancel(change.id, 'alice')).id);
+      }
+      const url = `/v1/changes?server=${target.ipsecServerId}&state=cancelled&limit=10`;
+      const listed = async () =>
+        (await api.call('viewer', { method: 'GET', url })).json().changes.map((c: { id: string }) => c.id);
+
+      // Newer changes come in while each page is gathered, batch after batch: the entries already
+      // read must not come round again.
+      let submitted = 0;
+      const flood = Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (submitted < 300) await submitOne(`new-${submitted++}`);
+        }),
+      );
+      try {
+        while (submitted < 300) expect(await listed()).toEqual([...cancelled].reverse());
+      } finally {
+        await flood;
+      }
+
+      // Changes of one millisecond, more than a batch of them: each read once, in id order.
+      const index = keys.serverChanges(target.ipsecServerId);
+      const all = await redis.zrange(index, '0', '-1');
+      await redis.zadd(index, ...all.flatMap((id) => ['1700000000000', id]));
+      expect(await listed()).toEqual([...cancelled].sort().reverse());
+    });
+
     const LIMIT_RULE = 'must be from 1 to 500';
     const SERVER_RULE = 'must be an IPsec server id such as iss-bp1...';
     it.each([

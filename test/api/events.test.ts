@@ -225,6 +225,21 @@ describe('GET /v1/changes/:id/events', () => {
     await eventually(() => expect(tail.subscriptionCount).toBe(0));
   });
 
+  it('answers HEAD with the headers alone, keeping no subscription or heartbeat behind', async () => {
+    harness = await startHarness({ workers: 0 });
+    const { app, tail } = await buildApp(harness, { heartbeatMs: 50 });
+    const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    const change = await submit(harness, 4, { LocalSubnet: '172.16.44.0/24' });
+
+    const response = await request(`${baseUrl}/v1/changes/${change.id}/events`, { method: 'HEAD' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
+    await response.body.text();
+    // Fastify drains a HEAD's body instead of sending it and never ends it: a stream left open
+    // held its subscription and heartbeat until the change ended, one more for every HEAD.
+    await eventually(() => expect(tail.subscriptionCount).toBe(0), 2_000);
+  });
+
   it('ends open streams when the app closes, so closing does not wait for clients', async () => {
     harness = await startHarness({ workers: 0 });
     const { app: instance, tail } = await buildApp(harness);

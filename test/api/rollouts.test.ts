@@ -343,6 +343,36 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     expect(rolloutBodyHash(noPsk, underKeyA)).toBe(rolloutBodyHash(noPsk, underKeyB));
   });
 
+  it('Idempotency-Key: concurrent identical requests make one rollout, a 201 for one of them and 200 for the rest', async () => {
+    // Enough targets that staging them takes a few round trips: the others come in meanwhile.
+    const body = {
+      targets: Array.from({ length: 500 }, (_, i) => ({
+        ipsecServerId: `iss-concurrent${i}`,
+        regionId: 'cn-hangzhou',
+      })),
+      params: { IpsecServerName: 'idem-concurrent' },
+      planOnly: true,
+    };
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        call('submitter', {
+          method: 'POST',
+          url: '/v1/rollouts',
+          payload: body,
+          headers: { 'idempotency-key': 'key-concurrent' },
+        }),
+      ),
+    );
+    const ids = new Set(responses.map((response) => response.json().rollout.id as string));
+    expect(ids.size).toBe(1);
+    expect(responses.map((response) => response.statusCode).sort()).toEqual([
+      200, 200, 200, 200, 200, 200, 200, 201,
+    ]);
+    const created = responses.find((response) => response.statusCode === 201);
+    expect(created?.headers.location).toBe(`/v1/rollouts/${[...ids][0]}`);
+    await call('submitter', { method: 'POST', url: `/v1/rollouts/${[...ids][0]}/cancel` });
+  }, 30_000);
+
   it('Idempotency-Key: a retry after the first request died before creating makes the rollout under the id it reserved', async () => {
     const body = { targets: targets(1), params: { IpsecServerName: 'idem-crash' }, planOnly: true };
     const post = () =>
@@ -443,4 +473,28 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     });
     expect(next.json().rollouts[0].id).toBe(created.id);
   }, 40_000);
+});
+
+describe('rollout routes: the event stream', () => {
+  it('answers HEAD with the headers alone, leaving nothing polling Redis behind', async () => {
+    const created = await create({ targets: targets(1), params: { IpsecServerName: 'head_only' } });
+    await waitFor(created.id, ['awaiting_approval']);
+
+    const head = await call('viewer', { method: 'HEAD', url: `/v1/rollouts/${created.id}/events` });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-type']).toMatch(/^text\/event-stream/);
+
+    // Fastify drains a HEAD's body instead of sending it and never ends it: the stream's poll went
+    // on reading the rollout every 500 ms until it ended, one more poller for every HEAD. Nothing
+    // else reads a rollout that waits for approval, and OBJECT IDLETIME (whole seconds) is no read.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const idle = await h.orchestrator.redis.object('IDLETIME', h.orchestrator.keys.rollout(created.id));
+    expect(idle).toBeGreaterThanOrEqual(2);
+
+    await call('approver', {
+      method: 'POST',
+      url: `/v1/rollouts/${created.id}/reject`,
+      payload: { reason: 'head' },
+    });
+  }, 30_000);
 });

@@ -136,7 +136,7 @@ describe('rollout plans', () => {
     expect((error as InvalidInputError).issues).toEqual([{ field: 'actor', rule: expect.any(String) }]);
     expect(await h.orchestrator.redis.zcard(`{${h.prefix}}:rollouts`)).toBe(0);
 
-    const created = await h.rollouts.createParsed(spec, 'alice');
+    const { rollout: created } = await h.rollouts.createParsed(spec, 'alice');
     expect(created).toMatchObject({ actor: 'alice', targetCount: 1, state: 'planning' });
     expect((await h.rollouts.targets(created.id))[0]!.params).toEqual({ IpsecServerName: 'trusted' });
   });

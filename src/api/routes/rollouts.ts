@@ -213,7 +213,8 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
       const actor = principalOf(request).name;
       const key = request.headers['idempotency-key'];
       if (key === undefined) {
-        const rollout = await rollouts.createParsed(request.body, actor);
+        // The id is new: one that exists was made by this very request, its answer lost and resent.
+        const { rollout } = await rollouts.createParsed(request.body, actor);
         reply.header('location', `/v1/rollouts/${rollout.id}`);
         return reply.code(201).send({ rollout });
       }
@@ -252,7 +253,10 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         id = held.id;
       }
       try {
-        const rollout = await rollouts.createParsed(request.body, actor, { id });
+        const { rollout, created } = await rollouts.createParsed(request.body, actor, { id });
+        // Requests under the same key race to create it under the reserved id (the one that
+        // reserved it may still be staging its targets): only the one that did answers 201.
+        if (!created) return reply.code(200).send({ rollout });
         reply.header('location', `/v1/rollouts/${rollout.id}`);
         return reply.code(201).send({ rollout });
       } catch (error) {
@@ -492,7 +496,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         throw error;
       }
       if (isTerminal(rollout)) sse.end();
-      else timer = setTimeout(loop, pollMs);
+      else if (!sse.ended) timer = setTimeout(loop, pollMs);
 
       return (reply as FastifyReply).send(sse.body);
     },

@@ -16,8 +16,10 @@
     ARGV[4] how many targets were staged
     ARGV[5] the `rollout_created` audit event (JSON)
   Output:
-    { 'created', rolloutId }    (also when this very call ran before and its answer was lost, or
-                                 another call created the same id: the staged copy is dropped)
+    { 'created', rolloutId }
+    { 'existing', rolloutId }   the id was created before: by this very call, whose answer was
+                                 lost with the connection, or by another call under the same
+                                 Idempotency-Key (the staged copy is dropped; nothing is written)
     { 'incomplete', staged }    fewer targets staged than announced (the staging hash expired):
                                  nothing is created
 ]]
@@ -27,7 +29,7 @@ local rcall = redis.call
 local rolloutFields = fieldPairs(ARGV[3])
 if rcall('ZSCORE', KEYS[2], ARGV[1]) then
   rcall('DEL', KEYS[5])
-  return { 'created', ARGV[1] }
+  return { 'existing', ARGV[1] }
 end
 
 local count = tonumber(ARGV[4])
