@@ -121,20 +121,29 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()));
 });
 
-describe('oracle: the official SDKs sign exactly as we do', () => {
-  function officialVpcClient(withToken: boolean) {
-    return new VpcClient(
-      new OpenApiConfig({
-        accessKeyId: credentials.accessKeyId,
-        accessKeySecret: credentials.accessKeySecret,
-        securityToken: withToken ? stsCredentials.securityToken : undefined,
-        endpoint: `127.0.0.1:${server.port}`,
-        protocol: 'http',
-        regionId: 'cn-shanghai',
-      }) as never,
-    );
-  }
+function officialVpcClient(withToken: boolean) {
+  return new VpcClient(
+    new OpenApiConfig({
+      accessKeyId: credentials.accessKeyId,
+      accessKeySecret: credentials.accessKeySecret,
+      securityToken: withToken ? stsCredentials.securityToken : undefined,
+      endpoint: `127.0.0.1:${server.port}`,
+      protocol: 'http',
+      regionId: 'cn-shanghai',
+    }) as never,
+  );
+}
 
+/** What the official V3 SDK makes of the test server's answer to an UpdateIpsecServer. */
+function officialUpdateError(): Promise<unknown> {
+  return captureError(
+    officialVpcClient(false).updateIpsecServer(
+      new UpdateIpsecServerRequest({ regionId: 'cn-shanghai', ipsecServerId: 'iss-1' }),
+    ),
+  );
+}
+
+describe('oracle: the official SDKs sign exactly as we do', () => {
   it.each([
     ['an AccessKey', false],
     ['an STS token', true],
@@ -361,20 +370,7 @@ describe('AliyunClient responses', () => {
       response.writeHead(400, { 'content-type': 'text/xml;charset=utf-8', 'x-acs-request-id': 'req-xml' });
       response.end(xml);
     });
-    const official = new VpcClient(
-      new OpenApiConfig({
-        accessKeyId: credentials.accessKeyId,
-        accessKeySecret: credentials.accessKeySecret,
-        endpoint: `127.0.0.1:${server.port}`,
-        protocol: 'http',
-        regionId: 'cn-shanghai',
-      }) as never,
-    );
-    const theirs = await captureError(
-      official.updateIpsecServer(
-        new UpdateIpsecServerRequest({ regionId: 'cn-shanghai', ipsecServerId: 'iss-1' }),
-      ),
-    );
+    const theirs = await officialUpdateError();
     expect(theirs).toMatchObject({ code: 'Throttling.User', statusCode: 400, requestId: 'req-xml' });
 
     const ours = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));
@@ -404,20 +400,7 @@ describe('AliyunClient responses', () => {
         }),
       );
     });
-    const official = new VpcClient(
-      new OpenApiConfig({
-        accessKeyId: credentials.accessKeyId,
-        accessKeySecret: credentials.accessKeySecret,
-        endpoint: `127.0.0.1:${server.port}`,
-        protocol: 'http',
-        regionId: 'cn-shanghai',
-      }) as never,
-    );
-    const theirs = await captureError(
-      official.updateIpsecServer(
-        new UpdateIpsecServerRequest({ regionId: 'cn-shanghai', ipsecServerId: 'iss-1' }),
-      ),
-    );
+    const theirs = await officialUpdateError();
     expect(theirs).toMatchObject({ code: 'Throttling.User', retryAfter: 750 });
 
     const ours = await captureError(makeClient().call('UpdateIpsecServer', { RegionId: 'cn-shanghai' }));

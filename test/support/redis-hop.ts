@@ -2,7 +2,13 @@
  * TCP hops in front of Redis for tests of what a command's journey can do to the system: an
  * answer lost with its connection, a command slow to arrive.
  */
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  connect,
+  createServer as createNetServer,
+  type Server,
+  type Socket,
+} from 'node:net';
 
 export interface RedisCutter {
   url: string;
@@ -52,17 +58,7 @@ export async function startRedisCutter(target: URL, needle: string): Promise<Red
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    cuts: () => cuts,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
+  return { ...(await listen(server, sockets)), cuts: () => cuts };
 }
 
 /**
@@ -97,10 +93,8 @@ export async function startCommandHold(redisUrl: string, needle: string, options
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    ...(await listen(server, sockets)),
     holding: () => held.length > 0,
     arm() {
       armed = true;
@@ -109,6 +103,18 @@ export async function startCommandHold(redisUrl: string, needle: string, options
       released = true;
       for (const send of held.splice(0)) send();
     },
+  };
+}
+
+/** Starts a hop on a free port: its URL, and a close that drops the connections it carries. */
+async function listen(
+  server: Server,
+  sockets: Set<Socket>,
+): Promise<{ url: string; close(): Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
