@@ -301,14 +301,18 @@ export async function planRollout(deps: PlannerDeps, rolloutId: string): Promise
   await queue.add('expire', rolloutId, settings.approvals.expiresMs);
 }
 
-/** The `expire` job: closes the approval window of a rollout still waiting for approvals. */
-export async function expireRollout(rollouts: Rollouts, rolloutId: string): Promise<void> {
+/**
+ * The `expire` job: closes the approval window of a rollout still waiting for approvals. Answers
+ * how many ms too early it came (0 once done, or with nothing to do), for the job to wait again.
+ */
+export async function expireRollout(rollouts: Rollouts, rolloutId: string): Promise<number> {
   const rollout = await rollouts.get(rolloutId);
-  if (rollout.state !== 'awaiting_approval') return;
-  // A delayed job may wake a little early; approve() refuses late approvals in any case.
+  if (rollout.state !== 'awaiting_approval') return 0;
+  // Woken early (its worker's clock ahead of the one that set the window): its job waits again.
+  // Ended instead, it would leave the window open for good; approve() refuses late approvals,
+  // but nothing would close the rollout.
   const early = (rollout.expiresAt ?? 0) - Date.now();
-  if (early > 5_000) return;
-  if (early > 0) await sleep(early);
+  if (early > 0) return early;
   const now = Date.now();
   try {
     await rollouts.transition(rolloutId, ['awaiting_approval'], 'expired', 'expire', {
@@ -322,4 +326,5 @@ export async function expireRollout(rollouts: Rollouts, rolloutId: string): Prom
     // fails the job, which BullMQ retries, rather than leaving the window open for good.
     if (!(error instanceof RolloutStateError)) throw error;
   }
+  return 0;
 }

@@ -88,8 +88,12 @@ export async function startRolloutWorker(settings: RolloutWorkerSettings): Promi
     switch (job.name) {
       case 'plan':
         return planRollout(planner, rolloutId);
-      case 'expire':
-        return expireRollout(rollouts, rolloutId);
+      case 'expire': {
+        const early = await expireRollout(rollouts, rolloutId);
+        if (early === 0) return;
+        await job.moveToDelayed(Date.now() + early, token);
+        throw new DelayedError();
+      }
       case 'run': {
         // BullMQ renews a job's lock by job id, and a run that parked drops the renewal of its id
         // only once the fetch that follows it has answered: a controller woken at once and taken

@@ -1,5 +1,7 @@
+import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApprovalRefusedError, RolloutStateError } from '../../src/rollouts/errors.js';
+import { ROLLOUT_TASK_QUEUE } from '../../src/rollouts/rollout-queue.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
 
 let harness: RolloutHarness | undefined;
@@ -85,6 +87,29 @@ describe('rollout approvals', () => {
     await expect(h.rollouts.approve(created.id, 'bob')).rejects.toBeInstanceOf(RolloutStateError);
     expect(h.sim.stats().applies).toBe(0);
     expect((await h.rollouts.events(created.id)).map((event) => event.type)).toContain('rollout_expired');
+  });
+
+  it('expires at the end of its window when its expiry job wakes early (clocks that disagree)', async () => {
+    harness = await startRolloutHarness({ sim: { servers: 1 } });
+    const h = harness;
+    const created = await h.rollouts.create({
+      targets: targets(h, 1),
+      params: { IpsecServerName: 'never-applied' },
+      approvals: { required: 1, expiresMs: 6_000 },
+      actor: 'alice',
+    });
+    await h.waitForRollout(created.id, ['awaiting_approval']);
+    const tasks = new Queue(ROLLOUT_TASK_QUEUE, { connection: { url: h.redisUrl }, prefix: `{${h.prefix}}` });
+    try {
+      // The job runs now, seconds before the window closes, as on a worker whose clock is ahead.
+      await (await tasks.getJob(`${created.id}-expire`))?.promote();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await h.rollouts.get(created.id)).state).toBe('awaiting_approval');
+      const expired = await h.waitForRollout(created.id, ['expired'], 15_000);
+      expect(expired.reason).toBe('approval window closed');
+    } finally {
+      await tasks.close();
+    }
   });
 
   it('is rejected by someone other than its submitter, with the reason audited', async () => {
