@@ -169,7 +169,7 @@ export class Changes {
         : '';
     const idempotencyKey = rollout
       ? keys.rolloutChangeIdempotency(rollout.id, rollout.targetIndex)
-      : keys.idempotency(submission.idempotencyKey ?? '-');
+      : keys.idempotency(submission.actor, submission.idempotencyKey ?? '-');
 
     const result = (await scripts.run(
       'submit',

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
 /**
  * The one place Redis key names are built (as BullMQ's QueueKeys). Every key carries the same
  * hash tag, `{prefix}`, so that each Lua script's keys share one slot on Redis Cluster; BullMQ's
@@ -41,9 +43,21 @@ export class OrchestratorKeys {
     return `${this.tag}:server:${ipsecServerId}:changes`;
   }
 
-  /** Client-chosen idempotency keys are hashed: any bytes are allowed, none reach a key name. */
-  idempotency(idempotencyKey: string): string {
-    return `${this.tag}:idem:${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+  /**
+   * A submitter's Idempotency-Key for a change: per submitter, as a rollout's is, so one
+   * submitter's key never answers another's request with a change that is not theirs (nor a 409
+   * for a key they never used). Hashed: any bytes are allowed, none reach a key name.
+   */
+  idempotency(actor: string, idempotencyKey: string): string {
+    return `${this.tag}:idem:${sha256(`${actor}\n${idempotencyKey}`).slice(0, 32)}`;
+  }
+
+  /**
+   * A submitter's Idempotency-Key of `POST /v1/rollouts`: the hash of the body it came with and
+   * the id its rollout is (to be) created under.
+   */
+  rolloutIdempotency(actor: string, idempotencyKey: string): string {
+    return `${this.tag}:rollout-idempotency:${sha256(`${actor}\n${idempotencyKey}`)}`;
   }
 
   circuit(account: string): string {

@@ -35,7 +35,7 @@ async function expectNothingEnqueued(api: Api) {
 describe('changes without workers', () => {
   let api: Api;
   beforeAll(async () => {
-    api = await startApi({ workers: 0 });
+    api = await startApi({ workers: 0, sim: { servers: 7 } });
   });
   afterAll(() => api?.close());
 
@@ -300,6 +300,27 @@ describe('changes without workers', () => {
       const withoutKey = await submit(body);
       expect(withoutKey.statusCode).toBe(201);
       expect(withoutKey.json().change.id).not.toBe(first.json().change.id);
+    });
+
+    it("keeps each submitter's Idempotency-Keys apart: the same key from another is another change", async () => {
+      // A server of its own: the listing tests read every change of theirs.
+      const target = api.target(6);
+      const headers = { 'idempotency-key': 'nightly-rotation' };
+      const body = { ...target, params: { IpsecServerName: 'idem-mine' } };
+      const mine = await submit(body, headers);
+      expect(mine.statusCode).toBe(201);
+      const post = (payload: object) =>
+        api.call('admin', { method: 'POST', url: '/v1/changes', payload, headers });
+      // Another submitter, the same key: neither the first one's change (200) nor a 409 for a key
+      // this one never used, whatever the body.
+      const theirs = await post(body);
+      expect(theirs.statusCode).toBe(201);
+      expect(theirs.json().change).toMatchObject({ actor: 'admin-user' });
+      expect(theirs.json().change.id).not.toBe(mine.json().change.id);
+      expect((await post({ ...body, params: { IpsecServerName: 'idem-theirs' } })).statusCode).toBe(409);
+      const again = await submit(body, headers);
+      expect(again.statusCode).toBe(200);
+      expect(again.json().change.id).toBe(mine.json().change.id);
     });
 
     it('answers 404 for an unknown change and 400 for a malformed id', async () => {

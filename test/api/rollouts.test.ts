@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { ROLES, type Role } from '../../src/api/auth/roles.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
-import { rolloutBodyHash, rolloutIdempotencySlot } from '../../src/api/routes/rollouts.js';
+import { rolloutBodyHash } from '../../src/api/routes/rollouts.js';
 import { pskFingerprinter } from '../../src/ipsec/psk.js';
 import { MAX_TARGETS } from '../../src/rollouts/rollout.js';
 import { rolloutSpecSchema } from '../../src/rollouts/rollout-spec.js';
@@ -385,7 +385,7 @@ describe('rollout routes: a rollout through the API on the simulator', () => {
     const before = (await h.rollouts.list({ limit: 500 })).rollouts.length;
     // The first request reserved the key and its rollout's id, then its process died.
     const reservedId = newRolloutId();
-    const slot = rolloutIdempotencySlot(h.orchestrator.keys, 'submitter-user', 'key-crash');
+    const slot = h.orchestrator.keys.rolloutIdempotency('submitter-user', 'key-crash');
     const hash = rolloutBodyHash(rolloutSpecSchema.parse(body), h.orchestrator.secrets.fingerprint);
     await h.orchestrator.redis.set(slot, JSON.stringify({ hash, id: reservedId }), 'EX', 60);
 

@@ -39,7 +39,7 @@ describe('a transition script that fails (invariant 5)', () => {
         keys.lane(ipsecServerId),
         keys.changes,
         keys.serverChanges(ipsecServerId),
-        keys.idempotency('k-1'),
+        keys.idempotency('alice', 'k-1'),
         keys.audit,
       ],
       [
@@ -55,7 +55,7 @@ describe('a transition script that fails (invariant 5)', () => {
     );
     await expect(submitted).rejects.toThrow(/unicode escape/);
     expect(await stateOf(harness, id, ipsecServerId)).toEqual(before);
-    expect(await harness.orchestrator.redis.exists(keys.idempotency('k-1'))).toBe(0);
+    expect(await harness.orchestrator.redis.exists(keys.idempotency('alice', 'k-1'))).toBe(0);
   });
 
   it('appends no event and leaves the change as it was when finish.lua cannot read its fields', async () => {

@@ -719,7 +719,7 @@ describe('submitting changes', () => {
     try {
       const storedHash = async (orchestrator: Orchestrator) => {
         await orchestrator.changes.submit(submission);
-        const record = await orchestrator.redis.get(orchestrator.keys.idempotency('rotate-42'));
+        const record = await orchestrator.redis.get(orchestrator.keys.idempotency('alice', 'rotate-42'));
         return record!.split(' ')[1];
       };
       const mine = await storedHash(harness.orchestrator);

@@ -163,6 +163,6 @@ describe('OrchestratorKeys', () => {
     ]) {
       expect(key.startsWith('{ipf}:')).toBe(true);
     }
-    expect(keys.idempotency('deploy 42 / anything')).toMatch(/^\{ipf\}:idem:[0-9a-f]{32}$/);
+    expect(keys.idempotency('alice', 'deploy 42 / anything')).toMatch(/^\{ipf\}:idem:[0-9a-f]{32}$/);
   });
 });

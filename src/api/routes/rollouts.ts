@@ -7,7 +7,6 @@ import { IpsecFleetError } from '../../errors.js';
 import { boundedText } from '../../ipsec/field-rules.js';
 import { type PskFingerprint, rememberingLabels } from '../../ipsec/psk.js';
 import { UnexpectedScriptResultError } from '../../orchestrator/errors.js';
-import type { OrchestratorKeys } from '../../orchestrator/keys.js';
 import { RolloutNotFoundError } from '../../rollouts/errors.js';
 import { ROLLOUT_STATES, type RolloutView, TERMINAL_ROLLOUT_STATES } from '../../rollouts/rollout.js';
 import { type RolloutSpec, rolloutSpecSchema } from '../../rollouts/rollout-spec.js';
@@ -123,12 +122,6 @@ const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
- * Where an Idempotency-Key of `POST /v1/rollouts` is kept, per submitter, with the hash of the
- * body as parsed (`rolloutBodyHash`) and the id its rollout is (to be) created under.
- */
-export const rolloutIdempotencySlot = (keys: OrchestratorKeys, actor: string, key: string) =>
-  `${keys.tag}:rollout-idempotency:${sha256(`${actor}\n${key}`)}`;
-/**
  * The body's hash for its Idempotency-Key, each Psk in it replaced by its keyed label: a plain
  * hash of a body with a Psk in clear would let whoever reads Redis test guesses of the Psk
  * against it (everything else in the body is stored beside it).
@@ -223,7 +216,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
       // before creating it) creates it under the same id: the create is a no-op for an id that
       // exists, so concurrent retries and a crash anywhere in between make one rollout.
       const { redis, keys } = rollouts.deps;
-      const slot = rolloutIdempotencySlot(keys, actor, key);
+      const slot = keys.rolloutIdempotency(actor, key);
       const hash = rolloutBodyHash(request.body, rollouts.deps.secrets.fingerprint);
       let id = newRolloutId();
       const reserved = await redis.set(
