@@ -3,11 +3,13 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { packageVersion } from '../package-info.js';
+import { withErrorResponses } from './error-responses.js';
 
 /**
  * The OpenAPI document, generated from the zod schemas of the routes, at `/openapi.json`, and
  * Swagger UI at `/docs`. Both are anonymous: documentation is not data. Register before the routes
- * (the document collects them as they are added).
+ * (the document collects them as they are added). Each route's documented answers get the error
+ * answers of its shape from withErrorResponses, so that none is left out.
  */
 export function registerOpenApi(app: FastifyInstance): void {
   app.register(fastifySwagger, {
@@ -28,11 +30,17 @@ export function registerOpenApi(app: FastifyInstance): void {
       tags: [
         { name: 'changes', description: 'submit, read, list and cancel changes' },
         { name: 'servers', description: 'server lanes' },
+        { name: 'rollouts', description: 'plan, approve, run, pause, cancel and roll back rollouts' },
         { name: 'audit', description: 'the audit trail' },
         { name: 'operations', description: 'health, readiness and metrics' },
       ],
     },
-    transform: jsonSchemaTransform,
+    transform: ({ route, schema, ...rest }) =>
+      jsonSchemaTransform({
+        ...rest,
+        route,
+        schema: schema && !schema.hide ? withErrorResponses(route, schema) : schema,
+      }),
     transformObject: jsonSchemaTransformObject,
   });
   app.register(fastifySwaggerUi, { routePrefix: '/docs', logLevel: 'warn' });

@@ -193,6 +193,15 @@ function isRedisUnavailable(error: Error): boolean {
   );
 }
 
+/**
+ * The status of a request that Redis did not answer. A read is safe to repeat (503). A write may
+ * have reached Redis before its answer was lost (a command that timed out was sent, and Redis
+ * still runs it): "retry shortly" would invite a second change where the first one exists (504).
+ */
+export function outageStatus(method: string): 503 | 504 {
+  return method === 'GET' || method === 'HEAD' ? 503 : 504;
+}
+
 export function problemFor(
   error: FastifyError | Error,
   request: FastifyRequest,
@@ -232,10 +241,7 @@ export function problemFor(
     return { body: problem(status, code, error.message), headers: {} };
   }
   if (isRedisUnavailable(error)) {
-    // A read is safe to repeat. A write may have reached Redis before its answer was lost (a
-    // command that timed out was sent, and Redis still runs it): "retry shortly" would invite a
-    // second change where the first one exists.
-    if (request.method === 'GET' || request.method === 'HEAD') {
+    if (outageStatus(request.method) === 503) {
       return {
         body: problem(503, 'SERVICE_UNAVAILABLE', 'the data store is not answering; retry shortly'),
         headers: { 'retry-after': '1' },

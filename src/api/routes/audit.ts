@@ -6,7 +6,6 @@ import type { AuditEvent } from '../../audit/event.js';
 import { changeSubmissionSchema } from '../../orchestrator/change.js';
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { type Authorizer, BEARER_SECURITY } from '../auth/authorize.js';
-import { problemResponses } from '../problem.js';
 import { auditEventResponseSchema, queryInt } from '../schemas.js';
 import { changeIdSchema } from './changes.js';
 
@@ -110,7 +109,6 @@ export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app
               },
             },
           },
-          ...problemResponses(400, 401, 403),
         },
       },
     },

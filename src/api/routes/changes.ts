@@ -108,7 +108,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         response: {
           200: changeResponse.describe('an earlier submission with the same Idempotency-Key and body'),
           201: changeResponse.describe('the change was created'),
-          ...problemResponses(400, 401, 403, 409, 413, 415),
+          ...problemResponses(409),
         },
       },
     },
@@ -143,7 +143,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
             timeline: z.array(auditEventResponseSchema),
             diff: z.array(fieldChangeSchema),
           }),
-          ...problemResponses(400, 401, 403, 404),
+          ...problemResponses(404),
         },
       },
     },
@@ -166,7 +166,6 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         querystring: listQuerySchema,
         response: {
           200: z.object({ changes: z.array(changeSchema), nextCursor: z.string().optional() }),
-          ...problemResponses(400, 401, 403),
         },
       },
     },
@@ -191,7 +190,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         querystring: noQuerySchema,
         response: {
           200: changeResponse,
-          ...problemResponses(400, 401, 403, 404, 409),
+          ...problemResponses(404, 409),
         },
       },
     },
@@ -219,7 +218,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         querystring: noQuerySchema,
         response: {
           200: changeResponse,
-          ...problemResponses(400, 401, 403, 404, 409),
+          ...problemResponses(404, 409),
         },
       },
     },
@@ -247,7 +246,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
         body: rejectBodySchema,
         response: {
           200: changeResponse,
-          ...problemResponses(400, 401, 403, 404, 409, 413, 415),
+          ...problemResponses(404, 409),
         },
       },
     },

@@ -61,7 +61,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (fast
             description: 'server-sent events',
             content: { 'text/event-stream': { schema: z.string() } },
           },
-          ...problemResponses(400, 401, 403, 404),
+          ...problemResponses(404),
         },
       },
       ...(options.preHandler ? { preHandler: options.preHandler } : {}),

@@ -19,7 +19,10 @@ const readinessSchema = z.object({
     .describe('what makes the process not ready'),
 });
 
-/** Anonymous: liveness (the process answers) and readiness (Redis answers, a worker is alive). */
+/**
+ * Anonymous: liveness (the process answers) and readiness (Redis answers, a worker is alive).
+ * Neither answers a problem when Redis does not: readiness reports it.
+ */
 export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (app, options) => {
   const { orchestrator } = options;
   const timeoutMs = options.redisTimeoutMs ?? 1_000;
@@ -28,6 +31,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
     '/healthz',
     {
       logLevel: 'warn',
+      config: { needsRedis: false },
       schema: {
         summary: 'Liveness: the process is up',
         tags: ['operations'],
@@ -41,6 +45,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
     '/readyz',
     {
       logLevel: 'warn',
+      config: { needsRedis: false },
       schema: {
         summary: 'Readiness: Redis answers and a worker reported in the last 15 s',
         tags: ['operations'],

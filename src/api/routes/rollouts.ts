@@ -198,7 +198,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         response: {
           200: rolloutResponse.describe('an earlier creation with the same Idempotency-Key and body'),
           201: rolloutResponse.describe('the rollout was created (state planning)'),
-          ...problemResponses(400, 401, 403, 409, 413, 415),
+          ...problemResponses(409),
         },
       },
     },
@@ -276,7 +276,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         querystring: noQuerySchema,
         response: {
           200: z.object({ rollout: rolloutSchema, plan: z.array(targetPlanSchema) }),
-          ...problemResponses(400, 401, 403, 404),
+          ...problemResponses(404),
         },
       },
     },
@@ -298,7 +298,6 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         querystring: listQuerySchema,
         response: {
           200: z.object({ rollouts: z.array(rolloutSchema), nextCursor: z.string().optional() }),
-          ...problemResponses(400, 401, 403),
         },
       },
     },
@@ -352,7 +351,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
           security: BEARER_SECURITY,
           params: paramsSchema,
           querystring: noQuerySchema,
-          response: { 200: rolloutResponse, ...problemResponses(400, 401, 403, 404, 409) },
+          response: { 200: rolloutResponse, ...problemResponses(404, 409) },
         },
       },
       async (request) => {
@@ -375,7 +374,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         params: paramsSchema,
         querystring: noQuerySchema,
         body: rejectBodySchema,
-        response: { 200: rolloutResponse, ...problemResponses(400, 401, 403, 404, 409) },
+        response: { 200: rolloutResponse, ...problemResponses(404, 409) },
       },
     },
     async (request) => ({
@@ -403,7 +402,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
         response: {
           201: rolloutResponse.describe('the new rollout'),
           200: rolloutResponse.describe('the rollback made before'),
-          ...problemResponses(400, 401, 403, 404, 409),
+          ...problemResponses(404, 409),
         },
       },
     },
@@ -441,7 +440,7 @@ export const rolloutsRoutes: FastifyPluginAsyncZod<RolloutsRoutesOptions> = asyn
             description: 'server-sent events',
             content: { 'text/event-stream': { schema: z.string() } },
           },
-          ...problemResponses(400, 401, 403, 404),
+          ...problemResponses(404),
         },
       },
     },

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { changeSubmissionSchema } from '../../orchestrator/change.js';
 import type { Orchestrator } from '../../orchestrator/orchestrator.js';
 import { type Authorizer, BEARER_SECURITY } from '../auth/authorize.js';
-import { problemResponses } from '../problem.js';
 import { laneEntrySchema, noQuerySchema } from '../schemas.js';
 
 export interface ServersRoutesOptions {
@@ -29,7 +28,6 @@ export const serversRoutes: FastifyPluginAsyncZod<ServersRoutesOptions> = async 
         querystring: noQuerySchema,
         response: {
           200: z.object({ ipsecServerId: z.string(), lane: z.array(laneEntrySchema) }),
-          ...problemResponses(400, 401, 403),
         },
       },
     },
