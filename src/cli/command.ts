@@ -10,10 +10,11 @@ declare module 'commander' {
 
 /**
  * Commander's Command, with two changes to how it reports a usage mistake. An unknown flag is
- * named without its value: given as `--Psk=...` or `--api-token=...`, what follows the `=' may be
- * a secret, and commander's message quotes the argument whole on stderr. And under `--json` the
- * mistake is a problem JSON object on stderr, as every other error of a command is, instead of
- * commander's text and the whole help. Subcommands are made by createCommand, so are ones of these.
+ * named without its value: given as `--Psk=...`, `--api-token=...` or `-P...`, what follows the
+ * flag may be a secret, and commander's message quotes the argument whole on stderr. And under
+ * `--json` the mistake is a problem JSON object on stderr, as every other error of a command is,
+ * instead of commander's text and the whole help. Subcommands are made by createCommand, so are
+ * ones of these.
  */
 export class CliCommand extends Command {
   override createCommand(name?: string): CliCommand {
@@ -21,7 +22,8 @@ export class CliCommand extends Command {
   }
 
   override unknownOption(flag: string): void {
-    super.unknownOption(flag.split('=', 1)[0] as string);
+    // A short flag takes its value attached (`-Pvalue`), a long one after an `=`.
+    super.unknownOption(flag.startsWith('--') ? (flag.split('=', 1)[0] as string) : flag.slice(0, 2));
   }
 
   override error(message: string, errorOptions?: ErrorOptions): never {

@@ -57,7 +57,7 @@ const percent = (min: number) =>
  */
 const COUNT_OR_PERCENT_RULE = { error: 'must be a whole number or a percentage such as 25%' };
 
-/** A count of targets (at least 1) or a share of the would-change targets (`N%`, 1–100). */
+/** A count of targets (at least 1) or a share of those the rollout runs (`N%`, 1–100; RUN_VERDICTS). */
 export const countOrPercentSchema = z.union(
   [z.number().int('must be a whole number').min(1, 'must be at least 1'), percent(1)],
   COUNT_OR_PERCENT_RULE,

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApprovalRefusedError, RolloutStateError } from '../../src/rollouts/errors.js';
 import { ROLLOUT_TASK_QUEUE } from '../../src/rollouts/rollout-queue.js';
 import { type RolloutHarness, startRolloutHarness } from '../support/rollout-harness.js';
+import { waitUntil } from '../support/worker-process.js';
 
 let harness: RolloutHarness | undefined;
 afterEach(async () => {
@@ -95,17 +96,24 @@ describe('rollout approvals', () => {
     const created = await h.rollouts.create({
       targets: targets(h, 1),
       params: { IpsecServerName: 'never-applied' },
-      approvals: { required: 1, expiresMs: 6_000 },
+      // Long enough that the job is still more than 5 s early when promoted on a loaded machine:
+      // the old code ended such a job without expiring, and slept through a shorter wait.
+      approvals: { required: 1, expiresMs: 10_000 },
       actor: 'alice',
     });
     await h.waitForRollout(created.id, ['awaiting_approval']);
     const tasks = new Queue(ROLLOUT_TASK_QUEUE, { connection: { url: h.redisUrl }, prefix: `{${h.prefix}}` });
     try {
+      // The planner adds the job after the rollout is awaiting approval: promoting nothing would
+      // leave the window to close on time, and the test to pass whatever the job does.
+      const job = await waitUntil(() => tasks.getJob(`${created.id}-expire`), {
+        describe: () => 'the expiry job to be added',
+      });
       // The job runs now, seconds before the window closes, as on a worker whose clock is ahead.
-      await (await tasks.getJob(`${created.id}-expire`))?.promote();
+      await job.promote();
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect((await h.rollouts.get(created.id)).state).toBe('awaiting_approval');
-      const expired = await h.waitForRollout(created.id, ['expired'], 15_000);
+      const expired = await h.waitForRollout(created.id, ['expired'], 20_000);
       expect(expired.reason).toBe('approval window closed');
     } finally {
       await tasks.close();

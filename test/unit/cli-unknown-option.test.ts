@@ -33,6 +33,24 @@ const cases = leavesOf(buildProgram())
     ],
   }));
 
+/** Parses a command line ending in `flag`, with everything the program writes captured. */
+async function parseWith(args: readonly string[], flag: string) {
+  const program = buildProgram();
+  let written = '';
+  const capture = (text: string) => {
+    written += text;
+  };
+  // Each command prints its own errors, with the output it was configured with.
+  for (const command of [program, ...commandsOf(program)])
+    command.configureOutput({ writeErr: capture, writeOut: capture });
+  const error = await program
+    .parseAsync([...args, flag], { from: 'user' })
+    .catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(CommanderError);
+  expect((error as CommanderError).code).toBe('commander.unknownOption');
+  return { written, message: (error as Error).message };
+}
+
 describe('an unknown flag given as --name=value', () => {
   it('covers the commands users type secrets at', () => {
     const names = cases.map((entry) => entry.name);
@@ -43,21 +61,20 @@ describe('an unknown flag given as --name=value', () => {
   it.each(cases.map((entry) => [entry.name, entry.args] as const))(
     '%s names the flag, never the value',
     async (_name, args) => {
-      const program = buildProgram();
-      let written = '';
-      const capture = (text: string) => {
-        written += text;
-      };
-      // Each command prints its own errors, with the output it was configured with.
-      for (const command of [program, ...commandsOf(program)])
-        command.configureOutput({ writeErr: capture, writeOut: capture });
-      const error = await program
-        .parseAsync([...args, `--Psk=${SECRET}`], { from: 'user' })
-        .catch((caught: unknown) => caught);
-      expect(error).toBeInstanceOf(CommanderError);
-      expect((error as CommanderError).code).toBe('commander.unknownOption');
-      expect(written + (error as Error).message).not.toContain(SECRET);
+      const { written, message } = await parseWith(args, `--Psk=${SECRET}`);
+      expect(written + message).not.toContain(SECRET);
       expect(written).toContain("unknown option '--Psk'");
+    },
+  );
+});
+
+describe('an unknown short flag given with its value attached (-Xvalue)', () => {
+  it.each(cases.map((entry) => [entry.name, entry.args] as const))(
+    '%s names the flag, never the value',
+    async (_name, args) => {
+      const { written, message } = await parseWith(args, `-P${SECRET}`);
+      expect(written + message).not.toContain(SECRET);
+      expect(written).toContain("unknown option '-P'");
     },
   );
 });
