@@ -54,15 +54,16 @@ end
 
 -- A cancel builds its event from a read of the change made before this script: a run may have
 -- started and backed off since. The event names the run the change ends in, as acquire.lua's do.
--- Text, not cjson: a plain find costs the worker's own finishes (already right) nothing, and a
--- decode and encode would turn an empty list in the details into {}. The first unescaped
--- "attempt": is the event's own (encodeEvent writes it before the details; in a string the quotes
--- are escaped).
+-- Text, not cjson: a decode and encode of every finish's event would cost the worker's own
+-- finishes (already right) more than one search, and would turn an empty list into {}. The first
+-- "attempt": is the event's own (encodeEvent writes it before the details; in a string the
+-- quotes are escaped), so it alone is read and, when it differs, replaced.
 if #ARGV >= 8 then
   local runs = current[3] or '0'
   local terminal = ARGV[#ARGV]
-  if not string.find(terminal, '"attempt":' .. runs .. ',', 1, true) then
-    ARGV[#ARGV] = string.gsub(terminal, '"attempt":%d+', '"attempt":' .. runs, 1)
+  local first, last, attempt = string.find(terminal, '"attempt":(%d+)')
+  if attempt and attempt ~= runs then
+    ARGV[#ARGV] = string.sub(terminal, 1, first - 1) .. '"attempt":' .. runs .. string.sub(terminal, last + 1)
   end
 end
 
