@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { IpsecFleetError } from './errors.js';
 import { millisecondsSchema, pipelinePolicySchema } from './orchestrator/policy.js';
-import { describeIssues, type FieldIssue, fieldIssues } from './validation.js';
+import { describeIssues, type FieldIssue, fieldIssues, parseInWords } from './validation.js';
 
 /**
  * A number from the environment, digits only: z.coerce.number would read " " as 0 (a port of 0
@@ -113,7 +113,7 @@ function checkPolicy(value: string, ctx: z.RefinementCtx): void {
     });
     return;
   }
-  const result = pipelinePolicySchema.safeParse(parsed);
+  const result = parseInWords(pipelinePolicySchema, parsed);
   for (const issue of result.error?.issues ?? []) {
     // Re-raised as custom issues so each keeps its path inside the policy (busy.baseMs) and
     // fieldIssues prefixes the variable's name; unknown keys are named one by one, as elsewhere.
@@ -143,7 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   );
-  const result = envSchema.safeParse(present);
+  const result = parseInWords(envSchema, present);
   if (!result.success) throw new ConfigError(fieldIssues(result.error));
   return result.data;
 }

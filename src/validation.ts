@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { IpsecFleetError } from './errors.js';
+import { ruleInWords } from './rules-in-words.js';
 
 export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `IkeConfig.IkeLifetime`; empty for the whole input. */
@@ -34,9 +35,20 @@ export class InvalidInputError extends IpsecFleetError {
   }
 }
 
+/**
+ * safeParse for input from outside: an issue the schema did not word itself is worded by
+ * ruleInWords, never in zod's own words.
+ */
+export function parseInWords<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+): z.ZodSafeParseResult<z.output<T>> {
+  return schema.safeParse(input, { error: ruleInWords });
+}
+
 /** Parse at the border: returns the typed value or throws InvalidInputError naming every bad field. */
 export function parseOrThrow<T extends z.ZodType>(schema: T, input: unknown, what: string): z.infer<T> {
-  const result = schema.safeParse(input);
+  const result = parseInWords(schema, input);
   if (!result.success) throw new InvalidInputError(what, fieldIssues(result.error));
   return result.data;
 }

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { type FieldIssue, fieldIssues, InvalidInputError } from '../validation.js';
+import { type FieldIssue, fieldIssues, InvalidInputError, parseInWords } from '../validation.js';
 
 /**
  * Commander's parsed options keyed by their long flag (`busyRate` → `--busy-rate`), so that a
@@ -27,7 +27,7 @@ export function parseFlags<T extends z.ZodType>(
   flags: Record<string, unknown>,
   what = 'options',
 ): z.infer<T> {
-  const result = schema.safeParse(flags);
+  const result = parseInWords(schema, flags);
   if (!result.success) throw new InvalidInputError(what, flagIssues(result.error));
   return result.data;
 }
