@@ -2,7 +2,14 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { IpsecFleetError } from './errors.js';
 import { millisecondsSchema, pipelinePolicySchema } from './orchestrator/policy.js';
-import { describeIssues, type FieldIssue, fieldIssues, parseInWords } from './validation.js';
+import {
+  describeIssues,
+  type FieldIssue,
+  fieldIssues,
+  issueRule,
+  parseInWords,
+  statedIssues,
+} from './validation.js';
 
 /**
  * A number from the environment, digits only: z.coerce.number would read " " as 0 (a port of 0
@@ -114,7 +121,7 @@ function checkPolicy(value: string, ctx: z.RefinementCtx): void {
     return;
   }
   const result = parseInWords(pipelinePolicySchema, parsed);
-  for (const issue of result.error?.issues ?? []) {
+  for (const issue of result.success ? [] : statedIssues(result.error)) {
     // Re-raised as custom issues so each keeps its path inside the policy (busy.baseMs) and
     // fieldIssues prefixes the variable's name; unknown keys are named one by one, as elsewhere.
     if (issue.code === 'unrecognized_keys') {
@@ -122,7 +129,7 @@ function checkPolicy(value: string, ctx: z.RefinementCtx): void {
         ctx.addIssue({ code: 'custom', path: [...issue.path, key], message: 'unknown field' });
       }
     } else {
-      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issueRule(issue) });
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { z } from 'zod';
-import { type FieldIssue, fieldIssues, parseInWords } from '../validation.js';
+import { type FieldIssue, fieldIssue, parseInWords, statedIssues } from '../validation.js';
 
 /** The request parts Fastify validates, by the names it gives them. */
 export type RequestPart = 'params' | 'body' | 'querystring' | 'headers';
@@ -25,12 +25,11 @@ function issuesOf(part: RequestPart, error: z.ZodError, value: unknown): FieldIs
   // A body that is absent or `null` is missing, whatever the schema wanted instead.
   if ((value === null || value === undefined) && part === 'body') return [{ field: '', rule: 'is required' }];
   const given = part === 'querystring' || part === 'headers' ? (value as Record<PropertyKey, unknown>) : {};
-  // fieldIssues keeps the order of the issues, one for one.
-  return fieldIssues(error).map((issue, index) => {
-    const key = error.issues[index]?.path[0];
+  return statedIssues(error).map((issue) => {
+    const key = issue.path[0];
     return key !== undefined && Array.isArray(given?.[key])
       ? { field: String(key), rule: GIVEN_ONCE_RULE }
-      : issue;
+      : fieldIssue(issue);
   });
 }
 

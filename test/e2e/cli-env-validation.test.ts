@@ -230,13 +230,21 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
   });
 
   // Spawns several binaries at once: seconds each on a loaded machine.
-  it('list and policy rules zod checks are stated in words too', {
+  it("number, list and policy rules past zod's own checks are stated in words too", {
     timeout: 90_000,
   }, async () => {
     const nowhere = { REDIS_URL: 'redis://127.0.0.1:1', PATH: '' };
     const rolloutFile = join(dir, 'rollout-targets-not-a-list.yaml');
     await writeFile(rolloutFile, 'targets: iss-a\n');
     const cases: Array<[string[], NodeJS.ProcessEnv, string]> = [
+      // Past 2^53: int()'s range, under zod's words, came along with the flag's own bound.
+      [
+        ['list', '--timeout', '99999999999999999999', '--api', 'http://127.0.0.1:1'],
+        {},
+        '--timeout: must be at most 3600000',
+      ],
+      // A whole number too big was told it "must be a whole number".
+      [['sim', '--seed', '99999999999999999999999'], {}, '--seed: must be at most 9007199254740991'],
       [['rollout', 'plan', '-f', rolloutFile, '--api', 'http://127.0.0.1:1'], {}, 'targets: must be a list'],
       [
         ['rollout', 'create', '-f', rolloutFile, '--api', 'http://127.0.0.1:1'],

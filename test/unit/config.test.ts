@@ -114,7 +114,8 @@ describe('loadConfig rules', () => {
     const issues = issuesOf({
       IPSEC_FLEET_POLICY: JSON.stringify({
         busy: { baseMs: -1, maxMs: 10, maxAttempts: 0 },
-        verifyIntervalMs: 99_999_999_999,
+        verifyIntervalMs: 1e20,
+        idempotencyRetentionMs: 1e20,
         apiQps: 'fast',
         approval: { when: 'Psk', required: 17 },
       }),
@@ -123,6 +124,7 @@ describe('loadConfig rules', () => {
       'IPSEC_FLEET_POLICY.busy.baseMs: must not be negative',
       'IPSEC_FLEET_POLICY.busy.maxAttempts: must be positive',
       'IPSEC_FLEET_POLICY.verifyIntervalMs: must be at most 2147483647 (the longest timer Node.js honours)',
+      'IPSEC_FLEET_POLICY.idempotencyRetentionMs: must be at most 9007199254740991',
       'IPSEC_FLEET_POLICY.apiQps: must be a number',
       'IPSEC_FLEET_POLICY.approval.when: must be a list',
       'IPSEC_FLEET_POLICY.approval.required: must be at most 16',

@@ -52,4 +52,30 @@ describe("zod's issues in the project's words", () => {
       'n: must be from 1 to 3',
     ]);
   });
+
+  // zod's int() also refuses a number past 2^53, under the int's message or as "Too big: expected
+  // int to be <=9007199254740991".
+  it("states a whole number too big for int() as a bound, not in int()'s message", () => {
+    expect(rulesOf(z.object({ seed: z.number().int('must be a whole number') }), { seed: 1e23 })).toEqual([
+      'seed: must be at most 9007199254740991',
+    ]);
+    expect(rulesOf(z.object({ seed: z.number().int('must be a whole number') }), { seed: -1e23 })).toEqual([
+      'seed: must be at least -9007199254740991',
+    ]);
+    expect(rulesOf(z.object({ ms: z.number().int().min(1) }), { ms: 1e20 })).toEqual([
+      'ms: must be at most 9007199254740991',
+    ]);
+  });
+
+  it("states only the schema's own bound when a number past 2^53 breaks it as well", () => {
+    const limit = z.object({ timeout: z.number().int().min(1).max(3_600_000, 'must be at most 3600000') });
+    expect(rulesOf(limit, { timeout: 1e20 })).toEqual(['timeout: must be at most 3600000']);
+    const port = z.object({
+      port: z.number().int('must be a port number').min(0).max(65_535, 'must be a port number'),
+    });
+    expect(rulesOf(port, { port: 1e20 })).toEqual(['port: must be a port number']);
+    expect(rulesOf(z.object({ n: z.number().int().min(0, 'must not be negative') }), { n: -1e20 })).toEqual([
+      'n: must not be negative',
+    ]);
+  });
 });
