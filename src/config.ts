@@ -2,7 +2,14 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { IpsecFleetError } from './errors.js';
 import { millisecondsSchema, pipelinePolicySchema } from './orchestrator/policy.js';
-import { describeIssues, type FieldIssue, fieldIssues } from './validation.js';
+import {
+  describeIssues,
+  type FieldIssue,
+  fieldIssues,
+  issueRule,
+  parseInWords,
+  statedIssues,
+} from './validation.js';
 
 /**
  * A number from the environment, digits only: z.coerce.number would read " " as 0 (a port of 0
@@ -113,8 +120,8 @@ function checkPolicy(value: string, ctx: z.RefinementCtx): void {
     });
     return;
   }
-  const result = pipelinePolicySchema.safeParse(parsed);
-  for (const issue of result.error?.issues ?? []) {
+  const result = parseInWords(pipelinePolicySchema, parsed);
+  for (const issue of result.success ? [] : statedIssues(result.error)) {
     // Re-raised as custom issues so each keeps its path inside the policy (busy.baseMs) and
     // fieldIssues prefixes the variable's name; unknown keys are named one by one, as elsewhere.
     if (issue.code === 'unrecognized_keys') {
@@ -122,7 +129,7 @@ function checkPolicy(value: string, ctx: z.RefinementCtx): void {
         ctx.addIssue({ code: 'custom', path: [...issue.path, key], message: 'unknown field' });
       }
     } else {
-      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issueRule(issue) });
     }
   }
 }
@@ -143,7 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   );
-  const result = envSchema.safeParse(present);
+  const result = parseInWords(envSchema, present);
   if (!result.success) throw new ConfigError(fieldIssues(result.error));
   return result.data;
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { z } from 'zod';
-import { type FieldIssue, fieldIssues } from '../validation.js';
+import { type FieldIssue, fieldIssue, parseInWords, statedIssues } from '../validation.js';
 
 /** The request parts Fastify validates, by the names it gives them. */
 export type RequestPart = 'params' | 'body' | 'querystring' | 'headers';
@@ -11,77 +11,13 @@ function isZodObject(value: unknown): value is z.ZodObject {
   return value instanceof z.ZodObject;
 }
 
-const TYPE_RULES: Readonly<Record<string, string>> = {
-  object: 'must be an object',
-  array: 'must be a list',
-  string: 'must be a string',
-  number: 'must be a number',
-  int: 'must be a whole number',
-  boolean: 'must be true or false',
-};
-
-function sizeRule(
-  bound: 'at least' | 'at most',
-  origin: string,
-  limit: number | bigint,
-  inclusive: boolean | undefined,
-) {
-  if (origin === 'string')
-    return limit === 1 && bound === 'at least' ? 'must not be empty' : `must be ${bound} ${limit} characters`;
-  if (origin === 'array' || origin === 'set') {
-    return limit === 1 && bound === 'at least' ? 'must not be empty' : `must have ${bound} ${limit} entries`;
-  }
-  if (inclusive === false) return `must be ${bound === 'at least' ? 'more' : 'less'} than ${limit}`;
-  return `must be ${bound} ${limit}`;
-}
-
-/**
- * A rule, in words, for each kind of issue a schema reports with zod's own message ("Too small:
- * expected number to be >=1", "Invalid input: expected object, received array"). A message a
- * schema gives itself wins over this map; a request never shows zod's wording.
- */
-export const apiErrorMap: z.core.$ZodErrorMap = (issue) => {
-  switch (issue.code) {
-    case 'invalid_type':
-      if (issue.input === undefined) return 'is required';
-      return TYPE_RULES[issue.expected] ?? `must be of type ${issue.expected}`;
-    case 'too_small':
-      return sizeRule('at least', issue.origin, issue.minimum, issue.inclusive);
-    case 'too_big':
-      return sizeRule('at most', issue.origin, issue.maximum, issue.inclusive);
-    case 'invalid_value':
-      return issue.values.length === 1
-        ? `must be ${JSON.stringify(issue.values[0])}`
-        : `must be one of ${issue.values.map(String).join(', ')}`;
-    case 'invalid_format':
-      return issue.format === 'regex' && issue.pattern
-        ? `must match the pattern ${issue.pattern}`
-        : `must be a valid ${issue.format}`;
-    case 'not_multiple_of':
-      return `must be a multiple of ${issue.divisor}`;
-    case 'unrecognized_keys':
-      return 'unknown field';
-    case 'invalid_union': {
-      // What each accepted form required, e.g. "must not be negative or must be a percentage".
-      const rules = [...new Set(issue.errors.map((branch) => branch[0]?.message).filter(Boolean))];
-      return rules.length > 0 ? rules.join(' or ') : 'is not one of the accepted forms';
-    }
-    case 'invalid_key':
-      return 'has an invalid key';
-    case 'invalid_element':
-      return 'has an invalid entry';
-    default:
-      return 'is invalid';
-  }
-};
-
 /**
  * Every bad field of one request part. A query parameter or header given more than once arrives
  * as a list (see exposeRepeatedHeaders): whatever rule the list broke, what the client has to fix
  * is the repetition.
  */
 export function partIssues(part: RequestPart, schema: z.ZodType, value: unknown): FieldIssue[] {
-  const result = schema.safeParse(value, { error: apiErrorMap });
+  const result = parseInWords(schema, value);
   return result.success ? [] : issuesOf(part, result.error, value);
 }
 
@@ -89,12 +25,11 @@ function issuesOf(part: RequestPart, error: z.ZodError, value: unknown): FieldIs
   // A body that is absent or `null` is missing, whatever the schema wanted instead.
   if ((value === null || value === undefined) && part === 'body') return [{ field: '', rule: 'is required' }];
   const given = part === 'querystring' || part === 'headers' ? (value as Record<PropertyKey, unknown>) : {};
-  // fieldIssues keeps the order of the issues, one for one.
-  return fieldIssues(error).map((issue, index) => {
-    const key = error.issues[index]?.path[0];
+  return statedIssues(error).map((issue) => {
+    const key = issue.path[0];
     return key !== undefined && Array.isArray(given?.[key])
       ? { field: String(key), rule: GIVEN_ONCE_RULE }
-      : issue;
+      : fieldIssue(issue);
   });
 }
 
@@ -105,7 +40,7 @@ function issuesOf(part: RequestPart, error: z.ZodError, value: unknown): FieldIs
 export const apiValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
   const part = (httpPart ?? 'body') as RequestPart;
   return (data: unknown) => {
-    const result = schema.safeParse(data, { error: apiErrorMap });
+    const result = parseInWords(schema, data);
     if (result.success) return { value: result.data };
     const error = issuesOf(part, result.error, data).map(
       (issue): FastifySchemaValidationError => ({

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { type FieldIssue, fieldIssues, InvalidInputError } from '../validation.js';
+import { type FieldIssue, fieldIssue, InvalidInputError, parseInWords, statedIssues } from '../validation.js';
 
 /**
  * Commander's parsed options keyed by their long flag (`busyRate` → `--busy-rate`), so that a
@@ -27,7 +27,7 @@ export function parseFlags<T extends z.ZodType>(
   flags: Record<string, unknown>,
   what = 'options',
 ): z.infer<T> {
-  const result = schema.safeParse(flags);
+  const result = parseInWords(schema, flags);
   if (!result.success) throw new InvalidInputError(what, flagIssues(result.error));
   return result.data;
 }
@@ -40,10 +40,9 @@ export function parseFlags<T extends z.ZodType>(
  * quotes it in its own message (roleSchema does).
  */
 export function flagIssues(error: z.ZodError): FieldIssue[] {
-  const named = fieldIssues(error);
-  return error.issues.map((issue, index) => {
+  return statedIssues(error).map((issue) => {
     const [flag, ...within] = issue.path;
-    const plain = named[index] as FieldIssue;
+    const plain = fieldIssue(issue);
     if (typeof flag !== 'string' || !flag.startsWith('-') || within.length === 0) return plain;
     const place = within
       .map((key) => (typeof key === 'number' ? `value ${key + 1}` : String(key)))

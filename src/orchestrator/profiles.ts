@@ -4,6 +4,7 @@ import { credentialsFromEnv } from '../aliyun/credentials.js';
 import type { Credentials } from '../aliyun/types.js';
 import type { Config } from '../config.js';
 import { IpsecFleetError } from '../errors.js';
+import { fieldIssues, parseInWords } from '../validation.js';
 import { profileNameSchema } from './change.js';
 import { DEFAULT_PROFILE } from './changes.js';
 
@@ -19,7 +20,7 @@ import { DEFAULT_PROFILE } from './changes.js';
  * Errors name the file and the field, never a value: a secret is never echoed.
  */
 
-const secretString = z.string({ error: 'must be a string' }).min(1, 'must not be empty');
+const secretString = z.string().min(1, 'must not be empty');
 
 const profileSchema = z.strictObject({
   accessKeyId: secretString,
@@ -46,15 +47,10 @@ export function parseProfiles(text: string, source: string): Record<string, Cred
     // JSON.parse's message may quote the text around the error, secrets included.
     throw new ProfilesError(`${source}: is not valid JSON`);
   }
-  const result = profilesFileSchema.safeParse(json);
+  const result = parseInWords(profilesFileSchema, json);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => {
-      const path = issue.path.map(String).join('.');
-      if (issue.code === 'unrecognized_keys')
-        return `${issue.keys.map((key) => (path ? `${path}.${key}` : key)).join(', ')}: unknown field`;
-      // Record keys are names, not secrets; zod's messages state rules and types, never values.
-      return `${path || '(file)'}: ${issue.message}`;
-    });
+    // Record keys are names, not secrets; the rules state types and bounds, never values.
+    const issues = fieldIssues(result.error).map(({ field, rule }) => `${field || '(file)'}: ${rule}`);
     throw new ProfilesError(`${source}: ${issues.join('; ')}`);
   }
   const profiles: Record<string, Credentials> = {};

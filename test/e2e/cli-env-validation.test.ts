@@ -229,6 +229,48 @@ describe('millisecond settings are capped at the longest timer Node.js honours',
     });
   });
 
+  // Spawns several binaries at once: seconds each on a loaded machine.
+  it("number, list and policy rules past zod's own checks are stated in words too", {
+    timeout: 90_000,
+  }, async () => {
+    const nowhere = { REDIS_URL: 'redis://127.0.0.1:1', PATH: '' };
+    const rolloutFile = join(dir, 'rollout-targets-not-a-list.yaml');
+    await writeFile(rolloutFile, 'targets: iss-a\n');
+    const cases: Array<[string[], NodeJS.ProcessEnv, string]> = [
+      // Past 2^53: int()'s range, under zod's words, came along with the flag's own bound.
+      [
+        ['list', '--timeout', '99999999999999999999', '--api', 'http://127.0.0.1:1'],
+        {},
+        '--timeout: must be at most 3600000',
+      ],
+      // A whole number too big was told it "must be a whole number".
+      [['sim', '--seed', '99999999999999999999999'], {}, '--seed: must be at most 9007199254740991'],
+      [['rollout', 'plan', '-f', rolloutFile, '--api', 'http://127.0.0.1:1'], {}, 'targets: must be a list'],
+      [
+        ['rollout', 'create', '-f', rolloutFile, '--api', 'http://127.0.0.1:1'],
+        {},
+        'targets: must be a list',
+      ],
+      [
+        ['worker'],
+        { ...credentials, IPSEC_FLEET_POLICY: '{"busy":{"baseMs":-1,"maxMs":10}}' },
+        'IPSEC_FLEET_POLICY.busy.baseMs: must not be negative',
+      ],
+    ];
+    const results = await Promise.all(
+      cases.map(([args, env]) => runCli(args, { ...nowhere, ...env }, { killAfterMs: 60_000 })),
+    );
+    cases.forEach(([args, , message], index) => {
+      const result = results[index];
+      expect(result?.code, args.join(' ')).toBe(2);
+      expect(result?.stderr, args.join(' ')).toContain(message);
+      expect(result?.stderr, args.join(' ')).not.toMatch(
+        /Too (?:small|big)|Invalid (?:input|option)|expected|[<>]=/,
+      );
+      expect(result?.stderr.trim().split('; '), args.join(' ')).toHaveLength(1);
+    });
+  });
+
   it('IPSEC_FLEET_HTTP_TIMEOUT_MS', async () => {
     const sim = await sims.start({ servers: 1 });
     const result = await runCli(['api', 'DescribeRegions', '--endpoint', sim.endpoint], {

@@ -110,6 +110,34 @@ describe('loadConfig rules', () => {
     ]);
   });
 
+  it("states IPSEC_FLEET_POLICY's rules in words, never in zod's", () => {
+    const issues = issuesOf({
+      IPSEC_FLEET_POLICY: JSON.stringify({
+        busy: { baseMs: -1, maxMs: 10, maxAttempts: 0 },
+        verifyIntervalMs: 1e20,
+        idempotencyRetentionMs: 1e20,
+        apiQps: 'fast',
+        approval: { when: 'Psk', required: 17 },
+      }),
+    });
+    expect(issues).toEqual([
+      'IPSEC_FLEET_POLICY.busy.baseMs: must not be negative',
+      'IPSEC_FLEET_POLICY.busy.maxAttempts: must be positive',
+      'IPSEC_FLEET_POLICY.verifyIntervalMs: must be at most 2147483647 (the longest timer Node.js honours)',
+      'IPSEC_FLEET_POLICY.idempotencyRetentionMs: must be at most 9007199254740991',
+      'IPSEC_FLEET_POLICY.apiQps: must be a number',
+      'IPSEC_FLEET_POLICY.approval.when: must be a list',
+      'IPSEC_FLEET_POLICY.approval.required: must be at most 16',
+    ]);
+    expect(issues.join('; ')).not.toMatch(/Too (?:small|big)|Invalid input|expected|received|[<>]=/);
+  });
+
+  it("states the variables' rules in words, never in zod's", () => {
+    expect(issuesOf({ LOG_LEVEL: 'loud' })).toEqual([
+      'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent',
+    ]);
+  });
+
   it('takes an IP address or a host name in IPSEC_FLEET_HOST', () => {
     for (const host of ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', 'api-1.example.com']) {
       expect(issuesOf({ IPSEC_FLEET_HOST: host }), host).toEqual([]);

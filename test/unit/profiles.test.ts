@@ -60,6 +60,34 @@ describe('credential profiles', () => {
     expect(messages[3]).toContain('is not valid JSON');
   });
 
+  it("states the file's rules in words, never in zod's", () => {
+    const config = loadConfig({ IPSEC_FLEET_PROFILES_FILE: '/p.json' });
+    const messageOf = (body: unknown) => {
+      try {
+        loadProfiles(config, file(body));
+      } catch (error) {
+        expect(error).toBeInstanceOf(ProfilesError);
+        return (error as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const messages = [
+      messageOf({ profiles: [] }),
+      messageOf({ profiles: { a: {} } }),
+      messageOf({ profiles: { 'bad name': { accessKeyId: 'id', accessKeySecret: SECRET } } }),
+    ];
+    expect(messages[0]).toBe('IPSEC_FLEET_PROFILES_FILE /p.json: profiles: must be an object');
+    expect(messages[1]).toBe(
+      'IPSEC_FLEET_PROFILES_FILE /p.json: profiles.a.accessKeyId: is required; profiles.a.accessKeySecret: is required',
+    );
+    expect(messages[2]).toBe(
+      'IPSEC_FLEET_PROFILES_FILE /p.json: profiles.bad name: is not a valid key (must be 1-64 letters, digits, ".", "-" or "_")',
+    );
+    for (const message of messages) {
+      expect(message).not.toMatch(/Too (?:small|big)|Invalid input|expected|received|type record/);
+    }
+  });
+
   it('without a file, the environment credentials are required as before', () => {
     expect(() => loadProfiles(loadConfig({}))).toThrow(/ALIBABA_CLOUD_ACCESS_KEY_ID/);
   });

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { fieldIssues, InvalidInputError } from '../../validation.js';
+import { fieldIssues, InvalidInputError, parseInWords } from '../../validation.js';
 import { type Role, roleSchema } from './roles.js';
 
 /**
@@ -113,7 +113,7 @@ export async function readTokensFile(
   } catch (error) {
     throw fileError(path, `is not valid JSON: ${(error as Error).message}`, source);
   }
-  const result = tokensFileSchema.safeParse(json);
+  const result = parseInWords(tokensFileSchema, json);
   if (!result.success) throw new InvalidInputError(`${source} ${path}`, fieldIssues(result.error));
   return result.data;
 }

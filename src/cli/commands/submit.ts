@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { MUTABLE_FIELDS, type MutableParamsInput, mutableParamsSchema } from '../../ipsec/update-params.js';
 import { changeSubmissionSchema } from '../../orchestrator/change.js';
-import { type FieldIssue, fieldIssues, InvalidInputError } from '../../validation.js';
+import { type FieldIssue, fieldIssues, InvalidInputError, parseInWords } from '../../validation.js';
 import { type ApiClient, isTerminalEvent, type SubmitChangeBody } from '../api-client.js';
 import {
   addConnectionOptions,
@@ -137,7 +137,7 @@ export async function prepareSubmission(flags: Record<string, unknown>): Promise
   }
 
   // Every mistake in one message: the malformed --set pairs, then the values that break a rule.
-  const result = mutableParamsSchema.safeParse(params);
+  const result = parseInWords(mutableParamsSchema, params);
   const issues = [...sets.issues];
   if (!result.success) {
     for (const issue of fieldIssues(result.error)) {
