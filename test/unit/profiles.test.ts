@@ -5,6 +5,17 @@ import { loadProfiles, ProfilesError } from '../../src/orchestrator/profiles.js'
 const SECRET = 'very-secret-value-7f3a';
 const file = (body: unknown) => () => (typeof body === 'string' ? body : JSON.stringify(body));
 
+/** The message of the ProfilesError a profiles file of `body` is refused with. */
+function refusalOf(config: ReturnType<typeof loadConfig>, body: unknown): string {
+  try {
+    loadProfiles(config, file(body));
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProfilesError);
+    return (error as Error).message;
+  }
+  throw new Error('accepted');
+}
+
 describe('credential profiles', () => {
   it('reads named profiles and keeps the environment credentials as default', () => {
     const config = loadConfig({
@@ -44,15 +55,7 @@ describe('credential profiles', () => {
       { profiles: { a: { accessKeyId: SECRET } } },
       `{"profiles": {"a": {"accessKeyId": "${SECRET}", }}}`,
     ];
-    const messages = attempts.map((body) => {
-      try {
-        loadProfiles(config, file(body));
-      } catch (error) {
-        expect(error).toBeInstanceOf(ProfilesError);
-        return (error as Error).message;
-      }
-      throw new Error('accepted');
-    });
+    const messages = attempts.map((body) => refusalOf(config, body));
     for (const message of messages) expect(message).not.toContain(SECRET);
     expect(messages[0]).toContain('profiles.a.accessKeySecret');
     expect(messages[1]).toContain('profiles.a.extra: unknown field');
@@ -62,15 +65,7 @@ describe('credential profiles', () => {
 
   it("states the file's rules in words, never in zod's", () => {
     const config = loadConfig({ IPSEC_FLEET_PROFILES_FILE: '/p.json' });
-    const messageOf = (body: unknown) => {
-      try {
-        loadProfiles(config, file(body));
-      } catch (error) {
-        expect(error).toBeInstanceOf(ProfilesError);
-        return (error as Error).message;
-      }
-      throw new Error('accepted');
-    };
+    const messageOf = (body: unknown) => refusalOf(config, body);
     const messages = [
       messageOf({ profiles: [] }),
       messageOf({ profiles: { a: {} } }),
