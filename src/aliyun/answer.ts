@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { describeBody } from '../body-description.js';
 import { AliyunApiError } from './errors.js';
 
 /*
@@ -86,20 +87,6 @@ function headerField(headers: IncomingHttpHeaders, name: string): string | undef
 }
 
 /**
- * What a body that is not the cloud's was, without its text: a proxy's or portal's page may quote
- * the request's URL, and with it every parameter of the call, a Psk included (and the message
- * goes to the audit on every retry). Its type, its size and a title (or first heading) that quotes nothing
- * still tell a load balancer's 502 from a captive portal.
- */
-function describeBody(headers: IncomingHttpHeaders, text: string): string {
-  if (text.trim() === '') return 'an empty body';
-  const type = headerField(headers, 'content-type')?.split(';')[0]?.trim() || 'an untyped';
-  const title = /<(title|h1)[^>]*>([^<]{1,80})<\/\1>/i.exec(text)?.[2]?.trim();
-  const shownTitle = title && !/[=?&%/\\]/.test(title) ? `, titled "${title}"` : '';
-  return `${type === 'an untyped' ? type : `a ${type}`} body of ${Buffer.byteLength(text)} bytes${shownTitle}`;
-}
-
-/**
  * A signature error's message ends with the string the cloud signed, which under V1 is every
  * parameter of the call, a Psk included: it goes no further than the words before it.
  */
@@ -135,7 +122,7 @@ export function interpretAnswer(
     if (body) return body;
     return new AliyunApiError({
       code: `${httpStatusCode(status)}.NotJson`,
-      message: `HTTP ${status} with a body that is not a JSON object: ${describeBody(headers, text)}`,
+      message: `HTTP ${status} with a body that is not a JSON object: ${describeBody(headerField(headers, 'content-type'), text)}`,
       httpStatus: status,
       requestId: headerField(headers, 'x-acs-request-id'),
     });
@@ -156,7 +143,7 @@ export function interpretAnswer(
   }
   return new AliyunApiError({
     code: httpStatusCode(status),
-    message: `HTTP ${status} without an Alibaba Cloud error body: ${describeBody(headers, text)}`,
+    message: `HTTP ${status} without an Alibaba Cloud error body: ${describeBody(headerField(headers, 'content-type'), text)}`,
     httpStatus: status,
     requestId: headerField(headers, 'x-acs-request-id'),
     retryAfterMs: retryAfterMs(headers),

@@ -3,6 +3,7 @@ import { Pool } from 'undici';
 import { z } from 'zod';
 import { classifyTransportFailure } from '../aliyun/transport-errors.js';
 import { type AuditEvent, auditEventSchema } from '../audit/event.js';
+import { describeBody } from '../body-description.js';
 import { IpsecFleetError } from '../errors.js';
 import type { FieldChange } from '../ipsec/diff.js';
 import type { MutableParamsInput } from '../ipsec/update-params.js';
@@ -393,7 +394,7 @@ export class ApiClient {
         parsed = JSON.parse(text);
       } catch {
         throw new ApiResponseError(
-          `${request.method} ${request.path} answered ${response.statusCode} with a body that is not JSON: ${snippet(text)}`,
+          `${request.method} ${request.path} answered ${response.statusCode} with a body that is not JSON: ${describeBody(contentTypeOf(response.headers), text)}`,
         );
       }
       const result = schema.safeParse(parsed);
@@ -514,7 +515,7 @@ function parseAuditEvent(text: string): AuditEvent {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new ApiResponseError(`an audit event is not JSON: ${snippet(text)}`);
+    throw new ApiResponseError(`an audit event is not JSON: ${describeBody(undefined, text)}`);
   }
   const result = auditEventSchema.safeParse(parsed);
   if (!result.success) {
@@ -538,7 +539,7 @@ export function problemOf(status: number, headers: IncomingHttpHeaders, text: st
     status,
     code: `HTTP_${status}`,
     title: `HTTP ${status}`,
-    detail: `the API answered ${status} with ${snippet(text)}`,
+    detail: `the API answered ${status} with ${describeBody(contentTypeOf(headers), text)}`,
   };
 }
 
@@ -552,10 +553,9 @@ function queryString(query: Record<string, string | number | undefined> | undefi
   return text === '' ? '' : `?${text}`;
 }
 
-function snippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (flat === '') return 'an empty body';
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+function contentTypeOf(headers: IncomingHttpHeaders): string | undefined {
+  const type = headers['content-type'];
+  return Array.isArray(type) ? type[0] : type;
 }
 
 /** One controller fed by a timer and the caller's signal; `release` stops both feeding it. */

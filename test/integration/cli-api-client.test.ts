@@ -146,6 +146,32 @@ describe('ApiClient', () => {
     await expect(client.listChanges()).rejects.toBeInstanceOf(ApiResponseError);
   });
 
+  it("describes a page that is not the API's without quoting it: a proxy may echo the request, Psk and all", async () => {
+    const psk = 'Ech0ed-By-A-Proxy-7';
+    let status = 502;
+    server = await startHttpServer((request, response) => {
+      response.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
+      response.end(`<html><title>Bad Gateway</title><body>upstream refused: ${request.body}</body></html>`);
+    });
+    client = new ApiClient({ baseUrl: server.origin });
+    const submission = {
+      ipsecServerId: 'iss-1',
+      regionId: 'cn-shanghai',
+      params: { Psk: psk },
+    };
+    const refused = await client.submitChange(submission).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ status: 502, code: 'HTTP_502' });
+    const detail = (refused as ApiError).problem.detail ?? '';
+    expect(detail).toMatch(/a text\/html body of \d+ bytes, titled "Bad Gateway"/);
+    expect(detail).not.toContain(psk);
+    // The same page with a success status: not the API's JSON either, and not quoted.
+    status = 200;
+    const odd = await client.submitChange(submission).catch((error: unknown) => error);
+    expect(odd).toBeInstanceOf(ApiResponseError);
+    expect((odd as Error).message).toMatch(/a text\/html body of \d+ bytes/);
+    expect((odd as Error).message).not.toContain(psk);
+  });
+
   it('honours the caller signal', async () => {
     server = await startHttpServer(() => new Promise(() => undefined));
     client = new ApiClient({ baseUrl: server.origin, timeoutMs: 5_000 });
