@@ -59,7 +59,9 @@ export const envSchema = z.object({
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .optional(),
   IPSEC_FLEET_HTTP_TIMEOUT_MS: positiveMillis(10_000),
-  IPSEC_FLEET_HTTP_CONNECTIONS: positiveInt(16),
+  // Per profile and endpoint, each one a socket and a file descriptor held open: past a thousand
+  // it is a typo, or a quota the cloud's throttling would answer long before.
+  IPSEC_FLEET_HTTP_CONNECTIONS: envNumber().pipe(positive.max(1024, 'must be at most 1024')).default(16),
   /** Seals Psks at rest (AES-256-GCM); required only to accept changes that carry a Psk. */
   IPSEC_FLEET_SECRET_KEY: z
     .string()

@@ -76,6 +76,13 @@ describe('loadConfig rules', () => {
     ]);
   });
 
+  it('caps IPSEC_FLEET_HTTP_CONNECTIONS at what one pool should hold open to one endpoint', () => {
+    expect(issuesOf({ IPSEC_FLEET_HTTP_CONNECTIONS: '1024' })).toEqual([]);
+    expect(issuesOf({ IPSEC_FLEET_HTTP_CONNECTIONS: '1000000' })).toEqual([
+      'IPSEC_FLEET_HTTP_CONNECTIONS: must be at most 1024',
+    ]);
+  });
+
   it('takes a Redis db number in REDIS_URL, and nothing else in its path', () => {
     for (const url of ['redis://127.0.0.1:6390', 'redis://127.0.0.1:6390/', 'rediss://h:6390/15']) {
       expect(issuesOf({ REDIS_URL: url }), url).toEqual([]);
