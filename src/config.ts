@@ -19,7 +19,6 @@ const envNumber = () => z.string().regex(/^\d+$/, 'must be a whole number (digit
 const positive = z.number().positive('must be positive');
 /** `serve`'s port, from IPSEC_FLEET_PORT or --port: 0 picks a free one. */
 export const portSchema = z.number().max(65_535, 'must be a port number from 0 to 65535');
-const positiveInt = (fallback: number) => envNumber().pipe(positive).default(fallback);
 const positiveMillis = (fallback: number) => envNumber().pipe(millisecondsSchema(positive)).default(fallback);
 
 /** RFC 1123 labels; a last label of digits only would be a malformed IPv4 address (999.1.1.1). */
