@@ -5,13 +5,12 @@
  */
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiApp, buildApp, DEFAULT_BODY_LIMIT } from '../../src/api/app.js';
+import { type ApiApp, DEFAULT_BODY_LIMIT } from '../../src/api/app.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
 import { ROLLOUT_BODY_LIMIT } from '../../src/api/routes/rollouts.js';
-import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
-import { Rollouts } from '../../src/rollouts/rollouts.js';
-import { type Harness, startHarness, TEST_SECRET_KEY } from '../support/orchestrator-harness.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { type ApiBehindProxy, startApiBehindProxy } from '../support/api-behind-proxy.js';
+import type { Harness } from '../support/orchestrator-harness.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
 interface Operation {
   tags?: string[];
@@ -77,45 +76,27 @@ function operationsOf(document: Document) {
 
 const PROBLEM_REF = '#/components/schemas/Problem';
 
+let api: ApiBehindProxy;
 let harness: Harness;
 let proxy: TcpProxy;
-let orchestrator: Orchestrator;
-let rollouts: Rollouts;
 let app: ApiApp;
 let document: Document;
 const admin = generateToken();
 const viewer = generateToken();
 
 beforeAll(async () => {
-  harness = await startHarness({ workers: 0 });
-  // Through a proxy, so that Redis can stop answering this app and no other client.
-  proxy = await startTcpProxy(harness.redisUrl);
-  orchestrator = Orchestrator.connect({
-    redisUrl: proxy.url,
-    prefix: harness.prefix,
-    secretKey: TEST_SECRET_KEY,
-  });
-  rollouts = Rollouts.for(orchestrator);
-  app = buildApp({
-    orchestrator,
-    rollouts,
-    tokens: new TokenStore([
+  api = await startApiBehindProxy(
+    new TokenStore([
       { name: 'admin-user', roles: ['admin'], sha256: hashToken(admin) },
       { name: 'viewer-user', roles: ['viewer'], sha256: hashToken(viewer) },
     ]),
-  });
-  await app.ready();
+    { rollouts: true },
+  );
+  ({ harness, proxy, app } = api);
   document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
 });
 
-afterAll(async () => {
-  proxy?.heal();
-  await app?.close();
-  await rollouts?.close();
-  await orchestrator?.close();
-  await proxy?.close();
-  await harness?.close();
-});
+afterAll(() => api?.close());
 
 describe('OpenAPI: the answers of every route', () => {
   it('documents, for every operation, each error status the contract gives it, as a problem', () => {

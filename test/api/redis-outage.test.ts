@@ -4,24 +4,14 @@
  * /metrics stays within Prometheus' default 10 s timeout.
  */
 import { afterEach, expect, it } from 'vitest';
-import { type ApiApp, buildApp } from '../../src/api/app.js';
 import { generateToken, hashToken, TokenStore } from '../../src/api/auth/tokens.js';
-import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
-import { type Harness, startHarness, TEST_SECRET_KEY } from '../support/orchestrator-harness.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { type ApiBehindProxy, startApiBehindProxy } from '../support/api-behind-proxy.js';
 
-let harness: Harness | undefined;
-let proxy: TcpProxy | undefined;
-let orchestrator: Orchestrator | undefined;
-let app: ApiApp | undefined;
+let api: ApiBehindProxy | undefined;
 
 afterEach(async () => {
-  proxy?.heal();
-  await app?.close();
-  await orchestrator?.close();
-  await proxy?.close();
-  await harness?.close();
-  harness = proxy = orchestrator = app = undefined;
+  await api?.close();
+  api = undefined;
 });
 
 /** The response, or 'no answer' after `ms`: a hang is a failed assertion, not a hung test. */
@@ -30,21 +20,13 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | 'no answer'> {
 }
 
 it('answers within seconds while Redis does not answer: 503 to a read, 504 to a write, 200 to /metrics', async () => {
-  harness = await startHarness({ workers: 0 });
-  proxy = await startTcpProxy(harness.redisUrl);
-  orchestrator = Orchestrator.connect({
-    redisUrl: proxy.url,
-    prefix: harness.prefix,
-    secretKey: TEST_SECRET_KEY,
-  });
   const token = generateToken();
-  app = buildApp({
-    orchestrator,
-    tokens: new TokenStore([{ name: 'v', roles: ['viewer', 'submitter'], sha256: hashToken(token) }]),
-  });
-  await app.ready();
+  api = await startApiBehindProxy(
+    new TokenStore([{ name: 'v', roles: ['viewer', 'submitter'], sha256: hashToken(token) }]),
+  );
+  const { harness, proxy, app } = api;
   const get = (url: string) =>
-    app!.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
   expect((await get('/v1/changes')).statusCode).toBe(200);
 
   proxy.freeze();
