@@ -298,11 +298,9 @@ export class Changes {
       // A cancelled probe must close its circuit, or the account's other changes wait for hours.
       mayBeProbe: true,
     });
-    // Cancelled by this very call, its answer lost with the connection (ioredis sent it again):
-    // the same cancel, not a conflict, and its job is still to be discarded.
-    const again =
-      result[0] === 'wrong_state' && result[1] === 'cancelled' && (await this.endedBy(id, actor, now));
-    if (result[0] === 'wrong_state' && !again) {
+    // 'again': this very cancel, its answer lost with the connection and sent again by ioredis;
+    // not a conflict, and its job is still to be discarded.
+    if (result[0] === 'wrong_state' && result[2] !== 'again') {
       const why =
         result[2] === 'may_have_applied'
           ? 'after an apply that may have taken effect: it will be retried with the same ClientToken and verified'
@@ -312,17 +310,6 @@ export class Changes {
     await this.deps.queue.discard(id);
     if (change.state === 'awaiting_approval') await this.deps.queue.discardExpiry(id);
     return this.get(id);
-  }
-
-  /** Whether the change's last event is the terminal one `actor` wrote at `ts`. */
-  private async endedBy(id: string, actor: string, ts: number): Promise<boolean> {
-    const last = (await this.getWithTimeline(id)).timeline.at(-1);
-    return (
-      last !== undefined &&
-      TERMINAL_STATES.has(last.type as ChangeState) &&
-      last.actor === actor &&
-      last.ts === ts
-    );
   }
 
   /**
@@ -393,10 +380,9 @@ export class Changes {
       fields: { reason: why },
       events: [encodeEvent(auditContext(change, actor), 'rejected', { details: { reason: why } }, now)],
     });
-    // Rejected by this very call, its answer lost with the connection: as with a cancel.
-    const again =
-      result[0] === 'wrong_state' && result[1] === 'rejected' && (await this.endedBy(id, actor, now));
-    if (result[0] === 'wrong_state' && !again) throw new ChangeStateError(id, String(result[1]), 'reject');
+    // 'again': this very rejection sent again, as with a cancel.
+    if (result[0] === 'wrong_state' && result[2] !== 'again')
+      throw new ChangeStateError(id, String(result[1]), 'reject');
     await this.deps.queue.discardExpiry(id);
     return this.get(id);
   }

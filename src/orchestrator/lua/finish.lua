@@ -22,9 +22,11 @@
   Output:
     { 'done', nextHeadId or '', waiterId... }
     { 'lost_lease' } | { 'missing' }
-    { 'wrong_state', state, '', waiterId... }      waiters only when this change is the probe
-                                                   that released them: this call, sent again after
-                                                   its answer was lost, and with it the waiters
+    { 'wrong_state', state, again, waiterId... }   again is 'again' when this is this very call,
+                                                   sent again after its answer was lost (the change
+                                                   ended in ARGV[4] at ARGV[3]), else ''; waiters
+                                                   only when this change is the probe that
+                                                   released them
     { 'wrong_state', state, 'may_have_applied' }   no owner, and an apply may have been done: only
                                                    a run that retries and verifies it may end it
 ]]
@@ -32,11 +34,12 @@ local rcall = redis.call
 --- @include "emit"
 
 local fields = fieldPairs(ARGV[5])
-local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied', 'runs')
+local current = rcall('HMGET', KEYS[1], 'state', 'mayHaveApplied', 'runs', 'finishedAt')
 local state = current[1]
 if not state then return { 'missing' } end
 if not string.find(',' .. ARGV[6] .. ',', ',' .. state .. ',', 1, true) then
-  local result = { 'wrong_state', state, '' }
+  local again = state == ARGV[4] and current[4] == ARGV[3]
+  local result = { 'wrong_state', state, again and 'again' or '' }
   if ARGV[7] == '1' then
     local release = rcall('HMGET', KEYS[7], 'probe', 'waiters')
     if release[1] == ARGV[1] then
