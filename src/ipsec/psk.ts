@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { TextMemo } from '../text-memo.js';
 
 /** A pre-shared key's label; made by pskFingerprinter. */
 export type PskFingerprint = (psk: string) => string;
@@ -31,12 +32,6 @@ export function pskFingerprinter(secretKey: Buffer | undefined): PskFingerprint 
  * holds the Psks in clear: use it for one request, never keep it.
  */
 export function rememberingLabels(label: PskFingerprint): PskFingerprint {
-  const known = new Map<string, string>();
-  return (psk) => {
-    const found = known.get(psk);
-    if (found !== undefined) return found;
-    const made = label(psk);
-    known.set(psk, made);
-    return made;
-  };
+  const known = new TextMemo<string>();
+  return (psk) => known.remember(psk, label);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isWellFormed, WELL_FORMED_RULE } from '../ipsec/field-rules.js';
+import { boundedText } from '../ipsec/field-rules.js';
 import { type MutableParams, mutableParamsSchema, regionIdSchema } from '../ipsec/update-params.js';
 import { profileNameSchema } from '../orchestrator/change.js';
 
@@ -36,7 +36,7 @@ export const TERMINAL_ROLLOUT_STATES: ReadonlySet<RolloutState> = new Set([
 export const MAX_TARGETS = 10_000;
 const DAY_MS = 24 * 3_600_000;
 
-const text = (max: number) => z.string().min(1).max(max).refine(isWellFormed, WELL_FORMED_RULE);
+const text = boundedText;
 
 /** `N%` with N from `min` to 100. */
 const percent = (min: number) =>
