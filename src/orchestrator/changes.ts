@@ -487,28 +487,16 @@ export class Changes {
   ): Promise<string[]> {
     const { keys, scripts, queue } = this.deps;
     const profile = change.profile ?? DEFAULT_PROFILE;
-    const result = (await scripts.run(
-      'finish',
-      [
-        keys.change(change.id),
-        keys.lane(change.ipsecServerId),
-        keys.lock(change.ipsecServerId),
-        keys.audit,
-        keys.circuit(profile),
-        keys.circuitWaiters(profile),
-        keys.circuitRelease(profile),
-      ],
-      [
-        change.id,
-        options.owner ?? '',
-        this.now(),
-        options.state,
-        JSON.stringify(options.fields ?? {}),
-        options.allowedFrom.join(','),
-        options.mayBeProbe ? '1' : '0',
-        ...options.events,
-      ],
-    )) as string[];
+    const result = (await scripts.run('finish', keys.finishKeys(change.id, change.ipsecServerId, profile), [
+      change.id,
+      options.owner ?? '',
+      this.now(),
+      options.state,
+      JSON.stringify(options.fields ?? {}),
+      options.allowedFrom.join(','),
+      options.mayBeProbe ? '1' : '0',
+      ...options.events,
+    ])) as string[];
     if (result[0] === 'done') {
       const [, nextHead, ...waiters] = result;
       if (nextHead) await queue.makeRunnable(nextHead, change.ipsecServerId);

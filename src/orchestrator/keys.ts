@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** A submitter's own key (an Idempotency-Key) as key-name text: hashed, so any bytes will do. */
+const submitterKey = (actor: string, key: string) =>
+  createHash('sha256').update(`${actor}\n${key}`).digest('hex');
 
 /**
  * The one place Redis key names are built (as BullMQ's QueueKeys). Every key carries the same
@@ -49,7 +51,7 @@ export class OrchestratorKeys {
    * for a key they never used). Hashed: any bytes are allowed, none reach a key name.
    */
   idempotency(actor: string, idempotencyKey: string): string {
-    return `${this.tag}:idem:${sha256(`${actor}\n${idempotencyKey}`).slice(0, 32)}`;
+    return `${this.tag}:idem:${submitterKey(actor, idempotencyKey).slice(0, 32)}`;
   }
 
   /**
@@ -57,7 +59,20 @@ export class OrchestratorKeys {
    * the id its rollout is (to be) created under.
    */
   rolloutIdempotency(actor: string, idempotencyKey: string): string {
-    return `${this.tag}:rollout-idempotency:${sha256(`${actor}\n${idempotencyKey}`)}`;
+    return `${this.tag}:rollout-idempotency:${submitterKey(actor, idempotencyKey)}`;
+  }
+
+  /** finish.lua's KEYS, in its header's order, for a change of `profile` on its server. */
+  finishKeys(changeId: string, ipsecServerId: string, profile: string): string[] {
+    return [
+      this.change(changeId),
+      this.lane(ipsecServerId),
+      this.lock(ipsecServerId),
+      this.audit,
+      this.circuit(profile),
+      this.circuitWaiters(profile),
+      this.circuitRelease(profile),
+    ];
   }
 
   circuit(account: string): string {

@@ -182,19 +182,16 @@ describe('a circuit waiter woken in a race', () => {
       expect(await job.getState()).toBe('delayed');
       const { keys, scripts } = h.orchestrator;
       // The finish runs, and its answer (with the waiters to wake) is lost with the connection.
-      const first = (await scripts.run(
-        'finish',
-        [
-          keys.change(probe.id),
-          keys.lane(probe.ipsecServerId),
-          keys.lock(probe.ipsecServerId),
-          keys.audit,
-          keys.circuit('default'),
-          keys.circuitWaiters('default'),
-          keys.circuitRelease('default'),
-        ],
-        [probe.id, 'w1/probe', Date.now(), 'succeeded', '{}', 'running', '1', '{"type":"succeeded"}'],
-      )) as string[];
+      const first = (await scripts.run('finish', keys.finishKeys(probe.id, probe.ipsecServerId, 'default'), [
+        probe.id,
+        'w1/probe',
+        Date.now(),
+        'succeeded',
+        '{}',
+        'running',
+        '1',
+        '{"type":"succeeded"}',
+      ])) as string[];
       expect(first[0]).toBe('done');
       expect(await job.getState()).toBe('delayed');
       // ioredis sends it again: the change has ended, and the waiters are answered once more.
