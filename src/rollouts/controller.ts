@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IpsecFleetError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { CANCELLABLE_STATES, type ChangeState } from '../orchestrator/change.js';
 import { DEFAULT_PROFILE } from '../orchestrator/changes.js';
 import { RolloutNotRunningError, UnexpectedScriptResultError } from '../orchestrator/errors.js';
 import { RolloutStateError } from './errors.js';
@@ -384,7 +385,12 @@ export async function runRollout(
       // off could not be cancelled (an apply of it may have gone out: it is retried and verified)
       // and may park like any change, but one it cancelled must not keep the job parked.
       if (running === 0) return 'ended';
-      if (!readAfterCancel) {
+      // Only while one of them waits in a state a cancel takes: a sweep reads and tries every
+      // change the rollout submitted, and running ones would only refuse it, poll after poll.
+      if (
+        !readAfterCancel &&
+        followed.some((change) => CANCELLABLE_STATES.includes(change.state as ChangeState))
+      ) {
         await rollouts.cancelWaitingChanges(rolloutId, 'system');
         readAfterCancel = true;
         continue;
