@@ -438,10 +438,28 @@ describe('worker processes', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     const redis = await startPrivateRedis();
     cleanups.push(() => redis.stop());
     // The stop deadline: the lease (2 s here) or the call's deadline plus 5 s, whichever is longer.
-    const fleet = await startFleet({ redisUrl: redis.url, policy: { callTimeoutMs: 1_000 } });
+    const fleet = await startFleet({
+      redisUrl: redis.url,
+      sim: { servers: 2, faults: { configuringMs: 0 } },
+      policy: { callTimeoutMs: 1_000 },
+    });
     fleet.orchestrator.redis.on('error', () => undefined);
     fleet.orchestrator.queue.queue.on('error', () => undefined);
-    const [patient, impatient] = await startWorkerProcesses(2, fleet.workerOptions);
+    // Each worker (one change at a time) runs a change whose apply is held back, so that its stop
+    // has a step to wait for: with nothing in flight, a worker may close without Redis and exit 0.
+    const proxies = await Promise.all(
+      [0, 1].map(() => startHoldProxy(fleet.sim.endpoint, isApply, SETTLE_TIMEOUT_MS)),
+    );
+    for (const proxy of proxies) cleanups.push(() => proxy.close());
+    const [patient, impatient] = await Promise.all(
+      proxies.map((proxy) =>
+        startWorkerProcess({ ...fleet.workerOptions, endpoint: proxy.origin, concurrency: 1 }),
+      ),
+    );
+    for (const server of [0, 1]) await submit(fleet, server, { LocalSubnet: `172.22.${20 + server}.0/24` });
+    await waitUntil(() => (proxies.every((proxy) => proxy.held() === 1) ? true : undefined), {
+      timeoutMs: SETTLE_TIMEOUT_MS,
+    });
     await redis.kill();
 
     patient!.child.kill('SIGTERM');
